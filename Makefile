@@ -1,0 +1,80 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# They create their own virtualenvs: .venv (the application, on the Lambda runtime's Python) and
+# .venv-tools (SAM CLI, cfn-lint).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is python3.12 (template.yaml); run everything on that version so that what
+# passes here is what runs on Lambda. pyenv installs are found even when not on PATH.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+RUNTIME_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+STAMP := .make
+
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+export AWS_DEFAULT_REGION ?= us-east-1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# sam build (no container) needs the runtime's python3.12 on PATH.
+export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
+
+.PHONY: help test lint template unit integration e2e demo bench clean check-python
+
+help:
+	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
+	@echo "make test   - lint, type-check, template checks and the whole test suite"
+	@echo "make lint | template | unit | integration | e2e | bench | clean"
+
+check-python:
+	@if [ -z "$(RUNTIME_PYTHON)" ]; then \
+	  echo "Python 3.12 (the Lambda runtime) not found: install it (e.g. 'pyenv install 3.12') or set RUNTIME_PYTHON=/path/to/python3.12" >&2; \
+	  exit 1; fi
+
+$(STAMP)/venv: pyproject.toml layers/activity_sync/requirements.txt | check-python
+	@mkdir -p $(STAMP)
+	@test -x $(PY) || $(RUNTIME_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(STAMP)/tools: tools/requirements.txt | check-python
+	@mkdir -p $(STAMP)
+	@test -x $(TOOLS)/bin/python || $(RUNTIME_PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/python -m pip install -q -r tools/requirements.txt
+	@touch $@
+
+lint: $(STAMP)/venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+template: $(STAMP)/tools
+	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build --cached --parallel
+
+unit: $(STAMP)/venv
+	$(VENV)/bin/pytest tests/unit
+
+integration: $(STAMP)/venv
+	$(VENV)/bin/pytest tests/integration tests/sandboxes tests/local
+
+e2e: $(STAMP)/venv
+	$(VENV)/bin/pytest tests/e2e
+
+test: lint template $(STAMP)/venv
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)/venv
+	$(PY) -m activity_sync_tools.demo
+
+bench: $(STAMP)/venv
+	$(PY) -m activity_sync_tools.bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

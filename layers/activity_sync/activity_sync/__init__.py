@@ -1,0 +1,1 @@
+"""HubSpot <-> Salesforce activity sync: the code the Lambda layer ships."""

@@ -1,0 +1,1 @@
+"""Adapters: everything that talks to HubSpot, Salesforce, DynamoDB or SQS."""

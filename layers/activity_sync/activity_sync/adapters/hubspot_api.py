@@ -1,0 +1,908 @@
+"""``ports.HubSpotApi`` over HubSpot's REST API with plain ``requests``.
+
+Every call is batch-first and counted (``HubSpotClient.calls``) because HubSpot meters calls, not
+records (R18). Retries of 429 and 5xx answers happen below ``requests`` in a mounted urllib3
+``Retry`` that honours ``Retry-After``; every POST this client sends is a search, a batch read or an
+idempotent write (upsert by a unique property, update by id, association create, property create
+answered 409 when repeated), so POSTs are retried as safely as GETs. The client never calls a
+non-idempotent create.
+
+API facts used here are in shared/reference/hubspot-api.md unless a comment cites a HubSpot page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from activity_sync.domain import HubSpotOwner
+from activity_sync.observability import logger
+from activity_sync.ports import HubSpotRecord, VendorApiError, WriteResult
+
+VENDOR = "hubspot"
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 30.0
+REQUEST_TIMEOUT = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+
+BATCH_SIZE = 100  # CRM object batch endpoints (read, upsert, associations create)
+# Associations batch read accepts at most 1,000 ids since 2025-02-10
+# (https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api).
+ASSOCIATIONS_READ_BATCH_SIZE = 1_000
+SEARCH_PAGE_SIZE = 200
+SEARCH_RESULT_CAP = 10_000
+SEARCH_IN_VALUES = 100
+OWNERS_PAGE_SIZE = 100  # the owners API's default page size (crm-owners-v3 spec)
+EMAIL_EVENTS_PAGE_SIZE = 1_000
+MARKETING_EMAILS_PAGE_SIZE = 100
+FORMS_PAGE_SIZE = 50
+FORM_SUBMISSIONS_PAGE_SIZE = 50  # the legacy submissions feed's maximum
+
+PROPERTY_GROUP = "activity_sync"
+PROPERTY_GROUP_LABEL = "Activity sync"
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A Retry-After longer than this (a daily limit, say) is not slept through inside one invocation: the
+# call fails with a retryable VendorApiError and the message is retried later by its queue.
+MAX_RETRY_AFTER_SECONDS = 30
+BACKOFF_FACTOR_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 8.0
+
+# Contacts keep their last-modified instant in ``lastmodifieddate``, every other object in
+# ``hs_lastmodifieddate`` (the default properties table of
+# https://developers.hubspot.com/docs/api-reference/search/guide).
+_MODIFIED_PROPERTY_BY_TYPE = {
+    "contacts": "lastmodifieddate",
+    "contact": "lastmodifieddate",
+    "0-1": "lastmodifieddate",
+}
+_DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
+
+WriteItem = tuple[str, Mapping[str, str | None]]  # (record key, properties)
+RetryListener = Callable[[str, str, int | None, float | None, Exception | None], None]
+
+
+# -- retries shared by both vendor clients -------------------------------------------------------
+
+
+class ReportingRetry(Retry):
+    """urllib3's ``Retry`` that reports every retry it decides on (for logs and call counters) and
+    gives up, instead of sleeping, when the server asks to wait longer than ``max_wait_seconds``."""
+
+    def __init__(
+        self,
+        *args: Any,
+        listener: RetryListener | None = None,
+        max_wait_seconds: float = MAX_RETRY_AFTER_SECONDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.listener = listener
+        self.max_wait_seconds = max_wait_seconds
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.listener = self.listener
+        retry.max_wait_seconds = self.max_wait_seconds
+        return retry
+
+    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
+        try:
+            return super().sleep_for_retry(response)
+        except InvalidHeader:
+            return False  # an unreadable Retry-After: the caller falls back to backoff
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        try:
+            wait = self.get_retry_after(response) if response is not None else None
+        except InvalidHeader:
+            wait = None  # an unreadable Retry-After: fall back to exponential backoff
+        if wait is not None and wait > self.max_wait_seconds:
+            reason = ResponseError(f"Retry-After {wait:.0f}s is too long to wait")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]  # urllib3 does the same
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.listener is not None:
+            status = response.status if response is not None else None
+            self.listener(method or "", url or "", status, wait, error)
+        return retry
+
+
+def mount_retries(
+    session: requests.Session,
+    *,
+    max_retries: int,
+    allowed_methods: Iterable[str],
+    listener: RetryListener,
+) -> None:
+    """Mount an adapter retrying connection errors, 429 and 5xx with exponential backoff, honouring
+    ``Retry-After``, for ``allowed_methods`` (the caller vouches that they are idempotent)."""
+    retry = ReportingRetry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset(m.upper() for m in allowed_methods),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=BACKOFF_FACTOR_SECONDS,
+        backoff_max=BACKOFF_MAX_SECONDS,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the final answer is mapped to VendorApiError by the client
+        listener=listener,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+def transport_error(vendor: str, what: str, error: requests.RequestException) -> VendorApiError:
+    """A request that got no usable answer. Timeouts and dropped connections may pass; TLS and
+    malformed-request problems will not."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return VendorApiError(vendor, None, f"{what}: TLS failure: {error}", retryable=False)
+    retryable = isinstance(
+        error, requests.Timeout | requests.ConnectionError | requests.exceptions.RetryError
+    )
+    return VendorApiError(vendor, None, f"{what}: {type(error).__name__}: {error}", retryable=retryable)
+
+
+# -- value helpers -------------------------------------------------------------------------------
+
+
+def to_epoch_ms(instant: dt.datetime) -> int:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {instant.isoformat()}")
+    return int(instant.timestamp() * 1000)
+
+
+def parse_instant(value: Any) -> dt.datetime | None:
+    """HubSpot sends instants as ISO-8601 strings (``2025-01-31T12:00:00.123Z``) or epoch
+    milliseconds; both become timezone-aware UTC datetimes."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+    parsed = dt.datetime.fromisoformat(str(value).strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _instant_ms(value: Any) -> int | None:
+    parsed = parse_instant(value)
+    return None if parsed is None else to_epoch_ms(parsed)
+
+
+def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _record(raw: Mapping[str, Any]) -> HubSpotRecord:
+    properties = raw.get("properties") or {}
+    return HubSpotRecord(
+        id=str(raw["id"]),
+        properties={str(k): None if v is None else str(v) for k, v in properties.items()},
+        created_at=parse_instant(raw.get("createdAt")),
+        updated_at=parse_instant(raw.get("updatedAt")),
+        archived=bool(raw.get("archived", False)),
+    )
+
+
+def _next_after(page: Mapping[str, Any]) -> str | None:
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return None if after in (None, "") else str(after)
+
+
+def modified_property(object_type: str) -> str:
+    return _MODIFIED_PROPERTY_BY_TYPE.get(object_type.lower(), _DEFAULT_MODIFIED_PROPERTY)
+
+
+def _context_values(error: Mapping[str, Any]) -> set[str]:
+    """Every string in a batch error's ``context`` (HubSpot names the failed ids there)."""
+    context = error.get("context") or {}
+    values: set[str] = set()
+    if isinstance(context, Mapping):
+        for entry in context.values():
+            if isinstance(entry, list):
+                values.update(str(v) for v in entry)
+            elif entry is not None:
+                values.add(str(entry))
+    return values
+
+
+@dataclass(frozen=True)
+class _SearchPage:
+    results: list[dict[str, Any]]
+    capped: bool  # more results remain but lie beyond the 10,000 reachable by paging
+
+
+class HubSpotClient:
+    """``ports.HubSpotApi`` for one private-app token. ``calls`` counts every HTTP request sent,
+    retries included, by ``"METHOD /path"``; ``calls.total()`` is the call budget spent (R18)."""
+
+    search_result_cap = SEARCH_RESULT_CAP
+    search_page_size = SEARCH_PAGE_SIZE
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session: requests.Session | None = None,
+        max_retries: int = 5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._base_path = urlsplit(self.base_url).path.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._session = session or requests.Session()
+        self.calls: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        mount_retries(
+            self._session, max_retries=max_retries, allowed_methods=("GET", "POST"), listener=self._on_retry
+        )
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    def _on_retry(
+        self, method: str, url: str, status: int | None, wait: float | None, error: Exception | None
+    ) -> None:
+        path = urlsplit(url).path
+        if self._base_path and path.startswith(self._base_path):
+            path = path[len(self._base_path) :]
+        key = f"{method} {path}"
+        self.calls[key] += 1
+        self.retries[key] += 1
+        logger.warning(
+            "HubSpot request retried",
+            extra={
+                "vendor": VENDOR,
+                "route": key,
+                "status": status,
+                "retry_after_seconds": wait,
+                "error": None if error is None else repr(error),
+                "retries_so_far": self.retries[key],
+            },
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: frozenset[int] = frozenset(),
+    ) -> requests.Response:
+        key = f"{method} {path}"
+        self.calls[key] += 1
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=body,
+                headers=self._headers,
+                timeout=REQUEST_TIMEOUT,
+                # An explicit CA bundle on the session must win over REQUESTS_CA_BUNDLE.
+                verify=self._session.verify,
+            )
+        except requests.RequestException as error:
+            raise transport_error(VENDOR, key, error) from error
+        if response.status_code >= 400 and response.status_code not in accept:
+            raise hubspot_error(response, key)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            payload = response.json()
+        except ValueError as error:
+            raise VendorApiError(
+                VENDOR, response.status_code, f"{method} {path}: answer is not JSON", retryable=True
+            ) from error
+        return payload if isinstance(payload, dict) else {"results": payload}
+
+    # -- reading -------------------------------------------------------------------------------
+    def read_objects(
+        self,
+        object_type: str,
+        ids: Sequence[str],
+        properties: Sequence[str],
+        *,
+        id_property: str | None = None,
+    ) -> dict[str, HubSpotRecord]:
+        wanted = _unique(str(i) for i in ids)
+        requested = _unique([*properties, id_property] if id_property else properties)
+        found: dict[str, HubSpotRecord] = {}
+        for chunk in _chunks(wanted, BATCH_SIZE):
+            body: dict[str, Any] = {"properties": requested, "inputs": [{"id": i} for i in chunk]}
+            if id_property:
+                body["idProperty"] = id_property
+            # 207: some ids were not found (deleted, archived, never existed); they stay absent.
+            page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/read", body=body)
+            by_folded_value = {i.lower(): i for i in chunk}
+            for raw in page.get("results") or []:
+                record = _record(raw)
+                if id_property:
+                    value = record.properties.get(id_property) or ""
+                    found[by_folded_value.get(value.lower(), value)] = record
+                else:
+                    found[record.id] = record
+        return found
+
+    def associated_ids(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        associated: dict[str, list[str]] = {str(i): [] for i in ids}
+        pending: list[dict[str, str]] = [{"id": i} for i in associated]
+        path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
+        while pending:
+            more: list[dict[str, str]] = []
+            for chunk in _chunks(pending, ASSOCIATIONS_READ_BATCH_SIZE):
+                # 207 lists ids without any association as errors; they keep their empty list.
+                page = self._json("POST", path, body={"inputs": list(chunk)})
+                for result in page.get("results") or []:
+                    from_id = str((result.get("from") or {}).get("id"))
+                    targets = associated.setdefault(from_id, [])
+                    for target in result.get("to") or []:
+                        target_id = str(target.get("toObjectId"))
+                        if target_id not in targets:
+                            targets.append(target_id)
+                    # One id's associations page separately: ask again with its own cursor.
+                    after = _next_after(result)
+                    if after:
+                        more.append({"id": from_id, "after": after})
+            pending = more
+        return associated
+
+    def search_modified(
+        self, object_type: str, since: dt.datetime, until: dt.datetime, properties: Sequence[str]
+    ) -> Iterator[HubSpotRecord]:
+        modified = modified_property(object_type)
+        requested = _unique([*properties, modified])
+        until_ms = to_epoch_ms(until)
+        lower_ms = to_epoch_ms(since)
+        # Ids already yielded whose modification instant equals lower_ms (a restart repeats them).
+        done_at_lower: set[str] = set()
+        while lower_ms < until_ms:
+            filters = [
+                {"propertyName": modified, "operator": "GTE", "value": str(lower_ms)},
+                {"propertyName": modified, "operator": "LT", "value": str(until_ms)},
+            ]
+            last_ms, done_at_last = lower_ms, set(done_at_lower)
+            capped = False
+            for page in self._search_pages(object_type, filters, modified, requested):
+                for raw in page.results:
+                    record = _record(raw)
+                    stamp = _instant_ms(record.properties.get(modified))
+                    stamp = lower_ms if stamp is None else stamp
+                    if stamp == lower_ms and record.id in done_at_lower:
+                        continue
+                    yield record
+                    if stamp != last_ms:
+                        last_ms, done_at_last = stamp, set()
+                    done_at_last.add(record.id)
+                capped = page.capped
+            if not capped:
+                return
+            if last_ms > lower_ms:
+                # Restart the query from the last instant seen; its ids are skipped once.
+                lower_ms, done_at_lower = last_ms, done_at_last
+                continue
+            # Ten thousand changes in one millisecond: walk that instant by object id instead.
+            yield from self._search_one_instant(object_type, modified, lower_ms, done_at_last, requested)
+            lower_ms, done_at_lower = lower_ms + 1, set()
+
+    def _search_one_instant(
+        self, object_type: str, modified: str, instant_ms: int, skip: set[str], properties: Sequence[str]
+    ) -> Iterator[HubSpotRecord]:
+        after_id: str | None = None
+        while True:
+            filters = [{"propertyName": modified, "operator": "EQ", "value": str(instant_ms)}]
+            if after_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": after_id})
+            capped = False
+            for page in self._search_pages(object_type, filters, "hs_object_id", properties):
+                for raw in page.results:
+                    record = _record(raw)
+                    after_id = record.id
+                    if record.id not in skip:
+                        yield record
+                capped = page.capped
+            if not capped:
+                return
+
+    def _search_pages(
+        self,
+        object_type: str,
+        filters: Sequence[Mapping[str, Any]],
+        sort_property: str | None,
+        properties: Sequence[str],
+    ) -> Iterator[_SearchPage]:
+        """Pages of one search (ascending by ``sort_property`` when given) until
+        ``paging.next.after`` is absent (a short page may still have a successor) or the result
+        cap is reached."""
+        path = f"/crm/v3/objects/{object_type}/search"
+        after: str | None = None
+        fetched = 0
+        while True:
+            body: dict[str, Any] = {
+                "filterGroups": [{"filters": list(filters)}],
+                "properties": list(properties),
+                "limit": self.search_page_size,
+            }
+            if sort_property:
+                body["sorts"] = [{"propertyName": sort_property, "direction": "ASCENDING"}]
+            if after is not None:
+                body["after"] = after
+            page = self._json("POST", path, body=body)
+            results = list(page.get("results") or [])
+            fetched += len(results)
+            next_after = _next_after(page)
+            capped = next_after is not None and fetched >= self.search_result_cap
+            yield _SearchPage(results, capped)
+            if next_after is None or capped:
+                return
+            if next_after == after and not results:
+                raise VendorApiError(
+                    VENDOR, 200, f"POST {path}: search paging does not advance", retryable=False
+                )
+            after = next_after
+
+    def owners(self) -> list[HubSpotOwner]:
+        owners: list[HubSpotOwner] = []
+        # Archived owners are listed separately; R8 still maps them (an old activity's owner).
+        for archived in (False, True):
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": OWNERS_PAGE_SIZE, "archived": str(archived).lower()}
+                if after:
+                    params["after"] = after
+                page = self._json("GET", "/crm/v3/owners", params=params)
+                for raw in page.get("results") or []:
+                    owners.append(
+                        HubSpotOwner(
+                            id=str(raw["id"]),
+                            email=(raw.get("email") or None),
+                            active=not bool(raw.get("archived", archived)),
+                        )
+                    )
+                after = _next_after(page)
+                if after is None:
+                    break
+        return owners
+
+    def email_events(
+        self, since: dt.datetime, until: dt.datetime, event_types: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        since_ms, until_ms = to_epoch_ms(since), to_epoch_ms(until)
+        if until_ms <= since_ms:
+            return
+        # The legacy feed filters on one eventType per request; no types means every type.
+        types: list[str | None] = [*_unique(t.upper() for t in event_types)] or [None]
+        for event_type in types:
+            offset: str | None = None
+            while True:
+                params: dict[str, Any] = {
+                    "startTimestamp": since_ms,
+                    "endTimestamp": until_ms - 1,  # inclusive bound; the port's window is half-open
+                    "limit": EMAIL_EVENTS_PAGE_SIZE,
+                }
+                if event_type:
+                    params["eventType"] = event_type
+                if offset:
+                    params["offset"] = offset
+                page = self._json("GET", "/email/public/v1/events", params=params)
+                for event in page.get("events") or []:
+                    created = event.get("created")
+                    if isinstance(created, int | float) and since_ms <= created < until_ms:
+                        yield event
+                offset = None if page.get("offset") in (None, "") else str(page["offset"])
+                if not page.get("hasMore") or offset is None:
+                    break
+
+    def marketing_email_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        # Archived emails still have events in the sync windows; a live email's name wins.
+        for archived in (True, False):
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {
+                    "limit": MARKETING_EMAILS_PAGE_SIZE,
+                    "archived": str(archived).lower(),
+                }
+                if after:
+                    params["after"] = after
+                page = self._json("GET", "/marketing/v3/emails", params=params)
+                for email in page.get("results") or []:
+                    name = email.get("name")
+                    if not name:
+                        continue
+                    # Events carry the send's ``emailCampaignId``; an email lists every campaign id
+                    # it has sent under (A/B variants, resends) in ``allEmailCampaignIds``.
+                    campaign_ids = list(email.get("allEmailCampaignIds") or [])
+                    if email.get("primaryEmailCampaignId"):
+                        campaign_ids.append(email["primaryEmailCampaignId"])
+                    for campaign_id in campaign_ids:
+                        names[str(campaign_id)] = str(name)
+                after = _next_after(page)
+                if after is None:
+                    break
+        return names
+
+    def forms(self) -> list[dict[str, Any]]:
+        forms: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": FORMS_PAGE_SIZE}
+            if after:
+                params["after"] = after
+            page = self._json("GET", "/marketing/v3/forms", params=params)
+            forms.extend(page.get("results") or [])
+            after = _next_after(page)
+            if after is None:
+                return forms
+
+    def form_submissions(self, form_id: str, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        since_ms = to_epoch_ms(since)
+        path = f"/form-integrations/v1/submissions/forms/{quote(form_id, safe='')}"
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": FORM_SUBMISSIONS_PAGE_SIZE}
+            if after:
+                params["after"] = after
+            page = self._json("GET", path, params=params)
+            for submission in page.get("results") or []:
+                submitted = submission.get("submittedAt")
+                if not isinstance(submitted, int | float):
+                    continue
+                if submitted < since_ms:
+                    return  # newest first: everything after this is older still
+                yield submission
+            after = _next_after(page)
+            if after is None:
+                return
+
+    def find_contacts_by_email(
+        self, emails: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, HubSpotRecord]:
+        # String IN filters match lower-case values only
+        # (https://developers.hubspot.com/docs/api-reference/search/guide#filter-search-results).
+        wanted = _unique(e.strip().lower() for e in emails if e and e.strip())
+        requested = _unique([*properties, "email"])
+        found: dict[str, HubSpotRecord] = {}
+        for chunk in _chunks(wanted, SEARCH_IN_VALUES):
+            filters = [{"propertyName": "email", "operator": "IN", "values": list(chunk)}]
+            # Emails are unique: 100 values match at most 100 contacts, one page.
+            for page in self._search_pages("contacts", filters, None, requested):
+                for raw in page.results:
+                    record = _record(raw)
+                    email = (record.properties.get("email") or "").lower()
+                    if email:
+                        found.setdefault(email, record)
+        return found
+
+    # -- writing -------------------------------------------------------------------------------
+    def upsert_objects(
+        self, object_type: str, id_property: str, inputs: Sequence[Mapping[str, str | None]]
+    ) -> list[WriteResult]:
+        keyed: list[tuple[str, Mapping[str, str | None]]] = []
+        for item in inputs:
+            key = item.get(id_property)
+            if not key:
+                raise ValueError(f"every upsert input needs a value for {id_property}")
+            keyed.append((key, item))
+
+        def send(items: Sequence[WriteItem]) -> dict[str, WriteResult]:
+            body = {
+                "inputs": [
+                    {
+                        "idProperty": id_property,
+                        "id": key,
+                        "properties": _property_values(item, skip=id_property),
+                    }
+                    for key, item in items
+                ]
+            }
+            page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/upsert", body=body)
+            return _match_results(items, page, lambda raw: (raw.get("properties") or {}).get(id_property))
+
+        return self._write_batches(keyed, send)
+
+    def update_objects(
+        self, object_type: str, inputs: Sequence[tuple[str, Mapping[str, str | None]]]
+    ) -> list[WriteResult]:
+        def send(items: Sequence[WriteItem]) -> dict[str, WriteResult]:
+            body = {"inputs": [{"id": key, "properties": _property_values(item)} for key, item in items]}
+            # 207: ids that do not exist (deleted, archived) are listed in ``errors``.
+            page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/update", body=body)
+            return _match_results(items, page, lambda raw: raw.get("id"))
+
+        return self._write_batches([(str(key), item) for key, item in inputs], send)
+
+    def _write_batches(
+        self, keyed: Sequence[WriteItem], send: Callable[[Sequence[WriteItem]], dict[str, WriteResult]]
+    ) -> list[WriteResult]:
+        """Write ``(key, properties)`` items in batches of 100; results in input order. One batch may
+        not name a record twice, so repeated keys are merged in order (later values win) and share
+        one result."""
+        merged: dict[str, dict[str, str | None]] = {}
+        for key, item in keyed:
+            merged.setdefault(key, {}).update(item)
+        outcome: dict[str, WriteResult] = {}
+        for chunk in _chunks(list(merged.items()), BATCH_SIZE):
+            outcome.update(self._write_isolating_failures(chunk, send))
+        return [outcome[key] for key, _ in keyed]
+
+    def _write_isolating_failures(
+        self, items: Sequence[WriteItem], send: Callable[[Sequence[WriteItem]], dict[str, WriteResult]]
+    ) -> dict[str, WriteResult]:
+        try:
+            return send(items)
+        except HubSpotApiError as error:
+            if not error.is_validation or len(items) == 1:
+                return _failed_alone(items, error)
+            first_error = error
+        # A validation error fails the whole batch without naming the record. Try both halves: if
+        # both fail the same way the cause is the request itself (a missing property, say) and no
+        # split will help; otherwise halve the failing parts until the bad inputs stand alone, so
+        # that the good ones are still written (R16).
+        middle = len(items) // 2
+        halves = (items[:middle], items[middle:])
+        attempts: list[dict[str, WriteResult] | HubSpotApiError] = []
+        for half in halves:
+            try:
+                attempts.append(send(half))
+            except HubSpotApiError as half_error:
+                if not half_error.is_validation:
+                    raise
+                attempts.append(half_error)
+        if all(isinstance(a, HubSpotApiError) and a.same_cause(first_error) for a in attempts):
+            raise first_error
+        outcome: dict[str, WriteResult] = {}
+        for half, attempt in zip(halves, attempts, strict=True):
+            if isinstance(attempt, HubSpotApiError):
+                outcome.update(self._bisect(half, attempt, send))
+            else:
+                outcome.update(attempt)
+        return outcome
+
+    def _bisect(
+        self,
+        items: Sequence[WriteItem],
+        error: HubSpotApiError,
+        send: Callable[[Sequence[WriteItem]], dict[str, WriteResult]],
+    ) -> dict[str, WriteResult]:
+        if len(items) == 1:
+            return _failed_alone(items, error)
+        middle = len(items) // 2
+        outcome: dict[str, WriteResult] = {}
+        for half in (items[:middle], items[middle:]):
+            try:
+                outcome.update(send(half))
+            except HubSpotApiError as half_error:
+                if not half_error.is_validation:
+                    raise
+                outcome.update(self._bisect(half, half_error, send))
+        return outcome
+
+    def associate(
+        self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str, int]]
+    ) -> list[WriteResult]:
+        types_by_pair: dict[tuple[str, str], list[int]] = {}
+        for from_id, to_id, type_id in pairs:
+            types = types_by_pair.setdefault((str(from_id), str(to_id)), [])
+            if type_id not in types:
+                types.append(type_id)
+        outcome: dict[tuple[str, str], WriteResult] = {}
+        path = f"/crm/v4/associations/{from_type}/{to_type}/batch/create"
+        for chunk in _chunks(list(types_by_pair), BATCH_SIZE):
+            body = {
+                "inputs": [
+                    {
+                        "from": {"id": from_id},
+                        "to": {"id": to_id},
+                        "types": [
+                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+                            for type_id in types_by_pair[(from_id, to_id)]
+                        ],
+                    }
+                    for from_id, to_id in chunk
+                ]
+            }
+            page = self._json("POST", path, body=body)
+            outcome.update(_match_association_results(chunk, page))
+        return [outcome[(str(f), str(t))] for f, t, _ in pairs]
+
+    def ensure_unique_property(self, object_type: str, name: str, label: str) -> None:
+        # Property creation needs a group; the service keeps its properties in its own.
+        self._request(
+            "POST",
+            f"/crm/v3/properties/{object_type}/groups",
+            body={"name": PROPERTY_GROUP, "label": PROPERTY_GROUP_LABEL, "displayOrder": -1},
+            accept=frozenset({409}),
+        )
+        created = self._request(
+            "POST",
+            f"/crm/v3/properties/{object_type}",
+            body={
+                "name": name,
+                "label": label,
+                "type": "string",
+                "fieldType": "text",
+                "groupName": PROPERTY_GROUP,
+                "hasUniqueValue": True,
+                "description": "Written by the HubSpot-Salesforce activity sync; do not edit.",
+            },
+            accept=frozenset({409}),
+        )
+        if created.status_code != 409:
+            return
+        existing = self._json("GET", f"/crm/v3/properties/{object_type}/{name}")
+        if not existing.get("hasUniqueValue"):
+            raise VendorApiError(
+                VENDOR,
+                409,
+                f"property {object_type}.{name} exists without unique values; upserts by it cannot work",
+                retryable=False,
+            )
+
+
+# -- answers -> results --------------------------------------------------------------------------
+
+
+class HubSpotApiError(VendorApiError):
+    """A HubSpot error answer, with its ``category`` and body kept for per-record results."""
+
+    def __init__(self, status: int, message: str, *, category: str, body: Mapping[str, Any]) -> None:
+        super().__init__(VENDOR, status, message, retryable=status == 429 or status >= 500)
+        self.category = category
+        self.body = dict(body)
+
+    @property
+    def is_validation(self) -> bool:
+        """An answer about the records sent, which a smaller batch may avoid."""
+        return self.status in (400, 409, 422)
+
+    def same_cause(self, other: HubSpotApiError) -> bool:
+        return (self.status, self.category, self.body.get("message")) == (
+            other.status,
+            other.category,
+            other.body.get("message"),
+        )
+
+
+def hubspot_error(response: requests.Response, what: str) -> HubSpotApiError:
+    status = response.status_code
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    body: dict[str, Any] = payload if isinstance(payload, dict) else {}
+    category = str(body.get("category") or body.get("errorType") or f"HTTP_{status}")
+    text = body.get("message") or (response.text or response.reason or "").strip()[:500]
+    message = f"{what}: {category}: {text}"
+    if body.get("correlationId"):
+        message += f" (correlationId {body['correlationId']})"
+    if not body:
+        body = {"category": category, "message": text}
+    return HubSpotApiError(status, message, category=category, body=body)
+
+
+def _failed_alone(items: Sequence[WriteItem], error: HubSpotApiError) -> dict[str, WriteResult]:
+    if len(items) != 1 or not error.is_validation:
+        raise error
+    error_entry = {"category": error.category, "message": str(error.body.get("message") or error)}
+    for name in ("subCategory", "context", "errors"):
+        if name in error.body:
+            error_entry[name] = error.body[name]
+    return {items[0][0]: WriteResult(success=False, errors=(error_entry,))}
+
+
+def _property_values(item: Mapping[str, str | None], *, skip: str | None = None) -> dict[str, str]:
+    # HubSpot clears a property that is set to the empty string.
+    return {name: "" if value is None else value for name, value in item.items() if name != skip}
+
+
+def _match_results(
+    items: Sequence[WriteItem], page: Mapping[str, Any], key_of: Callable[[Mapping[str, Any]], Any]
+) -> dict[str, WriteResult]:
+    """Batch results matched to the inputs by their key (the id, or the id property's value);
+    inputs without a result take the errors that name them."""
+    keys = [key for key, _ in items]
+    by_folded_key = {key.lower(): key for key in keys}
+    outcome: dict[str, WriteResult] = {}
+    unmatched_results: list[Mapping[str, Any]] = []
+    for raw in page.get("results") or []:
+        key = by_folded_key.get(str(key_of(raw) or "").lower())
+        if key is None or key in outcome:
+            unmatched_results.append(raw)
+            continue
+        outcome[key] = WriteResult(success=True, id=str(raw.get("id")), created=_created(raw))
+    # A result without the key (HubSpot need not echo an id property) pairs up by position.
+    missing = [key for key in keys if key not in outcome]
+    if unmatched_results and len(unmatched_results) == len(missing) and not page.get("errors"):
+        for key, raw in zip(missing, unmatched_results, strict=True):
+            outcome[key] = WriteResult(success=True, id=str(raw.get("id")), created=_created(raw))
+    _attach_errors(
+        outcome, missing_keys=[k for k in keys if k not in outcome], errors=page.get("errors") or []
+    )
+    return outcome
+
+
+def _created(raw: Mapping[str, Any]) -> bool | None:
+    new = raw.get("new")
+    return None if new is None else bool(new)
+
+
+def _match_association_results(
+    pairs: Sequence[tuple[str, str]], page: Mapping[str, Any]
+) -> dict[tuple[str, str], WriteResult]:
+    outcome: dict[tuple[str, str], WriteResult] = {}
+    wanted = set(pairs)
+    for raw in page.get("results") or []:
+        pair = (str(raw.get("fromObjectId")), str(raw.get("toObjectId")))
+        if pair in wanted:
+            outcome[pair] = WriteResult(success=True, id=f"{pair[0]}->{pair[1]}")
+    missing = [pair for pair in pairs if pair not in outcome]
+    errors = list(page.get("errors") or [])
+    unclaimed = list(errors)
+    for pair in missing:
+        mine = [e for e in errors if {pair[0], pair[1]} & _context_values(e)]
+        for error in mine:
+            if error in unclaimed:
+                unclaimed.remove(error)
+        if mine:
+            outcome[pair] = WriteResult(success=False, errors=tuple(mine))
+    for pair in missing:
+        if pair not in outcome:
+            outcome[pair] = WriteResult(
+                success=False,
+                errors=tuple(unclaimed)
+                or ({"category": "MISSING_RESULT", "message": "HubSpot returned no result"},),
+            )
+    return outcome
+
+
+def _attach_errors(
+    outcome: dict[str, WriteResult], *, missing_keys: Sequence[str], errors: Sequence[Mapping[str, Any]]
+) -> None:
+    unclaimed = list(errors)
+    for key in missing_keys:
+        mine = [e for e in errors if key in _context_values(e) or key.lower() in _context_values(e)]
+        for error in mine:
+            if error in unclaimed:
+                unclaimed.remove(error)
+        if mine:
+            outcome[key] = WriteResult(success=False, errors=tuple(mine))
+    for key in missing_keys:
+        if key not in outcome:
+            outcome[key] = WriteResult(
+                success=False,
+                errors=tuple(unclaimed)
+                or ({"category": "MISSING_RESULT", "message": "HubSpot returned no result"},),
+            )

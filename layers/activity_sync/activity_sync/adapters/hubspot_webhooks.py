@@ -1,0 +1,121 @@
+"""HubSpot webhook deliveries: signature v3 verification and the event schema.
+
+Signature v3 (https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests,
+"Validate the v3 request signature"): base64(HMAC-SHA256(client secret, method + URI + body +
+timestamp)), where the URI is the full request URL with HubSpot's list of URL-encoded characters
+decoded, and requests whose ``X-HubSpot-Request-Timestamp`` is more than five minutes old are
+rejected. The comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+SIGNATURE_HEADER = "x-hubspot-signature-v3"
+TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
+MAX_SIGNATURE_AGE = dt.timedelta(minutes=5)
+MAX_BODY_BYTES = 1_000_000  # HubSpot sends at most 100 events a request, a few hundred bytes each
+
+# The characters HubSpot's docs say to decode in the request URI before signing.
+_DECODED_IN_URI = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
+    "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+
+
+class WebhookRejected(Exception):
+    """The delivery is refused; ``status`` is the HTTP status to answer, ``reason`` says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def decode_signed_uri(uri: str) -> str:
+    for encoded, char in _DECODED_IN_URI.items():
+        uri = uri.replace(encoded, char).replace(encoded.lower(), char)
+    return uri
+
+
+def sign_v3(client_secret: str, method: str, uri: str, body: str, timestamp: str) -> str:
+    message = f"{method.upper()}{decode_signed_uri(uri)}{body}{timestamp}".encode()
+    digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_v3(
+    *,
+    client_secret: str,
+    method: str,
+    uri: str,
+    body: str,
+    timestamp: str | None,
+    signature: str | None,
+    now: dt.datetime,
+) -> None:
+    """Raise WebhookRejected(401) unless the request carries a fresh, valid v3 signature."""
+    if not signature or not timestamp:
+        raise WebhookRejected(401, "missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
+    try:
+        sent_at = dt.datetime.fromtimestamp(int(timestamp) / 1000, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise WebhookRejected(401, "X-HubSpot-Request-Timestamp is not a millisecond timestamp") from None
+    if abs(now - sent_at) > MAX_SIGNATURE_AGE:
+        raise WebhookRejected(401, "stale X-HubSpot-Request-Timestamp (more than 5 minutes off)")
+    expected = sign_v3(client_secret, method, uri, body, timestamp)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
+
+
+class HubSpotWebhookEvent(BaseModel):
+    """One event of a delivery (HubSpot may add fields; unknown ones are kept, not rejected)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    eventId: int
+    subscriptionId: int
+    portalId: int
+    occurredAt: int
+    subscriptionType: str
+    objectId: int
+    appId: int | None = None
+    attemptNumber: int = 0
+    objectTypeId: str | None = None
+    propertyName: str | None = None
+    propertyValue: str | None = None
+    changeSource: str | None = None
+    changeFlag: str | None = None
+    sourceId: str | None = None
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.occurredAt / 1000, dt.UTC)
+
+
+def parse_delivery(body: str) -> list[HubSpotWebhookEvent]:
+    """The body is a JSON array of events; anything else is a 400 with the first problem named."""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        raw: Any = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise WebhookRejected(400, f"body is not JSON: {exc.msg}") from None
+    if not isinstance(raw, list):
+        raise WebhookRejected(400, "body must be a JSON array of webhook events")
+    events: list[HubSpotWebhookEvent] = []
+    for index, item in enumerate(raw):
+        try:
+            events.append(HubSpotWebhookEvent.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise WebhookRejected(400, f"event {index}: {where}: {first['msg']}") from None
+    return events

@@ -1,0 +1,537 @@
+"""``ports.SalesforceApi`` over Salesforce's REST API with simple-salesforce, and ``SalesforceAuth``
+(OAuth 2.0 client credentials or JWT bearer, token cached per warm Lambda).
+
+Writes go through sObject Collections: up to 200 records for one API call (R18), ``allOrNone``
+false so that one bad record does not fail the others. 429 and 5xx answers are retried by the
+urllib3 ``Retry`` mounted on the session (GET, PATCH and DELETE are idempotent here: collections
+upsert by external id, update by id and delete by id; the only POSTs are token requests); an
+expired session is renewed once. API facts are in shared/reference/salesforce-api.md unless a
+comment cites a Salesforce page.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+from activity_sync.adapters.hubspot_api import REQUEST_TIMEOUT, mount_retries, transport_error
+from activity_sync.domain import SalesforceUser
+from activity_sync.observability import logger
+from activity_sync.ports import VendorApiError, WriteResult
+
+VENDOR = "salesforce"
+COLLECTION_SIZE = 200  # sObject Collections: at most 200 records (or ids) per call
+JWT_LIFETIME_SECONDS = 180  # Salesforce accepts an assertion whose exp is at most 3 minutes ahead
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+OAUTH_TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
+# Marks the service's own writes: Change Data Capture reports it as ``changeOrigin`` (R14).
+CALL_OPTIONS = {"Sforce-Call-Options": "client=activity-sync"}
+# GET /query?q= is bounded by the URL length (16,384 bytes); keep each IN list well below it.
+MAX_IN_CLAUSE_CHARS = 8_000
+RETRYABLE_ERROR_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+
+Flow = Literal["client_credentials", "jwt_bearer"]
+
+# Salesforce's SOQL string escapes
+# (https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm).
+_SOQL_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+)
+
+
+def soql_quote(value: str) -> str:
+    """``value`` as a SOQL string literal, quotes included; safe for ``=`` and ``IN`` comparisons
+    (``LIKE`` patterns need ``%`` and ``_`` escaped on top)."""
+    return "'" + value.translate(_SOQL_ESCAPES) + "'"
+
+
+# -- authentication ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SalesforceToken:
+    access_token: str
+    instance_url: str
+    identity_url: str | None = None
+
+    @property
+    def user_id(self) -> str | None:
+        """The user the token runs as: the last segment of the identity URL ``…/id/00D…/005…``."""
+        if not self.identity_url:
+            return None
+        segment = urlsplit(self.identity_url).path.rstrip("/").rsplit("/", 1)[-1]
+        return segment or None
+
+
+# A warm Lambda reuses its token across invocations (one token request per cold start).
+_TOKEN_CACHE: dict[tuple[str, str, str | None], SalesforceToken] = {}
+_TOKEN_CACHE_LOCK = threading.Lock()
+
+
+def forget_cached_tokens() -> None:
+    """Drop every cached token (tests; a rotated connected-app secret)."""
+    with _TOKEN_CACHE_LOCK:
+        _TOKEN_CACHE.clear()
+
+
+def default_jwt_audience(token_url: str) -> str:
+    """The ``aud`` Salesforce expects for a token URL: login/test.salesforce.com for production and
+    sandbox orgs, including their My Domain hosts; the URL's own origin otherwise (an Experience
+    Cloud site, a local sandbox)
+    (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm)."""
+    parts = urlsplit(token_url)
+    host = (parts.hostname or "").lower()
+    if host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    if host.endswith(".my.salesforce.com"):
+        return "https://login.salesforce.com"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class SalesforceAuth:
+    """Gets and caches an access token for one connected app (and user, for JWT bearer)."""
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        *,
+        flow: Flow = "client_credentials",
+        client_secret: str | None = None,
+        username: str | None = None,
+        private_key_pem: str | None = None,
+        audience: str | None = None,
+        session: requests.Session | None = None,
+        max_retries: int = 5,
+    ) -> None:
+        if flow not in ("client_credentials", "jwt_bearer"):
+            raise ValueError(f"unknown Salesforce auth flow {flow!r}")
+        if flow == "client_credentials" and not client_secret:
+            raise ValueError("the client_credentials flow needs client_secret")
+        if flow == "jwt_bearer" and not (username and private_key_pem):
+            raise ValueError("the jwt_bearer flow needs username and private_key_pem")
+        self.token_url = token_url
+        self.client_id = client_id
+        self.flow = flow
+        self._client_secret = client_secret
+        self.username = username if flow == "jwt_bearer" else None
+        self._private_key_pem = private_key_pem
+        self.audience = audience or default_jwt_audience(token_url)
+        self._session = session or requests.Session()
+        self.calls: Counter[str] = Counter()
+        mount_retries(
+            self._session,
+            max_retries=max_retries,
+            allowed_methods=("GET", "PATCH", "DELETE", "POST"),
+            listener=self._on_retry,
+        )
+
+    @property
+    def _cache_key(self) -> tuple[str, str, str | None]:
+        return (self.token_url, self.client_id, self.username)
+
+    def token(self) -> tuple[str, str]:
+        """(access token, instance URL), from the cache or a new token request."""
+        current = self.current()
+        return current.access_token, current.instance_url
+
+    def current(self) -> SalesforceToken:
+        with _TOKEN_CACHE_LOCK:
+            cached = _TOKEN_CACHE.get(self._cache_key)
+        if cached is not None:
+            return cached
+        issued = self._request_token()
+        with _TOKEN_CACHE_LOCK:
+            _TOKEN_CACHE[self._cache_key] = issued
+        return issued
+
+    def invalidate(self, access_token: str | None = None) -> None:
+        """Forget the cached token (only if it is still ``access_token``, when given, so that a
+        token another caller just renewed survives)."""
+        with _TOKEN_CACHE_LOCK:
+            cached = _TOKEN_CACHE.get(self._cache_key)
+            if cached is not None and (access_token is None or cached.access_token == access_token):
+                del _TOKEN_CACHE[self._cache_key]
+
+    def _form(self) -> dict[str, str]:
+        if self.flow == "client_credentials":
+            assert self._client_secret is not None  # checked in __init__
+            return {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self._client_secret,
+            }
+        assert self.username is not None
+        assert self._private_key_pem is not None
+        claims = {
+            "iss": self.client_id,
+            "sub": self.username,
+            "aud": self.audience,
+            "exp": int(time.time()) + JWT_LIFETIME_SECONDS,
+        }
+        assertion = jwt.encode(claims, self._private_key_pem, algorithm="RS256")
+        return {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
+
+    def _request_token(self) -> SalesforceToken:
+        what = f"POST {OAUTH_TOKEN_PATH}"
+        self.calls[what] += 1
+        try:
+            response = self._session.post(
+                self.token_url, data=self._form(), timeout=REQUEST_TIMEOUT, verify=self._session.verify
+            )
+        except requests.RequestException as error:
+            raise transport_error(VENDOR, what, error) from error
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            detail = (
+                f"{body.get('error')}: {body.get('error_description')}"
+                if isinstance(body, dict) and body.get("error")
+                else (response.text or response.reason or "")[:300]
+            )
+            status = response.status_code
+            raise VendorApiError(
+                VENDOR, status, f"{what} ({self.flow}): {detail}", retryable=status == 429 or status >= 500
+            )
+        token = SalesforceToken(
+            access_token=str(body["access_token"]),
+            instance_url=str(body.get("instance_url") or "").rstrip("/"),
+            identity_url=body.get("id"),
+        )
+        if not token.instance_url:
+            raise VendorApiError(VENDOR, 200, f"{what}: answer has no instance_url", retryable=False)
+        logger.info(
+            "Salesforce access token issued",
+            extra={
+                "vendor": VENDOR,
+                "flow": self.flow,
+                "instance_url": token.instance_url,
+                "user_id": token.user_id,
+            },
+        )
+        return token
+
+    def _on_retry(
+        self, method: str, url: str, status: int | None, wait: float | None, error: Exception | None
+    ) -> None:
+        key = f"{method} {urlsplit(url).path}"
+        self.calls[key] += 1
+        logger.warning(
+            "Salesforce request retried",
+            extra={
+                "vendor": VENDOR,
+                "route": key,
+                "status": status,
+                "retry_after_seconds": wait,
+                "error": None if error is None else repr(error),
+            },
+        )
+
+
+# -- the REST client -----------------------------------------------------------------------------
+
+
+def _strip_attributes(value: Any) -> Any:
+    """A query row without Salesforce's ``attributes`` blocks (nested relationships included)."""
+    if isinstance(value, dict):
+        return {k: _strip_attributes(v) for k, v in value.items() if k != "attributes"}
+    if isinstance(value, list):
+        return [_strip_attributes(v) for v in value]
+    return value
+
+
+def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _quoted_lists(values: Sequence[str], max_chars: int = MAX_IN_CLAUSE_CHARS) -> Iterator[str]:
+    """``'a','b',…`` lists for ``IN (…)``, each short enough for one query URL."""
+    batch: list[str] = []
+    length = 0
+    for value in values:
+        literal = soql_quote(value)
+        if batch and (length + len(literal) + 1 > max_chars or len(batch) >= COLLECTION_SIZE):
+            yield ",".join(batch)
+            batch, length = [], 0
+        batch.append(literal)
+        length += len(literal) + 1
+    if batch:
+        yield ",".join(batch)
+
+
+def _write_result(raw: Mapping[str, Any]) -> WriteResult:
+    created = raw.get("created")
+    return WriteResult(
+        success=bool(raw.get("success")),
+        id=None if raw.get("id") is None else str(raw["id"]),
+        created=None if created is None else bool(created),
+        errors=tuple(raw.get("errors") or ()),
+    )
+
+
+def salesforce_error(what: str, error: SalesforceError) -> VendorApiError:
+    content: Any = error.content
+    entries = content if isinstance(content, list) else [content]
+    codes = [str(e.get("errorCode")) for e in entries if isinstance(e, dict) and e.get("errorCode")]
+    messages = [str(e.get("message")) for e in entries if isinstance(e, dict) and e.get("message")]
+    detail = "; ".join(f"{c}: {m}" for c, m in zip(codes, messages, strict=False)) or str(content)[:500]
+    status = int(error.status)
+    retryable = status == 429 or status >= 500 or bool(RETRYABLE_ERROR_CODES.intersection(codes))
+    return VendorApiError(VENDOR, status, f"{what}: {detail}", retryable=retryable)
+
+
+class SalesforceClient:
+    """``ports.SalesforceApi``. ``calls`` counts every REST request sent, retries included, by
+    ``"METHOD resource"``; ``calls.total()`` is the API allocation spent (R18). Token requests are
+    counted in ``auth.calls`` (they do not count against the org's API limit)."""
+
+    def __init__(
+        self,
+        auth: SalesforceAuth,
+        api_version: str = "62.0",
+        *,
+        session: requests.Session | None = None,
+        max_retries: int = 5,
+    ) -> None:
+        self.auth = auth
+        self.api_version = api_version.removeprefix("v")
+        self._session = session or requests.Session()
+        self.calls: Counter[str] = Counter()
+        self._salesforce: Salesforce | None = None
+        self._user_id: str | None = None
+        mount_retries(
+            self._session,
+            max_retries=max_retries,
+            allowed_methods=("GET", "PATCH", "DELETE", "POST"),
+            listener=self._on_retry,
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _on_retry(
+        self, method: str, url: str, status: int | None, wait: float | None, error: Exception | None
+    ) -> None:
+        path = urlsplit(url).path
+        data_prefix = f"/services/data/v{self.api_version}/"
+        key = f"{method} {path.removeprefix(data_prefix)}"
+        # A session shared with the auth also retries token requests: those are not API calls.
+        if not path.startswith(OAUTH_TOKEN_PATH):
+            self.calls[key] += 1
+        logger.warning(
+            "Salesforce request retried",
+            extra={
+                "vendor": VENDOR,
+                "route": key,
+                "status": status,
+                "retry_after_seconds": wait,
+                "error": None if error is None else repr(error),
+            },
+        )
+
+    def _client(self) -> Salesforce:
+        if self._salesforce is None:
+            access_token, instance_url = self.auth.token()
+            self._salesforce = Salesforce(
+                instance_url=instance_url,
+                session_id=access_token,
+                session=self._session,
+                version=self.api_version,
+                object_pairs_hook=dict,
+            )
+        return self._salesforce
+
+    @property
+    def _request_options(self) -> dict[str, Any]:
+        # An explicit CA bundle on the session must win over REQUESTS_CA_BUNDLE.
+        return {"timeout": REQUEST_TIMEOUT, "verify": self._session.verify}
+
+    def _call[T](self, what: str, operation: Callable[[Salesforce], T]) -> T:
+        """Run one REST request; on an expired or revoked session renew the token and try once more."""
+        renewed = False
+        while True:
+            salesforce = self._client()
+            self.calls[what] += 1
+            try:
+                return operation(salesforce)
+            except SalesforceExpiredSession as error:
+                if renewed:
+                    raise salesforce_error(what, error) from error
+                renewed = True
+                logger.info(
+                    "Salesforce session expired; renewing the token", extra={"vendor": VENDOR, "route": what}
+                )
+                self.auth.invalidate(salesforce.session_id)
+                self._salesforce = None
+            except SalesforceError as error:
+                raise salesforce_error(what, error) from error
+            except requests.RequestException as error:
+                raise transport_error(VENDOR, what, error) from error
+
+    def _restful(self, method: str, path: str, **kwargs: Any) -> Any:
+        def send(salesforce: Salesforce) -> Any:
+            return salesforce.restful(path, method=method, **self._request_options, **kwargs)
+
+        return self._call(f"{method} {path}", send)
+
+    # -- writes --------------------------------------------------------------------------------
+    def upsert(
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        keys: list[str] = []
+        # One request may not name an external id twice: repeated records are merged in order
+        # (later values win) and share one result.
+        latest: dict[str, dict[str, Any]] = {}
+        for record in records:
+            value = record.get(external_id_field)
+            if value is None or value == "":
+                raise ValueError(f"every upsert record needs a value for {external_id_field}")
+            keys.append(str(value))
+            latest.setdefault(str(value), {}).update(record)
+        outcome: dict[str, WriteResult] = {}
+        for chunk in _chunks(list(latest), COLLECTION_SIZE):
+            body = {
+                "allOrNone": False,
+                "records": [{**latest[key], "attributes": {"type": sobject}} for key in chunk],
+            }
+            results = self._collection_results(
+                "PATCH", f"composite/sobjects/{sobject}/{external_id_field}", len(chunk), json=body
+            )
+            outcome.update(zip(chunk, results, strict=True))
+        return [outcome[key] for key in keys]
+
+    def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in _chunks(records, COLLECTION_SIZE):
+            body = {"allOrNone": False, "records": [{**r, "attributes": {"type": sobject}} for r in chunk]}
+            results.extend(self._collection_results("PATCH", "composite/sobjects", len(chunk), json=body))
+        return results
+
+    def delete(self, ids: Sequence[str]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in _chunks(ids, COLLECTION_SIZE):
+            params = {"ids": ",".join(chunk), "allOrNone": "false"}
+            results.extend(
+                self._collection_results("DELETE", "composite/sobjects", len(chunk), params=params)
+            )
+        return results
+
+    def _collection_results(self, method: str, path: str, expected: int, **kwargs: Any) -> list[WriteResult]:
+        answer = self._restful(method, path, headers=CALL_OPTIONS, **kwargs)
+        rows = answer if isinstance(answer, list) else []
+        if len(rows) != expected:
+            raise VendorApiError(
+                VENDOR, 200, f"{method} {path}: {len(rows)} results for {expected} records", retryable=False
+            )
+        return [_write_result(row) for row in rows]
+
+    # -- reads ---------------------------------------------------------------------------------
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        endpoint = "queryAll" if include_deleted else "query"
+        page = self._call(
+            f"GET {endpoint}",
+            lambda sf: sf.query(soql, include_deleted=include_deleted, **self._request_options),
+        )
+        while True:
+            for row in page.get("records") or []:
+                yield _strip_attributes(row)
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call(f"GET {endpoint}/<locator>", self._query_more(str(next_url)))
+
+    def _query_more(self, next_records_url: str) -> Callable[[Salesforce], Any]:
+        def fetch(salesforce: Salesforce) -> Any:
+            return salesforce.query_more(next_records_url, identifier_is_url=True, **self._request_options)
+
+        return fetch
+
+    def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        wanted = list(dict.fromkeys(ids))
+        # The record's own (18-character) Id always comes back, whichever form was asked for.
+        field_list = ",".join(dict.fromkeys(["Id", *(f for f in fields if f.lower() != "id")]))
+        for chunk in _chunks(wanted, COLLECTION_SIZE):
+            params = {"ids": ",".join(chunk), "fields": field_list}
+            rows = self._restful("GET", f"composite/sobjects/{sobject}", params=params) or []
+            # One entry per id in request order; null where the record does not exist (or is deleted).
+            for record_id, row in zip(chunk, rows, strict=False):
+                if isinstance(row, dict):
+                    found[record_id] = _strip_attributes(row)
+        return found
+
+    def active_users(self) -> list[SalesforceUser]:
+        rows = self.query("SELECT Id, Email, IsActive FROM User WHERE IsActive = true")
+        return [
+            SalesforceUser(
+                id=str(row["Id"]), email=row.get("Email") or None, is_active=bool(row.get("IsActive"))
+            )
+            for row in rows
+        ]
+
+    def people_by_email(self, emails: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        """Only emails with at least one Contact or unconverted Lead are keys; each has both lists,
+        oldest person first (``CreatedDate, Id``)."""
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
+        people: dict[str, dict[str, list[str]]] = {}
+        for in_list in _quoted_lists(wanted):
+            for sobject, extra_condition in (("Contact", ""), ("Lead", "IsConverted = false AND ")):
+                # Only constants and soql_quote()d values are interpolated.
+                soql = (
+                    f"SELECT Id, Email FROM {sobject} WHERE {extra_condition}Email IN ({in_list}) "  # noqa: S608
+                    "ORDER BY CreatedDate, Id"
+                )
+                for row in self.query(soql):
+                    email = str(row.get("Email") or "").lower()
+                    if email in wanted:
+                        people.setdefault(email, {"Contact": [], "Lead": []})[sobject].append(str(row["Id"]))
+        return people
+
+    def picklist_values(self, sobject: str, field_name: str) -> list[str]:
+        describe = self._restful("GET", f"sobjects/{sobject}/describe") or {}
+        for described in describe.get("fields") or []:
+            if str(described.get("name", "")).lower() == field_name.lower():
+                return [
+                    str(entry["value"])
+                    for entry in described.get("picklistValues") or []
+                    if entry.get("active")
+                ]
+        raise VendorApiError(
+            VENDOR,
+            None,
+            f"{sobject}.{field_name} is not visible to the integration user (missing, or hidden by "
+            "field-level security)",
+            retryable=False,
+        )
+
+    @property
+    def user_id(self) -> str:
+        if self._user_id is None:
+            self._user_id = self.auth.current().user_id or self._userinfo_user_id()
+        return self._user_id
+
+    def _userinfo_user_id(self) -> str:
+        def userinfo(salesforce: Salesforce) -> str:
+            response = self._session.get(
+                f"https://{salesforce.sf_instance}/services/oauth2/userinfo",
+                headers={"Authorization": f"Bearer {salesforce.session_id}"},
+                **self._request_options,
+            )
+            if response.status_code == 401:
+                raise SalesforceExpiredSession(response.url, 401, "userinfo", response.content)
+            if response.status_code != 200:
+                raise SalesforceError(response.url, response.status_code, "userinfo", response.content)
+            return str(response.json()["user_id"])
+
+        return self._call("GET /services/oauth2/userinfo", userinfo)

@@ -1,0 +1,167 @@
+"""The vendor APIs as the use cases see them. Adapters in ``activity_sync.adapters`` implement
+these protocols against the real HTTP APIs; unit tests of the use cases can hand in fakes.
+
+Every method is batch-first: one call covers many records, because both vendors meter calls
+(R18), not records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from activity_sync.domain import HubSpotOwner, SalesforceUser
+
+
+@dataclass(frozen=True)
+class HubSpotRecord:
+    """A CRM object as HubSpot returns it (``SimplePublicObject``)."""
+
+    id: str
+    properties: Mapping[str, str | None]
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """One record's outcome in a batch write, in the order of the request."""
+
+    success: bool
+    id: str | None = None
+    created: bool | None = None
+    errors: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [
+            str(e.get("statusCode") or e.get("errorCode") or e.get("category") or "") for e in self.errors
+        ]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(
+            f"{c}: {e.get('message', '')}" for c, e in zip(self.error_codes, self.errors, strict=True)
+        )
+
+
+class VendorApiError(RuntimeError):
+    """A vendor call failed after the adapter's own retries. ``retryable`` says whether trying the
+    same call later may succeed (rate limits, 5xx, timeouts) or not (validation, auth, config)."""
+
+    def __init__(self, vendor: str, status: int | None, message: str, *, retryable: bool) -> None:
+        super().__init__(f"{vendor} {status}: {message}")
+        self.vendor = vendor
+        self.status = status
+        self.retryable = retryable
+
+
+class HubSpotApi(Protocol):
+    # -- reading activities and contacts (HubSpot -> Salesforce) ---------------------------------
+    def read_objects(
+        self,
+        object_type: str,
+        ids: Sequence[str],
+        properties: Sequence[str],
+        *,
+        id_property: str | None = None,
+    ) -> dict[str, HubSpotRecord]:
+        """Batch read; ids not found (deleted, archived) are simply absent from the result."""
+        ...
+
+    def associated_ids(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Associations v4 batch read: from id -> associated ids (every from id is a key)."""
+        ...
+
+    def search_modified(
+        self, object_type: str, since: dt.datetime, until: dt.datetime, properties: Sequence[str]
+    ) -> Iterator[HubSpotRecord]:
+        """Every object whose ``hs_lastmodifieddate`` is in [since, until), oldest first, across
+        pages and past the 10,000-result cap of one search."""
+        ...
+
+    def owners(self) -> list[HubSpotOwner]: ...
+
+    def email_events(
+        self, since: dt.datetime, until: dt.datetime, event_types: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        """Marketing email events (v1 feed) in [since, until)."""
+        ...
+
+    def marketing_email_names(self) -> dict[str, str]:
+        """Email campaign id -> the marketing email's name (for subjects, R9)."""
+        ...
+
+    def forms(self) -> list[dict[str, Any]]: ...
+
+    def form_submissions(self, form_id: str, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        """Submissions of one form at or after ``since`` (the feed is newest first)."""
+        ...
+
+    def find_contacts_by_email(
+        self, emails: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, HubSpotRecord]:
+        """Lower-cased email -> contact, for the emails that have one."""
+        ...
+
+    # -- writing activities (Salesforce -> HubSpot) ----------------------------------------------
+    def upsert_objects(
+        self, object_type: str, id_property: str, inputs: Sequence[Mapping[str, str | None]]
+    ) -> list[WriteResult]:
+        """Batch upsert by a unique-value property; results in input order."""
+        ...
+
+    def update_objects(
+        self, object_type: str, inputs: Sequence[tuple[str, Mapping[str, str | None]]]
+    ) -> list[WriteResult]:
+        """Batch update by HubSpot id: (id, properties) pairs; results in input order."""
+        ...
+
+    def associate(
+        self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str, int]]
+    ) -> list[WriteResult]:
+        """Create (from id, to id, HubSpot-defined association type id) associations in batch."""
+        ...
+
+    def ensure_unique_property(self, object_type: str, name: str, label: str) -> None: ...
+
+
+class SalesforceApi(Protocol):
+    def upsert(
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """sObject Collections upsert (200 a call, allOrNone false); results in input order."""
+        ...
+
+    def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """sObject Collections update; each record carries its ``Id``."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> list[WriteResult]: ...
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Every row of a SOQL query, following ``nextRecordsUrl`` (``queryAll`` when deleted
+        rows are wanted)."""
+        ...
+
+    def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """sObject Collections retrieve: id -> record, for the ids that exist."""
+        ...
+
+    def active_users(self) -> list[SalesforceUser]: ...
+
+    def people_by_email(self, emails: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        """Lower-cased email -> {"Contact": [ids], "Lead": [ids]} (unconverted Leads only)."""
+        ...
+
+    def picklist_values(self, sobject: str, field_name: str) -> list[str]:
+        """Active values of a picklist field (describe)."""
+        ...
+
+    @property
+    def user_id(self) -> str:
+        """The Salesforce user the service runs as (the integration/API user, R14)."""
+        ...

@@ -1,0 +1,1 @@
+"""Use cases: the flows that join the pure rules with the adapters."""

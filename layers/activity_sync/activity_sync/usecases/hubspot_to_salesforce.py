@@ -1,0 +1,379 @@
+"""HubSpot -> Salesforce: where a HubSpot note (call, meeting, email, form submission, …) becomes a
+Salesforce Task.
+
+One batch of changes of one activity type costs, whatever its size up to the batch limit:
+one HubSpot batch read of the activities and one of their contact associations (engagement types
+only), one HubSpot batch read of the contacts, and one or two Salesforce sObject Collections calls
+(updates of Tasks already linked, upserts by External ID of the others) - plus DynamoDB reads
+(R18). The order of decisions follows the SPEC: switch and window (S1, R5), echo (R14), contact
+(R4, R6), Assigned To (R7, R8), then the Task itself (R3, R9, S2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.hubspot_activities import (
+    CONTACT_PROPERTIES,
+    ENGAGEMENTS,
+    ActivityShapeError,
+    engagement_activities,
+    parse_hubspot_time,
+    payload_activity,
+)
+from activity_sync.adapters.queues import ChangeQueues
+from activity_sync.domain import (
+    SALESFORCE_EXTERNAL_ID_FIELD,
+    ContactCandidate,
+    HubSpotActivity,
+    HubSpotActivityType,
+    SalesforceTaskDraft,
+    SyncType,
+    TypeSettings,
+)
+from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.observability import logger
+from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError, WriteResult
+from activity_sync.rules.assignment import assign_task_owner
+from activity_sync.rules.contact_choice import choose_contact, resolve_salesforce_person
+from activity_sync.rules.echo import carries_salesforce_id, fingerprint
+from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map
+from activity_sync.rules.switches import is_on
+from activity_sync.rules.task_mapping import activity_external_id, build_task
+from activity_sync.rules.windows import SkipReason, check_window, decide_hubspot_activity
+from activity_sync.usecases.batch import BatchResult
+
+# Salesforce record errors worth another try; any other record error is about the data and goes
+# to the dead-letter queue at once with Salesforce's message.
+TRANSIENT_SALESFORCE_ERRORS = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+)
+# Upserting onto an existing Task must not send createable-only fields (TaskSubtype).
+NOT_UPDATEABLE_ERRORS = frozenset({"INVALID_FIELD_FOR_INSERT_UPDATE"})
+OWNER_MAP_TTL_SECONDS = 600
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class OwnerDirectory:
+    """The R8 owner map, built from HubSpot owners and active Salesforce users (one call each)
+    and kept for ten minutes in a warm Lambda; overrides are re-read with it."""
+
+    def __init__(self, hubspot: HubSpotApi, salesforce: SalesforceApi, settings: SettingsRepository) -> None:
+        self._hubspot = hubspot
+        self._salesforce = salesforce
+        self._settings = settings
+        self._map: OwnerMap | None = None
+        self._built_at = 0.0
+
+    def current(self) -> OwnerMap:
+        if self._map is None or time.monotonic() - self._built_at > OWNER_MAP_TTL_SECONDS:
+            self._map = build_owner_map(
+                self._hubspot.owners(), self._salesforce.active_users(), self._settings.overrides("owner")
+            )
+            for note in self._map.notes:
+                logger.info("owner mapping", extra={"note": note.message, "kind": note.kind})
+            self._built_at = time.monotonic()
+        return self._map
+
+
+@dataclass
+class _Pending:
+    """One activity of the batch with every message that named it."""
+
+    activity: HubSpotActivity
+    message_ids: list[str]
+    change: ChangeMessage
+    draft: SalesforceTaskDraft | None = None
+    contact_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+class HubSpotToSalesforce:
+    """The syncer of one HubSpot activity type."""
+
+    def __init__(
+        self,
+        activity_type: HubSpotActivityType,
+        *,
+        settings: SettingsRepository,
+        links: LinkRepository,
+        state: SyncStateRepository,
+        hubspot: HubSpotApi,
+        salesforce: SalesforceApi,
+        queues: ChangeQueues,
+        owners: OwnerDirectory,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.activity_type = activity_type
+        self.sync_type = SyncType.hubspot_to_salesforce(activity_type)
+        self._settings = settings
+        self._links = links
+        self._state = state
+        self._hubspot = hubspot
+        self._salesforce = salesforce
+        self._queues = queues
+        self._owners = owners
+        self._clock = clock
+
+    # ------------------------------------------------------------------------------------ entry
+    def handle(self, changes: Sequence[tuple[str, ChangeMessage]]) -> BatchResult:
+        result = BatchResult()
+        settings = self._settings.type_settings(self.sync_type)
+        if not is_on(settings):
+            # S1: nothing syncs while the switch is off; the figure says how much waited for it.
+            self._count("waiting", SkipReason.TYPE_OFF, len(changes))
+            return result
+        upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
+        deletions = len(changes) - len(upserts)
+        self._count("skipped", "deleted_in_hubspot", deletions)  # deletion sync is off by default
+        try:
+            pending = self._load(upserts, result)
+            pending = self._filter(pending, settings)
+            self._choose_people(pending, settings, result)
+            self._write(pending, result)
+        except VendorApiError as error:
+            # The whole call failed (rate limit, outage, credentials): every message not yet
+            # settled is retried, and dead-lettered with this reason once it runs out of tries.
+            logger.warning("vendor call failed", extra={"error": str(error), "retryable": error.retryable})
+            for message_id, _ in upserts:
+                if message_id not in result.dead:
+                    result.retry.setdefault(message_id, str(error))
+        return result
+
+    # ----------------------------------------------------------------------------------- stages
+    def _load(self, upserts: Sequence[tuple[str, ChangeMessage]], result: BatchResult) -> list[_Pending]:
+        """Read the activities: engagements from HubSpot in batch, the others from their payload."""
+        by_id: dict[str, _Pending] = {}
+        spec = ENGAGEMENTS.get(self.activity_type)
+        if spec is None:
+            for message_id, change in upserts:
+                try:
+                    activity = payload_activity(self.activity_type, change.payload or {})
+                except ActivityShapeError as error:
+                    result.dead[message_id] = str(error)
+                    continue
+                self._collect(by_id, activity, message_id, change)
+            return list(by_id.values())
+        ids = list(dict.fromkeys(change.object_id for _, change in upserts))
+        records = self._hubspot.read_objects(spec.object_type, ids, spec.properties)
+        contacts = (
+            self._hubspot.associated_ids(spec.object_type, "contacts", list(records)) if records else {}
+        )
+        gone = 0
+        for message_id, change in upserts:
+            record = records.get(change.object_id)
+            if record is None:
+                gone += 1  # deleted or archived since the change was queued: nothing to sync
+                continue
+            try:
+                activities = engagement_activities(self.activity_type, record, contacts.get(record.id, []))
+            except (ActivityShapeError, ValueError) as error:
+                result.dead[message_id] = f"{spec.object_type} {record.id}: {error}"
+                continue
+            for activity in activities:
+                self._collect(by_id, activity, message_id, change)
+        self._count("skipped", "not_found_in_hubspot", gone)
+        return list(by_id.values())
+
+    @staticmethod
+    def _collect(
+        by_id: dict[str, _Pending], activity: HubSpotActivity, message_id: str, change: ChangeMessage
+    ) -> None:
+        key = activity_external_id(activity)
+        if key in by_id:
+            by_id[key].message_ids.append(message_id)
+        else:
+            by_id[key] = _Pending(activity, [message_id], change, contact_ids=activity.contact_ids)
+
+    def _filter(self, pending: list[_Pending], settings: TypeSettings) -> list[_Pending]:
+        """R5 windows and R14 echoes: both final decisions, the messages are done with."""
+        kept: list[_Pending] = []
+        for item in pending:
+            if carries_salesforce_id(item.activity):
+                self._count("skipped", SkipReason.ECHO, 1)
+            elif not check_window(self.activity_type, item.activity.occurred_at, settings).should_sync:
+                self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
+            else:
+                kept.append(item)
+        return kept
+
+    def _choose_people(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> None:
+        """R4/R6/R7: the Contact or Lead each Task goes on, and who it is assigned to. Activities
+        whose contacts do not sync yet are parked until one does."""
+        contact_ids = list(dict.fromkeys(c for item in pending for c in item.contact_ids))
+        candidates = self._candidates(contact_ids)
+        owner_map: OwnerMap | None = None
+        integration_user: str | None = None
+        waiting: list[_Pending] = []
+        for item in list(pending):
+            chosen = choose_contact(candidates[c] for c in item.contact_ids if c in candidates)
+            decision = decide_hubspot_activity(item.activity, settings, chosen)
+            if not decision.should_sync or chosen is None or chosen.salesforce_person_id is None:
+                waiting.append(item)
+                continue
+            if owner_map is None:
+                owner_map = self._owners.current()
+                integration_user = self._settings.integration_user_id() or self._salesforce.user_id
+            assert integration_user is not None
+            assignment = assign_task_owner(item.activity, chosen, owner_map, integration_user)
+            try:
+                item.draft = build_task(
+                    item.activity,
+                    who_id=chosen.salesforce_person_id,
+                    owner_id=assignment.user_id,
+                    settings=settings,
+                )
+            except ValueError as error:
+                for message_id in item.message_ids:
+                    result.dead[message_id] = f"cannot build the Task: {error}"
+        self._park(waiting, candidates)
+
+    def _candidates(self, contact_ids: list[str]) -> dict[str, ContactCandidate]:
+        if not contact_ids:
+            return {}
+        records = self._hubspot.read_objects("contacts", contact_ids, CONTACT_PROPERTIES)
+        links = self._links.links("contact", list(records))
+        overrides = self._settings.overrides("contact")
+        candidates: dict[str, ContactCandidate] = {}
+        for contact_id, record in records.items():
+            props = record.properties
+            link = links.get(contact_id)
+            match = resolve_salesforce_person(
+                overrides.get(contact_id) or (link.salesforce_id if link else None),
+                props.get("salesforcecontactid"),
+                props.get("salesforceleadid"),
+            )
+            created_at = parse_hubspot_time(props.get("createdate")) or record.created_at
+            if created_at is None:
+                continue
+            if match is not None and (link is None or link.salesforce_id != match.person_id):
+                self._links.link("contact", contact_id, match.person_id, source=match.source.value)
+            candidates[contact_id] = ContactCandidate(
+                hubspot_id=contact_id,
+                created_at=created_at,
+                salesforce_person_id=match.person_id if match else None,
+                owner_id=props.get("hubspot_owner_id") or None,
+            )
+        return candidates
+
+    def _park(self, waiting: list[_Pending], candidates: Mapping[str, ContactCandidate]) -> None:
+        """R4: an activity whose contacts do not sync waits under each of them; the contact linker
+        is asked to look for a match by email and wakes the activity when one starts to sync."""
+        if not waiting:
+            return
+        unknown: dict[str, None] = {}
+        for item in waiting:
+            message = item.change.model_copy(update={"source": ChangeSource.CONTACT_STARTED_SYNCING})
+            self._state.add_waiting(
+                list(item.contact_ids),
+                self.sync_type,
+                item.activity.id,
+                message.model_dump(mode="json"),
+                SkipReason.CONTACT_NOT_SYNCING,
+            )
+            unknown.update(
+                dict.fromkeys(
+                    c
+                    for c in item.contact_ids
+                    if c in candidates and candidates[c].salesforce_person_id is None
+                )
+            )
+        no_contact = sum(1 for item in waiting if not item.contact_ids)
+        self._count("waiting", SkipReason.CONTACT_NOT_SYNCING, len(waiting) - no_contact)
+        self._count("waiting", "no_associated_contact", no_contact)
+        if unknown:
+            self._queues.send_contact_changes(
+                ContactChangeMessage(hubspot_contact_id=c, source=ChangeSource.HUBSPOT_WEBHOOK)
+                for c in unknown
+            )
+
+    def _write(self, pending: list[_Pending], result: BatchResult) -> None:
+        """R3/R15: update the Tasks already linked, upsert the others by External ID - never a
+        second Task for the same activity, whatever the retries and races."""
+        ready = [item for item in pending if item.draft is not None]
+        if not ready:
+            return
+        links = self._links.links("activity", [item.draft.external_id for item in ready if item.draft])
+        updates: list[tuple[_Pending, str]] = []
+        creates: list[_Pending] = []
+        unchanged = 0
+        for item in ready:
+            assert item.draft is not None
+            link = links.get(item.draft.external_id)
+            if link is None:
+                creates.append(item)
+            elif link.fingerprint == fingerprint(item.draft.update_fields):
+                unchanged += 1  # what Salesforce has is what we would write: no call (R14, R18)
+            else:
+                updates.append((item, link.salesforce_id))
+        self._count("skipped", "unchanged", unchanged)
+        if updates:
+            outcomes = self._salesforce.update(
+                "Task",
+                [{"Id": task_id, **item.draft.update_fields} for item, task_id in updates if item.draft],
+            )
+            self._settle([item for item, _ in updates], outcomes, result, updated=True)
+        if creates:
+            outcomes = self._salesforce.upsert(
+                "Task",
+                SALESFORCE_EXTERNAL_ID_FIELD,
+                [dict(item.draft.create_fields) for item in creates if item.draft],
+            )
+            existing = [
+                (item, outcome)
+                for item, outcome in zip(creates, outcomes, strict=True)
+                if not outcome.success and NOT_UPDATEABLE_ERRORS & set(outcome.error_codes)
+            ]
+            if existing:
+                # Another worker created the Task first (or its link was lost): update it in place.
+                retried = self._salesforce.upsert(
+                    "Task",
+                    SALESFORCE_EXTERNAL_ID_FIELD,
+                    [
+                        {SALESFORCE_EXTERNAL_ID_FIELD: item.draft.external_id, **item.draft.update_fields}
+                        for item, _ in existing
+                        if item.draft
+                    ],
+                )
+                replaced = dict(zip([id(item) for item, _ in existing], retried, strict=True))
+                outcomes = [
+                    replaced.get(id(item), outcome) for item, outcome in zip(creates, outcomes, strict=True)
+                ]
+            self._settle(creates, outcomes, result, updated=False)
+
+    def _settle(
+        self, items: list[_Pending], outcomes: list[WriteResult], result: BatchResult, *, updated: bool
+    ) -> None:
+        synced = 0
+        for item, outcome in zip(items, outcomes, strict=True):
+            assert item.draft is not None
+            if outcome.success and outcome.id:
+                self._links.link(
+                    "activity",
+                    item.draft.external_id,
+                    outcome.id,
+                    source="sync",
+                    fingerprint=fingerprint(item.draft.update_fields),
+                    written_side="salesforce",
+                    details={"fields": sorted(item.draft.update_fields)},
+                )
+                synced += 1
+                continue
+            reason = f"Salesforce refused the Task {'update' if updated else 'upsert'}: {outcome.message}"
+            target = result.retry if TRANSIENT_SALESFORCE_ERRORS & set(outcome.error_codes) else result.dead
+            for message_id in item.message_ids:
+                target[message_id] = reason
+        self._count("synced", None, synced)
+
+    def _count(self, status: str, reason: str | None, n: int) -> None:
+        if n > 0:
+            self._state.count_outcome(self.sync_type, status, str(reason) if reason else None, n)
+            logger.info(
+                "outcome", extra={"sync_type": self.sync_type.key, "status": status, "reason": reason, "n": n}
+            )

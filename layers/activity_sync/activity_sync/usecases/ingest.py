@@ -1,0 +1,266 @@
+"""Ingestion: turn what the vendors push (HubSpot webhooks, Salesforce Outbound Messages, posts to
+the activity route) into change messages on the right type queue. Nothing here calls a vendor API:
+the receiver must answer within HubSpot's ~5 s, and syncers read the records in batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from activity_sync.adapters.hubspot_webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    HubSpotWebhookEvent,
+    WebhookRejected,
+    parse_delivery,
+    verify_v3,
+)
+from activity_sync.adapters.queues import ChangeQueues
+from activity_sync.adapters.salesforce_outbound import OutboundMessage, parse_outbound_message
+from activity_sync.config import ConnectionSettings
+from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
+from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.rules.salesforce_ids import normalize_salesforce_id
+
+# HubSpot's engagement object type ids (object.* webhooks carry them as objectTypeId).
+ENGAGEMENT_OBJECT_TYPES: Mapping[str, HubSpotActivityType] = {
+    "0-46": HubSpotActivityType.NOTE,
+    "0-48": HubSpotActivityType.CALL,
+    "0-47": HubSpotActivityType.MEETING,
+    "0-27": HubSpotActivityType.TASK,
+    "0-49": HubSpotActivityType.SALES_EMAIL,
+}
+OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
+    "object.creation": ChangeKind.UPSERT,
+    "object.propertyChange": ChangeKind.UPSERT,
+    "object.restore": ChangeKind.UPSERT,
+    "object.deletion": ChangeKind.DELETION,
+}
+CONTACT_SUBSCRIPTIONS = frozenset(
+    {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
+)
+# Salesforce Task.TaskSubtype -> the Salesforce->HubSpot type it syncs as (R10).
+TASK_SUBTYPES: Mapping[str, SalesforceActivityType] = {
+    "Task": SalesforceActivityType.TASK,
+    "Email": SalesforceActivityType.EMAIL,
+    "Call": SalesforceActivityType.CALL,
+}
+# Types that reach the service only through the activity route: no public read API (R1.7, R1.9).
+ROUTE_ONLY_TYPES = (HubSpotActivityType.DOCUMENT_VIEW, HubSpotActivityType.INTEGRATION_EVENT)
+
+
+@dataclass
+class RoutedChanges:
+    changes: list[ChangeMessage] = field(default_factory=list)
+    contact_changes: list[ContactChangeMessage] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "queued": len(self.changes),
+            "contact_changes": len(self.contact_changes),
+            "ignored": self.ignored,
+        }
+
+
+def hubspot_sync_type(activity: HubSpotActivityType) -> SyncType:
+    return SyncType(Direction.HUBSPOT_TO_SALESFORCE, activity)
+
+
+def salesforce_sync_type(activity: SalesforceActivityType) -> SyncType:
+    return SyncType(Direction.SALESFORCE_TO_HUBSPOT, activity)
+
+
+def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int | None) -> RoutedChanges:
+    """Decide, per event, which queue it belongs on. Well-formed events the service has no use
+    for (a deal subscription, another object type) are reported as ignored, not refused, so one
+    stray subscription cannot make HubSpot drop the whole delivery."""
+    routed = RoutedChanges()
+    for event in events:
+        if portal_id is not None and event.portalId != portal_id:
+            routed.ignored.append(
+                {"eventId": event.eventId, "reason": f"portal {event.portalId} is not ours"}
+            )
+        elif event.subscriptionType in CONTACT_SUBSCRIPTIONS:
+            routed.contact_changes.append(
+                ContactChangeMessage(
+                    hubspot_contact_id=str(event.objectId),
+                    source=ChangeSource.HUBSPOT_WEBHOOK,
+                    occurred_at=event.occurred_at,
+                )
+            )
+        elif event.subscriptionType in OBJECT_CHANGE_KINDS and (
+            activity := ENGAGEMENT_OBJECT_TYPES.get(event.objectTypeId or "")
+        ):
+            routed.changes.append(
+                ChangeMessage(
+                    sync_type=hubspot_sync_type(activity).key,
+                    object_id=str(event.objectId),
+                    source=ChangeSource.HUBSPOT_WEBHOOK,
+                    kind=OBJECT_CHANGE_KINDS[event.subscriptionType],
+                    occurred_at=event.occurred_at,
+                )
+            )
+        else:
+            routed.ignored.append(
+                {
+                    "eventId": event.eventId,
+                    "reason": f"unsupported subscription {event.subscriptionType}"
+                    + (f" on object type {event.objectTypeId}" if event.objectTypeId else ""),
+                }
+            )
+    return routed
+
+
+class ActivityPost(BaseModel):
+    """An activity HubSpot has no read API for, posted by a HubSpot workflow's *Send a webhook*
+    action or another system: a document view or another app's timeline event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: HubSpotActivityType
+    id: str = Field(min_length=1, max_length=200)
+    occurred_at: dt.datetime
+    contact_ids: list[str] = Field(min_length=1, max_length=100)
+    owner_id: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+def check_bearer_token(headers: Mapping[str, str], expected: str) -> None:
+    supplied = headers.get("authorization", "")
+    scheme, _, token = supplied.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise WebhookRejected(401, "missing bearer token")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise WebhookRejected(401, "invalid bearer token")
+
+
+def route_activity_posts(body: str) -> RoutedChanges:
+    """Validate a posted activity (or a JSON array of them); one bad item refuses the whole body
+    with its index named, so a sender never half-succeeds."""
+    try:
+        raw: Any = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise WebhookRejected(400, f"body is not JSON: {exc.msg}") from None
+    items = raw if isinstance(raw, list) else [raw]
+    routed = RoutedChanges()
+    for index, item in enumerate(items):
+        try:
+            post = ActivityPost.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise WebhookRejected(400, f"activity {index}: {where}: {first['msg']}") from None
+        if post.type not in ROUTE_ONLY_TYPES:
+            raise WebhookRejected(
+                400,
+                f"activity {index}: type {post.type} is read from HubSpot's API, not posted; "
+                f"this route takes {', '.join(ROUTE_ONLY_TYPES)}",
+            )
+        if post.occurred_at.tzinfo is None:
+            raise WebhookRejected(400, f"activity {index}: occurred_at needs a timezone")
+        routed.changes.append(
+            ChangeMessage(
+                sync_type=hubspot_sync_type(post.type).key,
+                object_id=post.id,
+                source=ChangeSource.HUBSPOT_ACTIVITY_ROUTE,
+                occurred_at=post.occurred_at,
+                payload=post.model_dump(mode="json"),
+            )
+        )
+    return routed
+
+
+def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> RoutedChanges:
+    """Route each notified Task/Event to its type's queue (R10), after checking the org id."""
+    if normalize_salesforce_id(message.organization_id) != normalize_salesforce_id(expected_org_id):
+        raise WebhookRejected(403, f"OrganizationId {message.organization_id} is not the configured org")
+    routed = RoutedChanges()
+    for record in message.records:
+        if record.sobject_type == "Event":
+            activity: SalesforceActivityType | None = SalesforceActivityType.MEETING
+        elif record.sobject_type == "Task":
+            subtype = record.fields.get("TaskSubtype")
+            if not subtype:
+                raise WebhookRejected(
+                    400,
+                    "Task notifications must include the TaskSubtype field (add it to the Outbound Message)",
+                )
+            activity = TASK_SUBTYPES.get(subtype)
+        else:
+            activity = None
+        if activity is None:
+            routed.ignored.append(
+                {
+                    "id": record.record_id,
+                    "reason": f"{record.sobject_type} {record.fields.get('TaskSubtype', '')}",
+                }
+            )
+            continue
+        routed.changes.append(
+            ChangeMessage(
+                sync_type=salesforce_sync_type(activity).key,
+                object_id=normalize_salesforce_id(record.record_id),
+                source=ChangeSource.SALESFORCE_OUTBOUND_MESSAGE,
+                payload={"fields": record.fields},
+            )
+        )
+    return routed
+
+
+class Receiver:
+    """The webhook receiver's use cases: authenticate, validate, route, queue. Each answers a
+    summary for the HTTP response, or raises WebhookRejected with the status and reason."""
+
+    def __init__(
+        self,
+        connection: Callable[[], ConnectionSettings],
+        queues: ChangeQueues,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._connection = connection
+        self._queues = queues
+        self._clock = clock
+
+    def hubspot_webhook(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: str
+    ) -> dict[str, Any]:
+        settings = self._connection()
+        verify_v3(
+            client_secret=settings.require("hubspot/webhook-client-secret"),
+            method=method,
+            uri=url,
+            body=body,
+            timestamp=headers.get(TIMESTAMP_HEADER),
+            signature=headers.get(SIGNATURE_HEADER),
+            now=self._clock(),
+        )
+        routed = route_hubspot_events(parse_delivery(body), settings.hubspot_portal_id)
+        self._queue(routed)
+        return routed.summary()
+
+    def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
+        check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))
+        routed = route_activity_posts(body)
+        self._queue(routed)
+        return routed.summary()
+
+    def salesforce_outbound_message(self, *, body: str) -> dict[str, Any]:
+        message = parse_outbound_message(body)
+        routed = route_outbound_message(message, self._connection().require("salesforce/org-id"))
+        self._queue(routed)
+        return routed.summary()
+
+    def _queue(self, routed: RoutedChanges) -> None:
+        # Any failure raises before the sender gets its 2xx/Ack, so the vendor redelivers.
+        if routed.changes:
+            self._queues.send_changes(routed.changes)
+        if routed.contact_changes:
+            self._queues.send_contact_changes(routed.contact_changes)

@@ -1,0 +1,203 @@
+"""Ingestion routes each change to its type's queue (R1, R10) and refuses bad input (R17)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from activity_sync.adapters.hubspot_webhooks import WebhookRejected, parse_delivery
+from activity_sync.adapters.salesforce_outbound import parse_outbound_message
+from activity_sync.messages import ChangeKind, ChangeSource
+from activity_sync.usecases.ingest import route_activity_posts, route_hubspot_events, route_outbound_message
+
+PORTAL = 62515
+ORG_ID = "00D000000000001EAA"  # 15-char id + checksum: only the D (position 3) is upper case -> E, A, A
+
+
+def _event(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "eventId": 1,
+        "subscriptionId": 10,
+        "portalId": PORTAL,
+        "appId": 99,
+        "occurredAt": 1_764_331_200_000,
+        "subscriptionType": "object.creation",
+        "attemptNumber": 0,
+        "objectId": 501,
+        "objectTypeId": "0-46",
+        "changeSource": "CRM_UI",
+    }
+    base.update(fields)
+    return base
+
+
+def _route(*events: dict[str, Any]) -> Any:
+    return route_hubspot_events(parse_delivery(json.dumps(list(events))), PORTAL)
+
+
+@pytest.mark.parametrize(
+    ("object_type_id", "sync_type"),
+    [
+        ("0-46", "hubspot_to_salesforce#note"),
+        ("0-48", "hubspot_to_salesforce#call"),
+        ("0-47", "hubspot_to_salesforce#meeting"),
+        ("0-27", "hubspot_to_salesforce#task"),
+        ("0-49", "hubspot_to_salesforce#sales_email"),
+    ],
+)
+def test_r1_engagement_webhooks_go_to_their_type_queue(object_type_id: str, sync_type: str) -> None:
+    routed = _route(_event(objectTypeId=object_type_id))
+    assert [(c.sync_type, c.object_id, c.kind) for c in routed.changes] == [
+        (sync_type, "501", ChangeKind.UPSERT)
+    ]
+
+
+def test_r3_property_change_routes_like_a_creation_so_the_same_task_is_updated() -> None:
+    routed = _route(_event(subscriptionType="object.propertyChange", propertyName="hs_note_body"))
+    assert routed.changes[0].kind == ChangeKind.UPSERT
+
+
+def test_deletion_is_routed_as_a_deletion() -> None:
+    routed = _route(_event(subscriptionType="object.deletion"))
+    assert routed.changes[0].kind == ChangeKind.DELETION
+
+
+def test_r4_contact_changes_go_to_the_contact_linker() -> None:
+    routed = _route(_event(subscriptionType="contact.propertyChange", objectTypeId=None, objectId=7))
+    assert routed.changes == []
+    assert [c.hubspot_contact_id for c in routed.contact_changes] == ["7"]
+
+
+def test_r17_unknown_event_types_and_other_portals_are_ignored_and_reported() -> None:
+    routed = _route(
+        _event(eventId=1, subscriptionType="deal.creation", objectTypeId=None),
+        _event(eventId=2, objectTypeId="0-3"),
+        _event(eventId=3, portalId=1),
+        _event(eventId=4),
+    )
+    assert len(routed.changes) == 1
+    assert [i["eventId"] for i in routed.ignored] == [1, 2, 3]
+    assert "not ours" in routed.ignored[2]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("not json", "not JSON"),
+        ('{"eventId": 1}', "JSON array"),
+        (json.dumps([{"eventId": 1}]), "event 0"),
+        (json.dumps([_event(objectId="abc")]), "objectId"),
+        ("[" + " " * 1_000_001 + "]", "larger than"),
+    ],
+)
+def test_r17_malformed_deliveries_are_refused_whole(body: str, fragment: str) -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        parse_delivery(body)
+    assert fragment in refused.value.reason
+    assert refused.value.status in (400, 413)
+
+
+def _activity(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "document_view",
+        "id": "view-1",
+        "occurred_at": "2026-11-28T10:00:00Z",
+        "contact_ids": ["7"],
+        "properties": {"document_name": "Pricing"},
+    }
+    base.update(fields)
+    return base
+
+
+def test_r1_posted_document_views_and_integration_events_carry_their_content() -> None:
+    routed = route_activity_posts(json.dumps([_activity(), _activity(type="integration_event", id="ev-1")]))
+    assert [c.sync_type for c in routed.changes] == [
+        "hubspot_to_salesforce#document_view",
+        "hubspot_to_salesforce#integration_event",
+    ]
+    assert routed.changes[0].payload is not None
+    assert routed.changes[0].payload["properties"] == {"document_name": "Pricing"}
+    assert routed.changes[0].source == ChangeSource.HUBSPOT_ACTIVITY_ROUTE
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        (_activity(type="note"), "read from HubSpot's API"),
+        (_activity(type="nonsense"), "type"),
+        (_activity(contact_ids=[]), "contact_ids"),
+        (_activity(occurred_at="2026-11-28T10:00:00"), "timezone"),
+        (_activity(extra="x"), "extra"),
+    ],
+)
+def test_r17_bad_activity_posts_are_refused_with_the_item_named(item: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        route_activity_posts(json.dumps([_activity(), item]))
+    assert refused.value.reason.startswith("activity 1")
+    assert fragment in refused.value.reason
+
+
+def _outbound(org_id: str = ORG_ID, *records: str) -> str:
+    notifications = "".join(
+        f"<Notification><Id>04l00000000000{i}AAA</Id>{r}</Notification>" for i, r in enumerate(records)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        f"<OrganizationId>{org_id}</OrganizationId><ActionId>04k000000000001AAA</ActionId>"
+        f"{notifications}</notifications></soapenv:Body></soapenv:Envelope>"
+    )
+
+
+def _sobject(kind: str, record_id: str, subtype: str | None = None) -> str:
+    fields = f"<sf:Id>{record_id}</sf:Id>" + (
+        f"<sf:TaskSubtype>{subtype}</sf:TaskSubtype>" if subtype else ""
+    )
+    return (
+        f'<sObject xsi:type="sf:{kind}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">{fields}</sObject>'
+    )
+
+
+def test_r10_outbound_messages_route_by_subtype_and_event() -> None:
+    body = _outbound(
+        ORG_ID,
+        _sobject("Task", "00T000000000001AAA", "Task"),
+        _sobject("Task", "00T000000000002AAA", "Email"),
+        _sobject("Task", "00T000000000003AAA", "Call"),
+        _sobject("Event", "00U000000000004AAA"),
+        _sobject("Task", "00T000000000005AAA", "ListEmail"),
+    )
+    routed = route_outbound_message(parse_outbound_message(body), ORG_ID)
+    assert [c.sync_type.split("#")[1] for c in routed.changes] == ["task", "email", "call", "meeting"]
+    assert len(routed.ignored) == 1
+
+
+def test_r17_outbound_message_from_another_org_is_refused() -> None:
+    body = _outbound("00D000000000002AAA", _sobject("Event", "00U000000000004AAA"))
+    with pytest.raises(WebhookRejected) as refused:
+        route_outbound_message(parse_outbound_message(body), ORG_ID)
+    assert refused.value.status == 403
+
+
+def test_r17_outbound_message_accepts_the_15_character_org_id() -> None:
+    body = _outbound(ORG_ID[:15], _sobject("Event", "00U000000000004AAA"))
+    assert len(route_outbound_message(parse_outbound_message(body), ORG_ID).changes) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("<not-xml", "not XML"),
+        ("<a/>", "no outbound-messaging"),
+        ('<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>', "refused XML construct"),
+        (_outbound(ORG_ID, _sobject("Task", "00T000000000001AAA")), "TaskSubtype"),
+    ],
+)
+def test_r17_bad_outbound_messages_are_refused(body: str, fragment: str) -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        route_outbound_message(parse_outbound_message(body), ORG_ID)
+    assert fragment in refused.value.reason

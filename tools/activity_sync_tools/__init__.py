@@ -1,0 +1,1 @@
+"""Tools beside the product: sandboxes, the Docker-less local runtime and the CLI."""

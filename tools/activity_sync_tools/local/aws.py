@@ -1,0 +1,267 @@
+"""The embedded AWS: moto's server on a free local port, in this process, and the template's
+DynamoDB tables, SQS queues and SSM parameters created in it.
+
+moto keeps its state in process-wide backends, so one embedded AWS runs per process at a time
+(:class:`EmbeddedAws` refuses a second) and its state is reset when it starts and stops.
+Starting the server follows moto's documented in-process use
+(https://docs.getmoto.org/en/latest/docs/server_mode.html#start-within-python).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+
+from activity_sync_tools.local.template import QueueSpec, SsmParameterSpec, StackModel, TableSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+LOCAL_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+# CloudFormation AWS::SQS::Queue properties that are SetQueueAttributes attributes of the same name.
+_QUEUE_ATTRIBUTE_PROPERTIES = (
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoQueue",
+    "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedriveAllowPolicy",
+    "RedrivePolicy",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+)
+
+_in_process_lock = threading.Lock()
+_running: EmbeddedAws | None = None
+
+
+class EmbeddedAws:
+    """moto's ``ThreadedMotoServer`` bound to ``host`` on a free port."""
+
+    def __init__(self, region: str, host: str = "127.0.0.1") -> None:
+        self.region = region
+        self.host = host
+        self._server: Any = None
+        self.endpoint_url = ""
+        self._session: boto3.session.Session | None = None
+        self._session_lock = threading.Lock()
+
+    def start(self) -> EmbeddedAws:
+        global _running
+        with _in_process_lock:
+            if _running is not None:
+                raise RuntimeError(
+                    "an embedded AWS (moto) already runs in this process; moto's state is process-wide, "
+                    "so stop the other local stack first"
+                )
+            _running = self
+        try:
+            self._server = _quiet_moto_server(self.host)
+            self._server.start()
+            host, port = self._server.get_host_and_port()
+            self.endpoint_url = f"http://{host}:{port}"
+            self.reset()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def reset(self) -> None:
+        """Forget every resource (moto's ``/moto-api/reset``)."""
+        request = urllib.request.Request(  # noqa: S310 - our own http URL
+            f"{self.endpoint_url}/moto-api/reset", method="POST", data=b""
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own http URL
+            response.read()
+
+    def stop(self) -> None:
+        global _running
+        try:
+            if self._server is not None and self.endpoint_url:
+                self.reset()
+                self._server.stop()
+        finally:
+            self._server = None
+            with _in_process_lock:
+                if _running is self:
+                    _running = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` that talks to the embedded AWS."""
+        with self._session_lock:
+            if self._session is None:
+                # Blind to the shell's AWS_PROFILE and config files: a developer's profile must
+                # neither break the local stack nor lend it real credentials.
+                botocore_session = botocore.session.Session(
+                    session_vars={"profile": (None, None, None, None)}
+                )
+                self._session = boto3.session.Session(
+                    botocore_session=botocore_session, region_name=self.region, **LOCAL_CREDENTIALS
+                )
+            return self._session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+
+def _quiet_moto_server(host: str) -> Any:
+    """moto's ThreadedMotoServer on a free port, minus its per-request access log on stderr (the
+    pollers' long polls would flood the terminal of ``activity-sync local up``)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class QuietMotoRequestHandler(MotoRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return
+
+    class QuietThreadedMotoServer(ThreadedMotoServer):
+        # Same as ThreadedMotoServer._server_entry, with the quiet request handler.
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, threaded=True, request_handler=QuietMotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=0.1)  # stops promptly
+
+    return QuietThreadedMotoServer(ip_address=host, port=0, verbose=False)
+
+
+def create_stack_resources(aws: EmbeddedAws, model: StackModel) -> None:
+    """Create the model's tables, queues (dead-letter targets first) and SSM parameters."""
+    dynamodb: DynamoDBClient = aws.client("dynamodb")
+    for table in model.tables.values():
+        create_table(dynamodb, table)
+    sqs: SQSClient = aws.client("sqs")
+    for queue in queues_in_creation_order(model):
+        create_queue(sqs, queue)
+    ssm: SSMClient = aws.client("ssm")
+    for parameter in model.ssm_parameters.values():
+        create_ssm_parameter(ssm, parameter)
+
+
+def create_table(dynamodb: DynamoDBClient, table: TableSpec) -> None:
+    properties = table.properties
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+    }
+    if properties.get("ProvisionedThroughput"):
+        request["BillingMode"] = properties.get("BillingMode", "PROVISIONED")
+        request["ProvisionedThroughput"] = _throughput(properties["ProvisionedThroughput"])
+    else:
+        request["BillingMode"] = "PAY_PER_REQUEST"
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if properties.get(key):
+            request[key] = [_index(index) for index in properties[key]]
+    if properties.get("StreamSpecification"):
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": properties["StreamSpecification"]["StreamViewType"],
+        }
+    if properties.get("SSESpecification"):
+        sse = properties["SSESpecification"]
+        request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled", False))}
+    if properties.get("Tags"):
+        request["Tags"] = properties["Tags"]
+    dynamodb.create_table(**request)
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=table.name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        )
+    recovery = properties.get("PointInTimeRecoverySpecification")
+    if recovery and recovery.get("PointInTimeRecoveryEnabled"):
+        dynamodb.update_continuous_backups(
+            TableName=table.name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+
+
+def _throughput(throughput: dict[str, Any]) -> dict[str, int]:
+    return {
+        "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
+        "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
+    }
+
+
+def _index(index: dict[str, Any]) -> dict[str, Any]:
+    converted: dict[str, Any] = {
+        "IndexName": index["IndexName"],
+        "KeySchema": index["KeySchema"],
+        "Projection": index["Projection"],
+    }
+    if index.get("ProvisionedThroughput"):
+        converted["ProvisionedThroughput"] = _throughput(index["ProvisionedThroughput"])
+    return converted
+
+
+def queues_in_creation_order(model: StackModel) -> list[QueueSpec]:
+    """Queues ordered so that each dead-letter target exists before the queue that names it
+    (SQS rejects a RedrivePolicy whose target does not exist)."""
+    by_arn = {queue.arn: queue for queue in model.queues.values()}
+    ordered: list[QueueSpec] = []
+    placed: set[str] = set()
+
+    def place(queue: QueueSpec, chain: tuple[str, ...]) -> None:
+        if queue.logical_id in placed:
+            return
+        if queue.logical_id in chain:
+            raise ValueError(f"dead-letter queues form a cycle: {' -> '.join((*chain, queue.logical_id))}")
+        target = queue.dead_letter_target_arn
+        if target is not None and target in by_arn:
+            place(by_arn[target], (*chain, queue.logical_id))
+        ordered.append(queue)
+        placed.add(queue.logical_id)
+
+    for queue in model.queues.values():
+        place(queue, ())
+    return ordered
+
+
+def create_queue(sqs: SQSClient, queue: QueueSpec) -> None:
+    attributes: dict[str, str] = {}
+    for key in _QUEUE_ATTRIBUTE_PROPERTIES:
+        if key not in queue.properties:
+            continue
+        value = queue.properties[key]
+        if isinstance(value, dict):
+            attributes[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            attributes[key] = "true" if value else "false"
+        else:
+            attributes[key] = str(value)
+    response = sqs.create_queue(QueueName=queue.name, Attributes=attributes)  # type: ignore[arg-type]
+    if response["QueueUrl"] != queue.url:
+        raise RuntimeError(
+            f"moto named queue {queue.logical_id} {response['QueueUrl']}, expected {queue.url}"
+        )
+
+
+def create_ssm_parameter(ssm: SSMClient, parameter: SsmParameterSpec) -> None:
+    request: dict[str, Any] = {"Name": parameter.name, "Value": parameter.value, "Type": parameter.type}
+    for key in ("Description", "AllowedPattern", "Tier", "DataType"):
+        if parameter.properties.get(key):
+            request[key] = parameter.properties[key]
+    ssm.put_parameter(**request)

@@ -1,0 +1,185 @@
+"""A full local rehearsal: both vendor sandboxes and the local stack, wired together the way a
+real deployment is wired to a real portal and org.
+
+* The stack's SSM parameters point at the sandboxes (template parameter overrides, exactly what
+  ``sam deploy --parameter-overrides`` would set) and its secrets are SecureStrings, as an
+  operator would create them.
+* The HubSpot sandbox sends its v3-signed webhooks to the stack's ``/webhooks/hubspot`` route and
+  the Salesforce sandbox its Outbound Messages to ``/webhooks/salesforce/outbound-messages``.
+* This process can read and change the stack's settings through the product's own repositories.
+
+Used by ``make demo`` and the end-to-end tests::
+
+    with Rehearsal.start(hubspot_seed=..., salesforce_seed=...) as world:
+        world.settings.save_type_settings(...)
+        ...
+        world.drain()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import requests
+
+from activity_sync_tools.sandbox.core import RunningServer
+
+if TYPE_CHECKING:
+    from activity_sync_tools.sandbox.salesforce import SalesforceSandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+STAGE = "dev"
+PREFIX = f"/activity-sync/{STAGE}"
+HUBSPOT_TOKEN = "hubspot-sandbox-token"  # noqa: S105 - the sandbox's documented credential
+HUBSPOT_CLIENT_SECRET = "hubspot-sandbox-client-secret"  # noqa: S105 - the sandbox's documented credential
+SALESFORCE_CLIENT_ID = "salesforce-sandbox-client-id"
+SALESFORCE_CLIENT_SECRET = "salesforce-sandbox-client-secret"  # noqa: S105 - the sandbox's documented credential
+ACTIVITY_ROUTE_TOKEN = "rehearsal-activity-route-token"  # noqa: S105 - local only
+PORTAL_ID = 62515
+WEBHOOK_SUBSCRIPTIONS = [
+    "contact.creation",
+    "contact.propertyChange",
+    *(
+        {"subscriptionType": kind, "objectTypeId": type_id}
+        for kind in ("object.creation", "object.propertyChange", "object.deletion")
+        for type_id in ("0-46", "0-48", "0-47", "0-27", "0-49")
+    ),
+]
+OUTBOUND_FIELDS = {
+    "Task": ["Id", "TaskSubtype", "LastModifiedById", "SystemModstamp"],
+    "Event": ["Id", "LastModifiedById", "SystemModstamp"],
+}
+
+
+def salesforce_app(world: Rehearsal) -> SalesforceSandbox:
+    return cast("SalesforceSandbox", world.salesforce.app)
+
+
+@dataclass
+class Rehearsal:
+    hubspot: RunningServer
+    salesforce: RunningServer
+    stack: Any  # activity_sync_tools.local.LocalStack (imported lazily: it loads moto)
+    service: Any  # activity_sync.service.Service bound to the stack's tables
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(
+        cls,
+        *,
+        hubspot_seed: Mapping[str, Any] | None = None,
+        salesforce_seed: Mapping[str, Any] | None = None,
+        state_dir: Path | None = None,
+        schedules: bool = False,
+    ) -> Iterator[Rehearsal]:
+        from activity_sync_tools.local import LocalStack
+        from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
+        from activity_sync_tools.sandbox.salesforce import start_salesforce_sandbox
+
+        with contextlib.ExitStack() as cleanup:
+            hubspot = start_hubspot_sandbox(
+                seed=dict(hubspot_seed) if hubspot_seed else None, portal_id=PORTAL_ID
+            )
+            cleanup.callback(hubspot.stop)
+            salesforce = start_salesforce_sandbox(seed=dict(salesforce_seed) if salesforce_seed else None)
+            cleanup.callback(salesforce.stop)
+            salesforce_sandbox = cast("SalesforceSandbox", salesforce.app)
+            org_id = salesforce_sandbox.org_id
+            stack = LocalStack.start(
+                TEMPLATE,
+                parameter_overrides={
+                    "Stage": STAGE,
+                    "HubSpotApiBaseUrl": hubspot.url,
+                    "HubSpotPortalId": str(PORTAL_ID),
+                    "SalesforceTokenUrl": f"{salesforce.url}/services/oauth2/token",
+                    "SalesforceAuthFlow": "client_credentials",
+                    "SalesforceClientId": SALESFORCE_CLIENT_ID,
+                    "SalesforceOrgId": org_id,
+                    "SalesforceApiVersion": "62.0",
+                },
+                # The Salesforce sandbox's certificate is self-signed: the functions trust it the
+                # way a corporate proxy's CA is trusted, through requests' CA bundle variable.
+                extra_env={"REQUESTS_CA_BUNDLE": str(salesforce.ca_bundle)},
+                state_dir=state_dir,
+                schedules=schedules,
+            )
+            cleanup.callback(stack.stop)
+            for name, value in {
+                "hubspot/private-app-token": HUBSPOT_TOKEN,
+                "hubspot/webhook-client-secret": HUBSPOT_CLIENT_SECRET,
+                "webhooks/activity-route-token": ACTIVITY_ROUTE_TOKEN,
+                "salesforce/client-secret": SALESFORCE_CLIENT_SECRET,
+            }.items():
+                stack.put_secure_parameter(f"{PREFIX}/{name}", value)
+            requests.post(
+                f"{hubspot.url}/_sandbox/webhooks",
+                json={
+                    "target_url": f"{stack.api_url}/webhooks/hubspot",
+                    "client_secret": HUBSPOT_CLIENT_SECRET,
+                    "subscriptions": WEBHOOK_SUBSCRIPTIONS,
+                },
+                timeout=10,
+            ).raise_for_status()
+            salesforce_sandbox.configure_outbound(
+                f"{stack.api_url}/webhooks/salesforce/outbound-messages", ["Task", "Event"], OUTBOUND_FIELDS
+            )
+            # On the way out, the vendors stop notifying before the stack stops listening.
+            cleanup.callback(
+                requests.delete,
+                f"{salesforce.url}/_sandbox/outbound-messages",
+                verify=str(salesforce.ca_bundle),
+                timeout=10,
+            )
+            cleanup.callback(requests.delete, f"{hubspot.url}/_sandbox/webhooks", timeout=10)
+            service = cls._bind_service(stack, salesforce)
+            world = cls(hubspot, salesforce, stack, service)
+            yield world
+
+    @staticmethod
+    def _bind_service(stack: Any, salesforce: RunningServer) -> Any:
+        """The product's own service objects, pointed at the local stack from this process with
+        the same resolved environment the functions get."""
+        os.environ["AWS_ENDPOINT_URL"] = stack.aws_endpoint_url
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+        os.environ["REQUESTS_CA_BUNDLE"] = str(salesforce.ca_bundle)
+        from activity_sync.config import RuntimeConfig
+        from activity_sync.service import Service
+
+        environment = stack.model.functions["WebhookReceiver"].environment
+        return Service(RuntimeConfig.from_environ(environment))
+
+    # ------------------------------------------------------------------------------- helpers
+    def flush(self) -> None:
+        """Deliver what both sandboxes have pending (webhooks, outbound messages) now."""
+        requests.post(f"{self.hubspot.url}/_sandbox/webhooks/flush", timeout=60).raise_for_status()
+        requests.post(
+            f"{self.salesforce.url}/_sandbox/outbound-messages/flush",
+            timeout=60,
+            verify=str(self.salesforce.ca_bundle),
+        ).raise_for_status()
+
+    def drain(self, timeout: float = 120) -> None:
+        """Deliver pending vendor notifications and wait until every queue is empty, twice: a
+        syncer's work can produce more work (a contact link wakes waiting activities)."""
+        for _ in range(3):
+            self.flush()
+            self.stack.wait_until_drained(timeout=timeout)
+
+    def poll(self) -> None:
+        self.stack.trigger_schedule("Poller")
+
+    def post_activity(self, payload: Mapping[str, Any] | list[Mapping[str, Any]]) -> requests.Response:
+        return requests.post(
+            f"{self.stack.api_url}/webhooks/hubspot/activities",
+            json=payload,
+            headers={"Authorization": f"Bearer {ACTIVITY_ROUTE_TOKEN}"},
+            timeout=10,
+        )

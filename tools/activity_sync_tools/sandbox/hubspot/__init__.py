@@ -1,0 +1,94 @@
+"""HubSpot sandbox: a stateful local emulator of the HubSpot API subset the activity sync uses,
+speaking HubSpot's wire formats (paths, payloads, status codes, headers, error bodies).
+
+Start it in-process::
+
+    from activity_sync_tools.sandbox.hubspot import HubSpotSandbox, start_hubspot_sandbox
+    server = start_hubspot_sandbox(seed=load_seed_file("seed.json"))
+    client = HubSpot(access_token="hubspot-sandbox-token", host=server.url)
+
+Served (as on api.hubapi.com, ``Authorization: Bearer <token>``)
+-----------------------------------------------------------------
+* ``/crm/v3/objects/{contacts|companies|deals|calls|emails|meetings|notes|tasks}`` (also by object
+  type id, e.g. ``0-48``): list, create (with ``associations``), read/update/archive by id or
+  ``idProperty``, ``batch/{read,create,update,upsert,archive}`` (100 inputs), ``search``.
+* ``/crm/v3/owners[/{id}]``; ``/crm/v3/properties/{type}[/{name}]``, ``.../batch/{read,create,archive}``,
+  ``.../groups[/{name}]``.
+* ``/crm/v4/associations/{from}/{to}/batch/{read,create,archive,associate/default}``,
+  ``/crm/v4/objects/{type}/{id}/associations/{toType}[/{toId}]``,
+  ``/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}``.
+* ``/marketing/v3/emails[/{id}]``, ``/email/public/v1/events``, ``/email/public/v1/campaigns/{by-id|id}``,
+  ``/marketing/v3/forms[/{id}]``, ``/form-integrations/v1/submissions/forms/{guid}``,
+  ``POST /submissions/v3/integration/[secure/]submit/{portalId}/{guid}`` (the plain one unauthenticated).
+
+Admin routes (``/_sandbox/...``, JSON in and out)
+-------------------------------------------------
+Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``reset``. HubSpot's own:
+
+* ``GET|POST owners`` — ``{"email", "firstName", "lastName", "userId"?, "teams"?, "archived"?}`` or
+  ``{"owners": [...]}``.
+* ``POST seed`` — a seed document (below); answers ``{"refs": {...}, "state": {...}}``.
+* ``GET state`` — counts, clock, limits, webhook queue.
+* ``GET|POST objects/{type}``, ``GET|PATCH|DELETE objects/{type}/{id}`` — records as a HubSpot user
+  makes them (``changeSource`` ``CRM_UI`` unless the body says ``"changeSource"``): ``{"properties",
+  "associations": [{"type": "contacts", "id": "1001", "typeId"?}], "createdAt"?}``. Read-only
+  properties may be set; nothing counts against the API limits.
+* ``POST|DELETE associations`` — ``{"from": {"type", "id"}, "to": {"type", "id"}, "typeId"?}``.
+* ``POST marketing-emails`` — ``{"name", "subject", "id"?, "campaignId"?, "publishDate"?, "state"?}``.
+* ``GET|POST email-events`` — ``{"type": "SENT|DELIVERED|OPEN|CLICK|...", "recipient", "emailId" or
+  "emailCampaignId", "created"?, ...extra event fields}`` or ``{"events": [...]}``; rolls the event up
+  on the recipient contact.
+* ``POST forms`` — ``{"name", "fields": ["email", "firstname", {"name", "label", "fieldType",
+  "required"}], "id"?, "inlineMessage"?}``.
+* ``POST sales-email-events`` — ``{"emailId", "type": "OPEN|CLICK|REPLY", "at"?, "text"?,
+  "subject"?}`` (see :mod:`.tracking` for what HubSpot exposes and what this changes).
+* ``GET|POST|DELETE webhooks`` — ``{"target_url", "client_secret"?, "app_id"?, "subscriptions":
+  ["object.creation", {"subscriptionType": "object.propertyChange", "objectTypeId": "0-49",
+  "propertyName": "hs_email_open_count"}, "contact.propertyChange", ...], "batch_window_seconds"?,
+  "max_retries"?, "retry_backoff_seconds"?, "max_backoff_seconds"?, "retry_after_scale"?,
+  "timeout_seconds"?}``; ``POST webhooks/flush`` delivers what is pending now;
+  ``GET|DELETE webhooks/deliveries`` is the delivery log.
+* ``GET|POST|DELETE rate-limits`` — ``{"rate_limit_per_10s", "daily_limit", "search_per_second"}``;
+  DELETE forgets usage.
+* ``GET|POST config`` — ``{"search_index_lag_seconds", "search_short_page_by"}``: new records stay out
+  of search for a while; search pages come back short (still with ``paging.next``), as HubSpot's do.
+
+Seed format
+-----------
+A JSON object; every key is optional::
+
+    {
+      "clock": {"now": "2024-05-01T09:00:00Z", "frozen": true},
+      "owners": [{"ref": "ana", "email": "ana@example.com", "firstName": "Ana", "lastName": "Silva"}],
+      "property_groups": {"calls": [{"name": "activity_sync", "label": "Activity sync"}]},
+      "properties": {"calls": [{"name": "sync_key", "label": "Sync key", "type": "string",
+                                "fieldType": "text", "groupName": "callinformation",
+                                "hasUniqueValue": true}]},
+      "contacts": [{"ref": "alice", "owner": "ana", "createdAt": "2023-01-05T10:00:00Z",
+                    "properties": {"email": "alice@example.com", "firstname": "Alice"}}],
+      "companies": [...], "deals": [...],
+      "calls": [{"ref": "c1", "owner": "ana", "properties": {"hs_timestamp": "2024-04-30T15:00:00Z",
+                 "hs_call_title": "Intro"}, "associations": ["contacts:alice"]}],
+      "emails": [...], "meetings": [...], "notes": [...], "tasks": [...],
+      "associations": [{"from": "calls:c1", "to": "companies:acme", "typeId": 182}],
+      "marketing_emails": [{"ref": "newsletter", "name": "May newsletter", "subject": "News"}],
+      "email_events": [{"type": "OPEN", "recipient": "alice@example.com", "email": "newsletter",
+                        "created": "2024-04-20T08:00:00Z"}],
+      "forms": [{"ref": "contact-us", "name": "Contact Us", "fields": ["email", "firstname"],
+                 "submissions": [{"submittedAt": "2024-01-02T03:04:05Z",
+                                  "values": {"email": "alice@example.com"}, "pageUrl": "https://x.test/c"}]}]
+    }
+
+``owner`` is an owner ref or email; ``associations`` entries are ``"type:ref"``, ``{"type", "ref"}``,
+``{"type", "id"}`` or ``{"to": ..., "typeId": N}`` (default: HubSpot's unlabeled type for the pair);
+``createdAt`` (or the ``createdate``/``hs_createdate`` property) may lie in the past. Seeded records
+come from an ``IMPORT``; form submissions in a seed leave contacts alone unless
+``"updateContact": true``. Ids come from counters and GUIDs from a ``random.Random`` seeded with the
+portal id, so the same seed on a fresh sandbox gives the same ids; with a frozen clock (or explicit
+timestamps) it gives byte-identical responses.
+"""
+
+from .app import HubSpotSandbox, start_hubspot_sandbox
+from .seed import load_seed_file
+
+__all__ = ["HubSpotSandbox", "load_seed_file", "start_hubspot_sandbox"]

@@ -1,0 +1,178 @@
+"""Test helpers for code that talks to the HubSpot sandbox: admin/raw-HTTP access, a local webhook
+receiver with scripted answers, and validation against HubSpot's OpenAPI specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from activity_sync_tools.sandbox.core import RunningServer
+
+from .app import DEFAULT_TOKEN
+
+
+class Admin:
+    """The sandbox's admin routes and raw HTTP for the endpoints the official client lacks."""
+
+    def __init__(self, server: RunningServer, token: str = DEFAULT_TOKEN) -> None:
+        self.url = server.url
+        self.token = token
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    def get(self, route: str, **params: Any) -> Any:
+        response = self.session.get(f"{self.url}/_sandbox/{route}", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, route: str, body: Any = None) -> Any:
+        response = self.session.post(f"{self.url}/_sandbox/{route}", json=body or {}, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def patch(self, route: str, body: Any) -> Any:
+        response = self.session.patch(f"{self.url}/_sandbox/{route}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def delete(self, route: str) -> None:
+        self.session.delete(f"{self.url}/_sandbox/{route}", timeout=30).raise_for_status()
+
+    def create(self, object_type: str, properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """A record made the way a HubSpot user makes it (no API call counted)."""
+        created: dict[str, Any] = self.post(f"objects/{object_type}", {"properties": properties, **extra})
+        return created
+
+    def api(self, method: str, path: str, *, token: str | None = "", **kwargs: Any) -> requests.Response:
+        """A raw API call, for endpoints the official client does not cover (``token=None``: none;
+        by default the sandbox's)."""
+        bearer = self.token if token == "" else token
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        return self.session.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        parsed: list[dict[str, Any]] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class WebhookReceiver:
+    """A local HTTP endpoint that records what it receives and answers with scripted statuses
+    (``responses`` is consumed first, then ``default_status``)."""
+
+    url: str
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    responses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    default_status: int = 204
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self) -> tuple[int, dict[str, str]]:
+        with self.lock:
+            return self.responses.pop(0) if self.responses else (self.default_status, {})
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [event for request in self.requests for event in request.events]
+
+    def wait_for(self, condition: Callable[[WebhookReceiver], bool], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(self):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"webhook receiver: condition not met within {timeout}s; got {self.requests}")
+
+
+@contextmanager
+def webhook_receiver(path: str = "/hubspot/webhooks?source=test") -> Iterator[WebhookReceiver]:
+    """Serve a :class:`WebhookReceiver` on a free local port for the duration of the block."""
+    state: dict[str, WebhookReceiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # http.server dispatches on this name
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            target = state["receiver"]
+            with target.lock:
+                target.requests.append(ReceivedRequest("POST", self.path, dict(self.headers.items()), body))
+            status, headers = target.answer()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["receiver"] = WebhookReceiver(url=f"http://127.0.0.1:{httpd.server_port}{path}")
+    # A short poll interval: shutting the server down waits for one.
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state["receiver"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class OpenApi:
+    """Validates JSON against a ``#/components/schemas/...`` schema of one of HubSpot's specs."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._specs: dict[str, dict[str, Any]] = {}
+
+    def validate(self, spec_file: str, schema_name: str, instance: Any) -> None:
+        spec = self._specs.get(spec_file)
+        if spec is None:
+            spec = json.loads((self.directory / spec_file).read_text())
+            self._specs[spec_file] = spec
+        import jsonschema  # a development dependency, needed only here
+
+        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+        validator = jsonschema.Draft7Validator(
+            schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+        )
+        validator.validate(instance)
+
+
+def openapi_directory(repo_root: Path) -> Path:
+    """``<repo root>/../shared/reference/hubspot-openapi`` unless ``HUBSPOT_OPENAPI_DIR`` says otherwise."""
+    configured = os.environ.get("HUBSPOT_OPENAPI_DIR")
+    return Path(configured) if configured else repo_root.parent / "shared" / "reference" / "hubspot-openapi"
+
+
+def without_null_properties(body: Any) -> Any:
+    """HubSpot answers a requested property that has no value with ``null``, which its own specs
+    (``additionalProperties: {type: string}``) do not allow; drop those before validating."""
+    if isinstance(body, dict):
+        cleaned = {}
+        for key, value in body.items():
+            if key == "properties" and isinstance(value, dict):
+                cleaned[key] = {k: v for k, v in value.items() if v is not None}
+            else:
+                cleaned[key] = without_null_properties(value)
+        return cleaned
+    if isinstance(body, list):
+        return [without_null_properties(item) for item in body]
+    return body

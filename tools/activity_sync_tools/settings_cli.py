@@ -1,0 +1,238 @@
+"""``activity-sync settings`` and ``activity-sync status``: read and change the settings items
+(S1-S4) and read the outcome figures (R16) of a deployed stack or of the local stack.
+
+Which stack: ``--local`` reads the endpoints file ``activity-sync local up`` writes
+(``.local/endpoints.json``); ``--stack NAME`` reads a deployed stack's outputs through
+CloudFormation (your usual AWS credentials and region). The same changes can be made by hand as
+DynamoDB items in the console; this command adds the checks (switch semantics, subject templates,
+the org's Task.Type picklist) and the ``enabled_at`` stamp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from activity_sync.config import RuntimeConfig
+    from activity_sync.service import Service
+    from activity_sync_tools.cli import Subcommands
+
+DEFAULT_ENDPOINTS_FILE = Path(".local/endpoints.json")
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--local",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_ENDPOINTS_FILE,
+        metavar="ENDPOINTS_JSON",
+        help="the local stack (default file: %(const)s)",
+    )
+    target.add_argument("--stack", metavar="NAME", help="a deployed stack, by CloudFormation stack name")
+    parser.add_argument("--stage", default=None, help="SSM stage (default: the stack's, or dev)")
+
+
+def register(subcommands: Subcommands) -> None:
+    settings = subcommands.add_parser(
+        "settings", help="show or change the sync settings (switches, task types…)"
+    )
+    _add_target(settings)
+    actions = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("show", help="every type's settings, the integration user and the overrides")
+    enable = actions.add_parser("enable", help="turn a type's switch on (records enabled_at = now)")
+    enable.add_argument("sync_type", help="e.g. hubspot_to_salesforce#note (see 'show')")
+    enable.add_argument("--task-type", help="Salesforce Task.Type value for this type, or 'none'")
+    disable = actions.add_parser("disable", help="turn a type's switch off")
+    disable.add_argument("sync_type")
+    change = actions.add_parser("set", help="change a type's task type or subject template")
+    change.add_argument("sync_type")
+    change.add_argument("--task-type", help="a Task.Type picklist value, or 'none'")
+    change.add_argument("--subject-template", help="e.g. 'Opened: {email_name}'; 'default' to remove")
+    user = actions.add_parser("integration-user", help="set the Salesforce integration user (S4)")
+    user.add_argument("user_id")
+    override = actions.add_parser("override", help="link a HubSpot owner/contact to a Salesforce id by hand")
+    override.add_argument("kind", choices=["owner", "contact"])
+    override.add_argument("hubspot_id")
+    override.add_argument("salesforce_id", help="a User (owner) or Contact/Lead (contact) id; 'none' removes")
+    settings.set_defaults(run=run_settings)
+
+    status = subcommands.add_parser(
+        "status", help="outcome figures per type: synced, waiting and why, skipped"
+    )
+    _add_target(status)
+    status.add_argument("--since", type=dt.date.fromisoformat, help="first day counted (YYYY-MM-DD)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(run=run_status)
+
+
+def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
+    """Point this process at the chosen stack's tables (and, locally, the embedded AWS)."""
+    from activity_sync.config import RuntimeConfig
+
+    if arguments.stack:
+        import boto3
+
+        stack = boto3.client("cloudformation").describe_stacks(StackName=arguments.stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        stage = arguments.stage or next(
+            (p["ParameterValue"] for p in stack.get("Parameters", []) if p["ParameterKey"] == "Stage"), "dev"
+        )
+        environ = {
+            "STAGE": stage,
+            "SETTINGS_TABLE": outputs["SettingsTableName"],
+            "LINKS_TABLE": outputs["LinksTableName"],
+            "SYNC_STATE_TABLE": outputs["SyncStateTableName"],
+            "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
+        }
+        return RuntimeConfig.from_environ(environ)
+    endpoints_file = arguments.local or DEFAULT_ENDPOINTS_FILE
+    try:
+        endpoints: dict[str, Any] = json.loads(Path(endpoints_file).read_text())
+    except FileNotFoundError:
+        raise SystemExit(
+            f"{endpoints_file} not found: start the local stack ('activity-sync local up') or name a --stack"
+        ) from None
+    os.environ["AWS_ENDPOINT_URL"] = endpoints["aws_endpoint_url"]
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ["AWS_DEFAULT_REGION"] = endpoints.get("region", "us-east-1")
+    tables = endpoints["tables"]
+    environ = {
+        "STAGE": arguments.stage or "dev",
+        "SETTINGS_TABLE": tables["SettingsTable"],
+        "LINKS_TABLE": tables["LinksTable"],
+        "SYNC_STATE_TABLE": tables["SyncStateTable"],
+        "IDEMPOTENCY_TABLE": tables["IdempotencyTable"],
+    }
+    return RuntimeConfig.from_environ(environ)
+
+
+def _service(arguments: argparse.Namespace) -> Service:
+    from activity_sync.service import Service
+
+    return Service(runtime_config(arguments))
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_settings(arguments: argparse.Namespace) -> int:
+    from activity_sync.domain import ALL_SYNC_TYPES, Direction, HubSpotActivityType, SyncType
+    from activity_sync.rules.salesforce_ids import InvalidSalesforceIdError, normalize_salesforce_id
+    from activity_sync.rules.subjects import SubjectTemplateError, validate_subject_overrides
+    from activity_sync.rules.switches import set_switch
+    from activity_sync.rules.task_type import TaskTypeError, validate_task_type
+
+    service = _service(arguments)
+    repository = service.settings
+    now = dt.datetime.now(dt.UTC)
+    by = f"cli:{os.environ.get('USER', 'unknown')}"
+
+    if arguments.action == "show":
+        rows = []
+        for sync_type in ALL_SYNC_TYPES:
+            settings = repository.type_settings(sync_type)
+            rows.append(
+                {
+                    "type": sync_type.key,
+                    "enabled": settings.enabled,
+                    "enabled_at": settings.enabled_at.isoformat() if settings.enabled_at else None,
+                    "task_type": settings.task_type,
+                    "subject_template": settings.subject_template,
+                }
+            )
+        print(
+            json.dumps(
+                {
+                    "types": rows,
+                    "integration_user_id": repository.integration_user_id(),
+                    "owner_overrides": repository.overrides("owner"),
+                    "contact_overrides": repository.overrides("contact"),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    if arguments.action == "integration-user":
+        try:
+            repository.set_integration_user_id(normalize_salesforce_id(arguments.user_id))
+        except InvalidSalesforceIdError as error:
+            return _fail(str(error))
+        print(f"integration user set to {normalize_salesforce_id(arguments.user_id)}")
+        return 0
+    if arguments.action == "override":
+        if arguments.salesforce_id == "none":
+            repository.delete_override(arguments.kind, arguments.hubspot_id)
+            print(f"{arguments.kind} override for {arguments.hubspot_id} removed")
+            return 0
+        try:
+            salesforce_id = normalize_salesforce_id(arguments.salesforce_id)
+        except InvalidSalesforceIdError as error:
+            return _fail(str(error))
+        repository.set_override(arguments.kind, arguments.hubspot_id, salesforce_id)
+        print(f"{arguments.kind} {arguments.hubspot_id} -> {salesforce_id}")
+        return 0
+
+    try:
+        sync_type = SyncType.parse(arguments.sync_type)
+    except ValueError as error:
+        return _fail(str(error))
+    settings = repository.type_settings(sync_type)
+    if arguments.action in ("enable", "disable"):
+        settings = set_switch(settings, arguments.action == "enable", now)
+    task_type = getattr(arguments, "task_type", None)
+    if task_type is not None:
+        if sync_type.direction is not Direction.HUBSPOT_TO_SALESFORCE:
+            return _fail("a task type applies to HubSpot -> Salesforce types only (S2)")
+        wanted = None if task_type.lower() == "none" else task_type
+        try:
+            picklist = service.salesforce().picklist_values("Task", "Type") if wanted else []
+            settings = replace(settings, task_type=validate_task_type(wanted, picklist))
+        except TaskTypeError as error:
+            return _fail(str(error))
+    template = getattr(arguments, "subject_template", None)
+    if template is not None:
+        settings = replace(settings, subject_template=None if template == "default" else template)
+        try:
+            validate_subject_overrides(HubSpotActivityType(sync_type.type), settings)
+        except (SubjectTemplateError, ValueError) as error:
+            return _fail(str(error))
+    repository.save_type_settings(sync_type, settings, by=by)
+    state = "on" if settings.enabled else "off"
+    since = f" since {settings.enabled_at.isoformat()}" if settings.enabled and settings.enabled_at else ""
+    print(f"{sync_type.key}: {state}{since}; task type: {settings.task_type or 'none'}")
+    return 0
+
+
+def run_status(arguments: argparse.Namespace) -> int:
+    from activity_sync.domain import ALL_SYNC_TYPES
+
+    service = _service(arguments)
+    figures = {t.key: service.state.outcome_figures(t, arguments.since) for t in ALL_SYNC_TYPES}
+    if arguments.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(format_status(figures))
+    return 0
+
+
+def format_status(figures: dict[str, dict[str, int]]) -> str:
+    lines = [f"{'type':<40} {'synced':>7}  waiting / skipped (reason: n)"]
+    for key, outcome in figures.items():
+        synced = sum(n for label, n in outcome.items() if label == "synced" or label.startswith("synced:"))
+        others = ", ".join(
+            f"{label}: {n}" for label, n in sorted(outcome.items()) if not label.startswith("synced")
+        )
+        lines.append(f"{key:<40} {synced:>7}  {others or '-'}")
+    return "\n".join(lines)
