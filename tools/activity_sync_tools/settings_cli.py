@@ -59,6 +59,10 @@ def register(subcommands: Subcommands) -> None:
     change.add_argument("--subject-template", help="e.g. 'Opened: {email_name}'; 'default' to remove")
     user = actions.add_parser("integration-user", help="set the Salesforce integration user (S4)")
     user.add_argument("user_id")
+    deletions = actions.add_parser(
+        "deletions", help="whether deleting a synced record deletes its twin on the other side (default off)"
+    )
+    deletions.add_argument("state", choices=["on", "off"])
     override = actions.add_parser("override", help="link a HubSpot owner/contact to a Salesforce id by hand")
     override.add_argument("kind", choices=["owner", "contact"])
     override.add_argument("hubspot_id")
@@ -72,6 +76,28 @@ def register(subcommands: Subcommands) -> None:
     status.add_argument("--since", type=dt.date.fromisoformat, help="first day counted (YYYY-MM-DD)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=run_status)
+
+
+def queue_logical_id(sync_key: str) -> str:
+    """template.yaml's name for a sync type's queue: hubspot_to_salesforce#form_submission ->
+    HubSpotFormSubmissionQueue (the template test keeps the two in step)."""
+    direction, _, type_name = sync_key.partition("#")
+    side = "HubSpot" if direction == "hubspot_to_salesforce" else "Salesforce"
+    return side + "".join(part.capitalize() for part in type_name.split("_")) + "Queue"
+
+
+def _queue_environ(queue_urls: dict[str, str]) -> dict[str, str]:
+    from activity_sync.config import queue_env_var
+    from activity_sync.domain import ALL_SYNC_TYPES
+
+    environ = {
+        queue_env_var(t): queue_urls[queue_logical_id(t.key)]
+        for t in ALL_SYNC_TYPES
+        if queue_logical_id(t.key) in queue_urls
+    }
+    if "ContactChangesQueue" in queue_urls:
+        environ["QUEUE_URL_CONTACT_CHANGES"] = queue_urls["ContactChangesQueue"]
+    return environ
 
 
 def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
@@ -92,6 +118,9 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
             "LINKS_TABLE": outputs["LinksTableName"],
             "SYNC_STATE_TABLE": outputs["SyncStateTableName"],
             "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
+            **_queue_environ(
+                {key.removesuffix("Url"): value for key, value in outputs.items() if key.endswith("QueueUrl")}
+            ),
         }
         return RuntimeConfig.from_environ(environ)
     endpoints_file = arguments.local or DEFAULT_ENDPOINTS_FILE
@@ -112,6 +141,7 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
         "LINKS_TABLE": tables["LinksTable"],
         "SYNC_STATE_TABLE": tables["SyncStateTable"],
         "IDEMPOTENCY_TABLE": tables["IdempotencyTable"],
+        **_queue_environ(endpoints.get("queues", {})),
     }
     return RuntimeConfig.from_environ(environ)
 
@@ -157,6 +187,7 @@ def run_settings(arguments: argparse.Namespace) -> int:
                 {
                     "types": rows,
                     "integration_user_id": repository.integration_user_id(),
+                    "sync_deletions": repository.sync_deletions(),
                     "owner_overrides": repository.overrides("owner"),
                     "contact_overrides": repository.overrides("contact"),
                 },
@@ -170,6 +201,10 @@ def run_settings(arguments: argparse.Namespace) -> int:
         except InvalidSalesforceIdError as error:
             return _fail(str(error))
         print(f"integration user set to {normalize_salesforce_id(arguments.user_id)}")
+        return 0
+    if arguments.action == "deletions":
+        repository.set_sync_deletions(arguments.state == "on")
+        print(f"deletion sync {arguments.state}")
         return 0
     if arguments.action == "override":
         if arguments.salesforce_id == "none":
@@ -236,3 +271,67 @@ def format_status(figures: dict[str, dict[str, int]]) -> str:
         )
         lines.append(f"{key:<40} {synced:>7}  {others or '-'}")
     return "\n".join(lines)
+
+
+def _aware_date(text: str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+
+
+def run_import(arguments: argparse.Namespace) -> int:
+    import time
+
+    from activity_sync.domain import SalesforceActivityType, SyncType
+    from activity_sync.rules.switches import is_on
+    from activity_sync.usecases.backfill import import_salesforce_history
+
+    service = _service(arguments)
+    types = [SalesforceActivityType(t) for t in arguments.types]
+    off = [
+        t.value for t in types if not is_on(service.settings.type_settings(SyncType.salesforce_to_hubspot(t)))
+    ]
+    if off:
+        return _fail(
+            f"switch these on first (an import syncs through the same switches): {', '.join(off)} "
+            "- e.g. activity-sync settings enable salesforce_to_hubspot#task"
+        )
+    before = {t: service.state.outcome_figures(SyncType.salesforce_to_hubspot(t)) for t in types}
+
+    def progress(activity_type: SalesforceActivityType, queued: int) -> None:
+        print(f"  {activity_type.value:<8} queued {queued:>7}", flush=True)
+
+    try:
+        queued = import_salesforce_history(
+            service.salesforce(), service.queues, types, arguments.since, arguments.until, progress
+        )
+    except ValueError as error:
+        return _fail(str(error))
+    window = f"{arguments.since.date()} .. {arguments.until.date()}"
+    print(f"queued {sum(queued.values())} record(s) created {window}")
+    if not arguments.wait:
+        print("they sync in the background; 'activity-sync status' shows the figures")
+        return 0
+    sqs = service.queues.client
+    urls = [service.config.queue_url(SyncType.salesforce_to_hubspot(t)) for t in types]
+    deadline = time.monotonic() + arguments.timeout
+    while time.monotonic() < deadline:
+        depth = 0
+        for url in urls:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depth += int(attributes["ApproximateNumberOfMessages"])
+            depth += int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        if depth == 0:
+            break
+        print(f"  {depth} still in the queues", flush=True)
+        time.sleep(2)
+    else:
+        return _fail(f"not finished after {arguments.timeout:.0f} s; 'activity-sync status' shows progress")
+    print("summary (this import's share of each figure):")
+    for activity_type in types:
+        after = service.state.outcome_figures(SyncType.salesforce_to_hubspot(activity_type))
+        delta = {k: after.get(k, 0) - before[activity_type].get(k, 0) for k in after}
+        shown = ", ".join(f"{k}: {n}" for k, n in sorted(delta.items()) if n) or "-"
+        print(f"  {activity_type.value:<8} queued {queued[activity_type]:>7}  {shown}")
+    return 0

@@ -120,6 +120,10 @@ class HubSpotApi(Protocol):
         """Batch update by HubSpot id: (id, properties) pairs; results in input order."""
         ...
 
+    def archive_objects(self, object_type: str, ids: Sequence[str]) -> None:
+        """Batch archive by HubSpot id (ids already gone are not an error)."""
+        ...
+
     def associate(
         self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str, int]]
     ) -> list[WriteResult]:

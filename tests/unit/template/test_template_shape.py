@@ -107,3 +107,11 @@ def test_http_api_routes_serve_both_vendors() -> None:
 def test_poller_runs_on_a_schedule_parameter() -> None:
     schedule = _functions()["Poller"]["Events"]["Schedule"]["Properties"]["Schedule"]
     assert schedule == {"Ref": "PollSchedule"}
+
+
+def test_operator_cli_finds_each_type_queue_by_its_template_name() -> None:
+    from activity_sync_tools.settings_cli import queue_logical_id
+
+    for properties in _syncers().values():
+        queue_id = properties["Events"]["Queue"]["Properties"]["Queue"]["Fn::GetAtt"][0]
+        assert queue_logical_id(properties["Environment"]["Variables"]["SYNC_TYPE"]) == queue_id

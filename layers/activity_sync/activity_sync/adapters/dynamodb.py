@@ -35,6 +35,7 @@ from pynamodb.models import Model
 
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import EmailEventKind, SyncType, TypeSettings
+from activity_sync.rules.echo import WrittenVersion, parse_salesforce_datetime
 
 
 def _region() -> str | None:
@@ -67,6 +68,9 @@ class GlobalSettingsItem(Model):
 
     pk = UnicodeAttribute(hash_key=True, default="global")
     integration_user_id = UnicodeAttribute(null=True)  # S4
+    # Off by default: deleting a record on one side leaves its twin alone. On: the twin is deleted
+    # (a Salesforce Task) or archived (a HubSpot activity) too.
+    sync_deletions = BooleanAttribute(default=False)
     updated_at = UTCDateTimeAttribute(null=True)
 
 
@@ -108,6 +112,19 @@ class LinkItem(Model):
     details = JSONAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     by_salesforce_id = BySalesforceId()
+
+    def written_version(self, side: str) -> WrittenVersion | None:
+        """What the service last wrote on ``side`` (``hubspot`` or ``salesforce``) for this link,
+        as the echo rules (R14) want it; None when it wrote nothing there."""
+        if self.written_side != side or not self.fingerprint:
+            return None
+        details: Mapping[str, Any] = self.details or {}
+        modstamp = details.get("modstamp")
+        return WrittenVersion(
+            fingerprint=self.fingerprint,
+            field_names=tuple(details.get("fields", ())),
+            modified_at=parse_salesforce_datetime(modstamp) if modstamp else None,
+        )
 
 
 # ------------------------------------------------------------------------------------- sync state
@@ -204,8 +221,26 @@ class SettingsRepository:
         except DoesNotExist:
             return None
 
+    def _global(self) -> GlobalSettingsItem:
+        try:
+            return GlobalSettingsItem.get("global", consistent_read=True)
+        except DoesNotExist:
+            return GlobalSettingsItem("global")
+
     def set_integration_user_id(self, user_id: str) -> None:
-        GlobalSettingsItem("global", integration_user_id=user_id, updated_at=_utcnow()).save()
+        item = self._global()
+        item.integration_user_id = user_id
+        item.updated_at = _utcnow()
+        item.save()
+
+    def sync_deletions(self) -> bool:
+        return bool(self._global().sync_deletions)
+
+    def set_sync_deletions(self, on: bool) -> None:
+        item = self._global()
+        item.sync_deletions = on
+        item.updated_at = _utcnow()
+        item.save()
 
     def overrides(self, kind: str) -> dict[str, str]:
         """Manual overrides of one kind (``owner`` or ``contact``): HubSpot id -> Salesforce id."""

@@ -644,6 +644,15 @@ class HubSpotClient:
 
         return self._write_batches([(str(key), item) for key, item in inputs], send)
 
+    def archive_objects(self, object_type: str, ids: Sequence[str]) -> None:
+        # HubSpot answers 204 for the whole batch; archiving an archived id is not an error.
+        for chunk in _chunks(list(dict.fromkeys(ids)), BATCH_SIZE):
+            self._request(
+                "POST",
+                f"/crm/v3/objects/{object_type}/batch/archive",
+                body={"inputs": [{"id": i} for i in chunk]},
+            )
+
     def _write_batches(
         self, keyed: Sequence[WriteItem], send: Callable[[Sequence[WriteItem]], dict[str, WriteResult]]
     ) -> list[WriteResult]:

@@ -29,7 +29,7 @@ class QueueSendError(RuntimeError):
 class ChangeQueues:
     def __init__(self, config: RuntimeConfig, client: SQSClient | None = None) -> None:
         self._config = config
-        self._client: SQSClient = client or boto3.client("sqs")
+        self.client: SQSClient = client or boto3.client("sqs")
 
     def send_changes(self, changes: Iterable[ChangeMessage]) -> int:
         """Queue each change on its type's queue, once per (type, record, kind). Returns how many
@@ -52,7 +52,7 @@ class ChangeQueues:
         failures: list[dict[str, Any]] = []
         for start in range(0, len(messages), SQS_BATCH_LIMIT):
             chunk = messages[start : start + SQS_BATCH_LIMIT]
-            response = self._client.send_message_batch(
+            response = self.client.send_message_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(chunk)],
             )

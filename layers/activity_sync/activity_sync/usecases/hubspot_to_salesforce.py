@@ -27,8 +27,12 @@ from activity_sync.adapters.hubspot_activities import (
 )
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
+    EMAIL_EVENT_KINDS_BY_TYPE,
+    HUBSPOT_SALESFORCE_ID_PROPERTY,
     SALESFORCE_EXTERNAL_ID_FIELD,
+    ActivityProperty,
     ContactCandidate,
+    FieldValue,
     HubSpotActivity,
     HubSpotActivityType,
     SalesforceTaskDraft,
@@ -37,13 +41,19 @@ from activity_sync.domain import (
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError, WriteResult
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact, resolve_salesforce_person
 from activity_sync.rules.echo import carries_salesforce_id, fingerprint
 from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map
 from activity_sync.rules.switches import is_on
-from activity_sync.rules.task_mapping import activity_external_id, build_task
+from activity_sync.rules.task_mapping import (
+    HubSpotActivityKey,
+    activity_external_id,
+    build_task,
+    task_priority,
+    task_status,
+)
 from activity_sync.rules.windows import SkipReason, check_window, decide_hubspot_activity
 from activity_sync.usecases.batch import BatchResult
 
@@ -63,24 +73,43 @@ def utcnow() -> dt.datetime:
 
 class OwnerDirectory:
     """The R8 owner map, built from HubSpot owners and active Salesforce users (one call each)
-    and kept for ten minutes in a warm Lambda; overrides are re-read with it."""
+    and kept for ten minutes in a warm Lambda; overrides are re-read with it. Each build is also
+    written to the links table (``hubspot#owner#<id>``), where operators can see who maps to whom."""
 
-    def __init__(self, hubspot: HubSpotApi, salesforce: SalesforceApi, settings: SettingsRepository) -> None:
+    def __init__(
+        self,
+        hubspot: HubSpotApi,
+        salesforce: SalesforceApi,
+        settings: SettingsRepository,
+        links: LinkRepository | None = None,
+    ) -> None:
         self._hubspot = hubspot
         self._salesforce = salesforce
         self._settings = settings
+        self._links = links
         self._map: OwnerMap | None = None
         self._built_at = 0.0
 
     def current(self) -> OwnerMap:
         if self._map is None or time.monotonic() - self._built_at > OWNER_MAP_TTL_SECONDS:
-            self._map = build_owner_map(
-                self._hubspot.owners(), self._salesforce.active_users(), self._settings.overrides("owner")
-            )
+            overrides = self._settings.overrides("owner")
+            self._map = build_owner_map(self._hubspot.owners(), self._salesforce.active_users(), overrides)
             for note in self._map.notes:
                 logger.info("owner mapping", extra={"note": note.message, "kind": note.kind})
             self._built_at = time.monotonic()
+            if self._links is not None:
+                self._store(self._map, overrides)
         return self._map
+
+    def _store(self, owner_map: OwnerMap, overrides: Mapping[str, str]) -> None:
+        """Write the links that changed since the last build (a read, and a write per change)."""
+        stored = self._links.links("owner", list(owner_map.to_salesforce)) if self._links else {}
+        for owner_id, user_id in owner_map.to_salesforce.items():
+            current = stored.get(owner_id)
+            if current is None or current.salesforce_id != user_id:
+                assert self._links is not None
+                source = "override" if owner_id in overrides else "email"
+                self._links.link("owner", owner_id, user_id, source=source)
 
 
 @dataclass
@@ -92,6 +121,7 @@ class _Pending:
     change: ChangeMessage
     draft: SalesforceTaskDraft | None = None
     contact_ids: tuple[str, ...] = field(default_factory=tuple)
+    record: HubSpotRecord | None = None  # as HubSpot returned it (engagement types)
 
 
 class HubSpotToSalesforce:
@@ -130,9 +160,9 @@ class HubSpotToSalesforce:
             self._count("waiting", SkipReason.TYPE_OFF, len(changes))
             return result
         upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
-        deletions = len(changes) - len(upserts)
-        self._count("skipped", "deleted_in_hubspot", deletions)  # deletion sync is off by default
+        deletions = [c for _, c in changes if c.kind is ChangeKind.DELETION]
         try:
+            self._delete_twins(deletions)
             pending = self._load(upserts, result)
             pending = self._filter(pending, settings)
             self._choose_people(pending, settings, result)
@@ -141,10 +171,38 @@ class HubSpotToSalesforce:
             # The whole call failed (rate limit, outage, credentials): every message not yet
             # settled is retried, and dead-lettered with this reason once it runs out of tries.
             logger.warning("vendor call failed", extra={"error": str(error), "retryable": error.retryable})
-            for message_id, _ in upserts:
+            for message_id, _ in changes:
                 if message_id not in result.dead:
                     result.retry.setdefault(message_id, str(error))
         return result
+
+    def _delete_twins(self, deletions: Sequence[ChangeMessage]) -> None:
+        """A HubSpot activity was deleted. Off by default (the Salesforce Task stays); with the
+        deletions setting on, its Task(s) - or, for a copy of a Salesforce record, the original -
+        are deleted too."""
+        if not deletions:
+            return
+        if not self._settings.sync_deletions():
+            self._count("skipped", "deleted_in_hubspot", len(deletions))
+            return
+        kinds = EMAIL_EVENT_KINDS_BY_TYPE.get(self.activity_type, (None,))
+        keys = [
+            HubSpotActivityKey(self.activity_type, change.object_id, kind).external_id
+            for change in deletions
+            for kind in kinds
+        ]
+        twins = {
+            ("activity", key): link.salesforce_id for key, link in self._links.links("activity", keys).items()
+        }
+        spec = ENGAGEMENTS.get(self.activity_type)
+        if spec is not None:
+            copies = self._links.links(spec.object_type, [c.object_id for c in deletions])
+            twins.update({(spec.object_type, hs_id): link.salesforce_id for hs_id, link in copies.items()})
+        if twins:
+            self._salesforce.delete(list(twins.values()))
+            for object_type, hubspot_id in twins:
+                self._links.unlink(object_type, hubspot_id)
+        self._count("deleted", "deleted_in_hubspot", len(twins))
 
     # ----------------------------------------------------------------------------------- stages
     def _load(self, upserts: Sequence[tuple[str, ChangeMessage]], result: BatchResult) -> list[_Pending]:
@@ -177,31 +235,78 @@ class HubSpotToSalesforce:
                 result.dead[message_id] = f"{spec.object_type} {record.id}: {error}"
                 continue
             for activity in activities:
-                self._collect(by_id, activity, message_id, change)
+                self._collect(by_id, activity, message_id, change, record)
         self._count("skipped", "not_found_in_hubspot", gone)
         return list(by_id.values())
 
     @staticmethod
     def _collect(
-        by_id: dict[str, _Pending], activity: HubSpotActivity, message_id: str, change: ChangeMessage
+        by_id: dict[str, _Pending],
+        activity: HubSpotActivity,
+        message_id: str,
+        change: ChangeMessage,
+        record: HubSpotRecord | None = None,
     ) -> None:
         key = activity_external_id(activity)
         if key in by_id:
             by_id[key].message_ids.append(message_id)
         else:
-            by_id[key] = _Pending(activity, [message_id], change, contact_ids=activity.contact_ids)
+            by_id[key] = _Pending(
+                activity, [message_id], change, contact_ids=activity.contact_ids, record=record
+            )
 
     def _filter(self, pending: list[_Pending], settings: TypeSettings) -> list[_Pending]:
         """R5 windows and R14 echoes: both final decisions, the messages are done with."""
         kept: list[_Pending] = []
+        copies: list[_Pending] = []
         for item in pending:
             if carries_salesforce_id(item.activity):
-                self._count("skipped", SkipReason.ECHO, 1)
+                copies.append(item)
             elif not check_window(self.activity_type, item.activity.occurred_at, settings).should_sync:
                 self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
             else:
                 kept.append(item)
+        self._update_salesforce_originals(copies)
         return kept
+
+    def _update_salesforce_originals(self, copies: list[_Pending]) -> None:
+        """R14: a HubSpot activity the service copied from Salesforce is never copied back. When
+        it is the service's own write coming back, nothing happens; when a person edited a task
+        copy in HubSpot (completed it, say), the Salesforce original is updated instead."""
+        if not copies:
+            return
+        spec = ENGAGEMENTS.get(self.activity_type)
+        links = self._links.links(spec.object_type, [c.activity.id for c in copies]) if spec else {}
+        updates: list[dict[str, FieldValue]] = []
+        for item in copies:
+            link = links.get(item.activity.id)
+            written: Mapping[str, str | None] = ((link.details or {}) if link else {}).get("task_state") or {}
+            raw = item.record.properties if item.record else {}
+            if (
+                self.activity_type is not HubSpotActivityType.TASK
+                or not written
+                or all((raw.get(name) or None) == (value or None) for name, value in written.items())
+            ):
+                self._count("skipped", SkipReason.ECHO, 1)
+                continue
+            subject = item.activity.properties.get(ActivityProperty.SUBJECT)
+            updates.append(
+                {
+                    "Id": item.activity.properties[HUBSPOT_SALESFORCE_ID_PROPERTY],
+                    "Status": task_status(item.activity),
+                    "Priority": task_priority(item.activity),
+                    **({"Subject": subject} if subject else {}),
+                }
+            )
+        if updates:
+            outcomes = self._salesforce.update("Task", updates)
+            done = sum(1 for outcome in outcomes if outcome.success)
+            for outcome in outcomes:
+                if not outcome.success:
+                    logger.warning(
+                        "update of a Salesforce original refused", extra={"error": outcome.message}
+                    )
+            self._count("synced", "update_of_salesforce_task", done)
 
     def _choose_people(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> None:
         """R4/R6/R7: the Contact or Lead each Task goes on, and who it is assigned to. Activities

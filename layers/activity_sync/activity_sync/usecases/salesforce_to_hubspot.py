@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from activity_sync.adapters.dynamodb import LinkItem, LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.hubspot_activities import ENGAGEMENTS
 from activity_sync.domain import (
     HUBSPOT_SALESFORCE_ID_PROPERTY,
     SALESFORCE_EXTERNAL_ID_FIELD,
@@ -30,7 +31,7 @@ from activity_sync.domain import (
     SalesforceActivityType,
     SyncType,
 )
-from activity_sync.messages import ChangeKind, ChangeMessage
+from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource
 from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError, WriteResult
 from activity_sync.rules.activity_mapping import (
@@ -44,33 +45,21 @@ from activity_sync.rules.activity_mapping import (
 )
 from activity_sync.rules.echo import (
     ChangeOrigin,
-    WrittenVersion,
     classify_salesforce_change,
     fingerprint,
     parse_salesforce_datetime,
 )
+from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.switches import is_on
 from activity_sync.rules.task_mapping import HubSpotActivityKey
 from activity_sync.rules.windows import SkipReason, should_sync_salesforce_change
 from activity_sync.usecases.batch import BatchResult
 from activity_sync.usecases.hubspot_to_salesforce import OwnerDirectory
 
+TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject")
 TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "429", "500", "502", "503", "504"})
 # Object types whose unique id property this container has made sure of (one call per cold start).
 _ENSURED_PROPERTIES: set[str] = set()
-
-
-def written_version(link: LinkItem | None, side: str) -> WrittenVersion | None:
-    """What the service last wrote on ``side`` for this link, as the echo rules want it."""
-    if link is None or link.written_side != side or not link.fingerprint:
-        return None
-    details: Mapping[str, Any] = link.details or {}
-    modstamp = details.get("modstamp")
-    return WrittenVersion(
-        fingerprint=link.fingerprint,
-        field_names=tuple(details.get("fields", ())),
-        modified_at=parse_salesforce_datetime(modstamp) if modstamp else None,
-    )
 
 
 @dataclass
@@ -78,6 +67,7 @@ class _Pending:
     record: dict[str, Any]
     message_ids: list[str] = field(default_factory=list)
     draft: HubSpotActivityDraft | None = None
+    imported: bool = False  # asked for by an explicit import: R11's window does not apply
 
 
 class SalesforceToHubSpot:
@@ -109,8 +99,8 @@ class SalesforceToHubSpot:
             self._count("waiting", SkipReason.TYPE_OFF, len(changes))
             return result
         upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
-        self._count("skipped", "deleted_in_salesforce", len(changes) - len(upserts))
         try:
+            self._archive_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
             fields = EVENT_FIELDS if self.sobject == "Event" else TASK_FIELDS
             records = self._salesforce.retrieve(
                 self.sobject, list(dict.fromkeys(c.object_id for _, c in upserts)), fields
@@ -121,16 +111,47 @@ class SalesforceToHubSpot:
                 if record is None:
                     self._count("skipped", "not_found_in_salesforce", 1)
                     continue
-                pending.setdefault(change.object_id, _Pending(record)).message_ids.append(message_id)
+                item = pending.setdefault(change.object_id, _Pending(record))
+                item.message_ids.append(message_id)
+                item.imported = item.imported or change.source is ChangeSource.IMPORT
             native, edits = self._classify(list(pending.values()), settings)
             self._update_hubspot_tasks(edits, result)
             self._upsert(native, result)
         except VendorApiError as error:
             logger.warning("vendor call failed", extra={"error": str(error)})
-            for message_id, _ in upserts:
+            for message_id, _ in changes:
                 if message_id not in result.dead:
                     result.retry.setdefault(message_id, str(error))
         return result
+
+    def _archive_twins(self, deletions: Sequence[ChangeMessage]) -> None:
+        """A Salesforce record was deleted. Off by default (the HubSpot activity stays); with the
+        deletions setting on, its HubSpot copy - or, for a Task made from a HubSpot note, call,
+        meeting or task, that original - is archived too. Tasks standing for email events (an
+        open, a click) never archive the email."""
+        if not deletions:
+            return
+        if not self._settings.sync_deletions():
+            self._count("skipped", "deleted_in_salesforce", len(deletions))
+            return
+        by_type: dict[str, list[str]] = {}
+        for change in deletions:
+            link = self._links.by_salesforce_id(change.object_id)
+            if link is None:
+                continue
+            _, object_type, hubspot_id = link.pk.split("#", 2)
+            if object_type == "activity":
+                key = HubSpotActivityKey.parse(hubspot_id)
+                spec = ENGAGEMENTS.get(key.type)
+                if spec is None or key.email_event is not None:
+                    continue
+                by_type.setdefault(spec.object_type, []).append(key.id)
+            else:
+                by_type.setdefault(object_type, []).append(hubspot_id)
+            self._links.unlink(object_type, hubspot_id)
+        for object_type, ids in by_type.items():
+            self._hubspot.archive_objects(object_type, ids)
+        self._count("deleted", "deleted_in_salesforce", sum(len(ids) for ids in by_type.values()))
 
     def _classify(self, pending: list[_Pending], settings: Any) -> tuple[list[_Pending], list[_Pending]]:
         native: list[_Pending] = []
@@ -142,21 +163,24 @@ class SalesforceToHubSpot:
             if created is None or modified is None:
                 self._count("skipped", "no_dates", 1)
                 continue
-            if not should_sync_salesforce_change(created, modified, settings).should_sync:
+            if (
+                not item.imported
+                and not should_sync_salesforce_change(created, modified, settings).should_sync
+            ):
                 self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)  # R11: not retroactive
                 continue
             link = self._links.by_salesforce_id(str(record["Id"]))
             origin = classify_salesforce_change(
                 record,
                 service_user_id=self._salesforce.user_id,
-                last_written=written_version(link, "salesforce"),
+                last_written=link.written_version("salesforce") if link else None,
             )
             if origin is ChangeOrigin.OWN_WRITE:
                 self._count("skipped", SkipReason.ECHO, 1)
             elif origin is ChangeOrigin.EDIT_OF_OWN_COPY:
                 edits.append(item)
             else:
-                unchanged = written_version(link, "hubspot")
+                unchanged = link.written_version("hubspot") if link else None
                 item.draft = self._draft(record)
                 if unchanged is not None and unchanged.fingerprint == fingerprint(item.draft.properties):
                     self._count("skipped", "unchanged", 1)
@@ -247,7 +271,12 @@ class SalesforceToHubSpot:
                 source="sync",
                 fingerprint=fingerprint(item.draft.properties),
                 written_side="hubspot",
-                details={"fields": sorted(item.draft.properties)},
+                details={
+                    "fields": sorted(item.draft.properties),
+                    # What a person may change on a task copy in HubSpot, as written: a change to
+                    # these flows back to the Salesforce original (R14).
+                    "task_state": {k: item.draft.properties.get(k) for k in TASK_STATE_PROPERTIES},
+                },
             )
         self._count("synced", None, len(synced))
 
@@ -259,23 +288,53 @@ class SalesforceToHubSpot:
             "companies": COMPANY_ASSOCIATION,
             "deals": DEAL_ASSOCIATION,
         }
+        contacts = self._hubspot_contacts([str(item.record.get("WhoId") or "") for item, _ in synced])
         unlinked = 0
         for item, hubspot_id in synced:
-            who = self._linked_hubspot_object(item.record.get("WhoId"))
-            if who is not None and who[0] == "contact":
-                pairs["contacts"].append((hubspot_id, who[1], CONTACT_ASSOCIATION[object_type]))
+            contact = contacts.get(str(item.record.get("WhoId") or ""))
+            if contact is not None:
+                pairs["contacts"].append((hubspot_id, contact, CONTACT_ASSOCIATION[object_type]))
             else:
                 unlinked += 1
             what = self._linked_hubspot_object(item.record.get("WhatId"))
             if what is not None and what[0] in ("company", "deal"):
                 target = "companies" if what[0] == "company" else "deals"
                 pairs[target].append((hubspot_id, what[1], targets[target][object_type]))
-        self._count("synced", "without_hubspot_contact", unlinked)
+        self._count("warning", "no_hubspot_contact_for_who", unlinked)
         for to_type, batch in pairs.items():
             if batch:
                 for outcome in self._hubspot.associate(object_type, to_type, batch):
                     if not outcome.success:
                         logger.warning("association refused", extra={"error": outcome.message, "to": to_type})
+
+    def _hubspot_contacts(self, who_ids: list[str]) -> dict[str, str]:
+        """Salesforce Contact/Lead id -> HubSpot contact id: from the links, else by the person's
+        email (one retrieve per object and one HubSpot search per 100 emails), linking what it finds."""
+        found: dict[str, str] = {}
+        missing: dict[str, list[str]] = {"Contact": [], "Lead": []}
+        for who_id in dict.fromkeys(w for w in who_ids if w):
+            linked = self._linked_hubspot_object(who_id)
+            if linked is not None and linked[0] == "contact":
+                found[who_id] = linked[1]
+            elif who_id.startswith("003"):
+                missing["Contact"].append(who_id)
+            elif who_id.startswith("00Q"):
+                missing["Lead"].append(who_id)
+        emails: dict[str, str] = {}
+        for sobject, ids in missing.items():
+            if ids:
+                for person_id, person in self._salesforce.retrieve(sobject, ids, ["Email"]).items():
+                    if email := normalize_email(person.get("Email")):
+                        emails[person_id] = email
+        if not emails:
+            return found
+        contacts = self._hubspot.find_contacts_by_email(sorted(set(emails.values())), ["email"])
+        for person_id, email in emails.items():
+            contact = contacts.get(email)
+            if contact is not None:
+                self._links.link("contact", contact.id, person_id, source="email_match")
+                found[person_id] = contact.id
+        return found
 
     def _linked_hubspot_object(self, salesforce_id: object) -> tuple[str, str] | None:
         if not isinstance(salesforce_id, str) or not salesforce_id:
