@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
@@ -41,12 +41,11 @@ from activity_sync.domain import (
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError, WriteResult
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact, resolve_salesforce_person
 from activity_sync.rules.echo import carries_salesforce_id, fingerprint
 from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map
-from activity_sync.rules.switches import is_on
 from activity_sync.rules.task_mapping import (
     HubSpotActivityKey,
     activity_external_id,
@@ -56,6 +55,7 @@ from activity_sync.rules.task_mapping import (
 )
 from activity_sync.rules.windows import SkipReason, check_window, decide_hubspot_activity
 from activity_sync.usecases.batch import BatchResult
+from activity_sync.usecases.type_syncer import TypeSyncer
 
 # Salesforce record errors worth another try; any other record error is about the data and goes
 # to the dead-letter queue at once with Salesforce's message.
@@ -124,7 +124,7 @@ class _Pending:
     record: HubSpotRecord | None = None  # as HubSpot returned it (engagement types)
 
 
-class HubSpotToSalesforce:
+class HubSpotToSalesforce(TypeSyncer):
     """The syncer of one HubSpot activity type."""
 
     def __init__(
@@ -138,43 +138,27 @@ class HubSpotToSalesforce:
         salesforce: SalesforceApi,
         queues: ChangeQueues,
         owners: OwnerDirectory,
-        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        super().__init__(
+            SyncType.hubspot_to_salesforce(activity_type),
+            settings=settings,
+            links=links,
+            state=state,
+            hubspot=hubspot,
+            salesforce=salesforce,
+        )
         self.activity_type = activity_type
-        self.sync_type = SyncType.hubspot_to_salesforce(activity_type)
-        self._settings = settings
-        self._links = links
-        self._state = state
-        self._hubspot = hubspot
-        self._salesforce = salesforce
         self._queues = queues
         self._owners = owners
-        self._clock = clock
 
-    # ------------------------------------------------------------------------------------ entry
-    def handle(self, changes: Sequence[tuple[str, ChangeMessage]]) -> BatchResult:
-        result = BatchResult()
-        settings = self._settings.type_settings(self.sync_type)
-        if not is_on(settings):
-            # S1: nothing syncs while the switch is off; the figure says how much waited for it.
-            self._count("waiting", SkipReason.TYPE_OFF, len(changes))
-            return result
-        upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
-        deletions = [c for _, c in changes if c.kind is ChangeKind.DELETION]
-        try:
-            self._delete_twins(deletions)
-            pending = self._load(upserts, result)
-            pending = self._filter(pending, settings)
-            self._choose_people(pending, settings, result)
-            self._write(pending, result)
-        except VendorApiError as error:
-            # The whole call failed (rate limit, outage, credentials): every message not yet
-            # settled is retried, and dead-lettered with this reason once it runs out of tries.
-            logger.warning("vendor call failed", extra={"error": str(error), "retryable": error.retryable})
-            for message_id, _ in changes:
-                if message_id not in result.dead:
-                    result.retry.setdefault(message_id, str(error))
-        return result
+    def sync(
+        self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
+    ) -> None:
+        self._delete_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
+        pending = self._load([(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT], result)
+        pending = self._filter(pending, settings)
+        self._choose_people(pending, settings, result)
+        self._write(pending, result)
 
     def _delete_twins(self, deletions: Sequence[ChangeMessage]) -> None:
         """A HubSpot activity was deleted. Off by default (the Salesforce Task stays); with the
@@ -475,10 +459,3 @@ class HubSpotToSalesforce:
             for message_id in item.message_ids:
                 target[message_id] = reason
         self._count("synced", None, synced)
-
-    def _count(self, status: str, reason: str | None, n: int) -> None:
-        if n > 0:
-            self._state.count_outcome(self.sync_type, status, str(reason) if reason else None, n)
-            logger.info(
-                "outcome", extra={"sync_type": self.sync_type.key, "status": status, "reason": reason, "n": n}
-            )

@@ -30,10 +30,11 @@ from activity_sync.domain import (
     HubSpotActivityType,
     SalesforceActivityType,
     SyncType,
+    TypeSettings,
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError, WriteResult
+from activity_sync.ports import HubSpotApi, SalesforceApi, WriteResult
 from activity_sync.rules.activity_mapping import (
     COMPANY_ASSOCIATION,
     CONTACT_ASSOCIATION,
@@ -50,11 +51,11 @@ from activity_sync.rules.echo import (
     parse_salesforce_datetime,
 )
 from activity_sync.rules.owner_mapping import normalize_email
-from activity_sync.rules.switches import is_on
 from activity_sync.rules.task_mapping import HubSpotActivityKey
 from activity_sync.rules.windows import SkipReason, should_sync_salesforce_change
 from activity_sync.usecases.batch import BatchResult
 from activity_sync.usecases.hubspot_to_salesforce import OwnerDirectory
+from activity_sync.usecases.type_syncer import TypeSyncer
 
 TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject")
 TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "429", "500", "502", "503", "504"})
@@ -70,7 +71,9 @@ class _Pending:
     imported: bool = False  # asked for by an explicit import: R11's window does not apply
 
 
-class SalesforceToHubSpot:
+class SalesforceToHubSpot(TypeSyncer):
+    """The syncer of one Salesforce activity type."""
+
     def __init__(
         self,
         activity_type: SalesforceActivityType,
@@ -82,47 +85,39 @@ class SalesforceToHubSpot:
         salesforce: SalesforceApi,
         owners: OwnerDirectory,
     ) -> None:
+        super().__init__(
+            SyncType.salesforce_to_hubspot(activity_type),
+            settings=settings,
+            links=links,
+            state=state,
+            hubspot=hubspot,
+            salesforce=salesforce,
+        )
         self.activity_type = activity_type
-        self.sync_type = SyncType.salesforce_to_hubspot(activity_type)
         self.sobject = "Event" if activity_type is SalesforceActivityType.MEETING else "Task"
-        self._settings = settings
-        self._links = links
-        self._state = state
-        self._hubspot = hubspot
-        self._salesforce = salesforce
         self._owners = owners
 
-    def handle(self, changes: Sequence[tuple[str, ChangeMessage]]) -> BatchResult:
-        result = BatchResult()
-        settings = self._settings.type_settings(self.sync_type)
-        if not is_on(settings):
-            self._count("waiting", SkipReason.TYPE_OFF, len(changes))
-            return result
+    def sync(
+        self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
+    ) -> None:
         upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
-        try:
-            self._archive_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
-            fields = EVENT_FIELDS if self.sobject == "Event" else TASK_FIELDS
-            records = self._salesforce.retrieve(
-                self.sobject, list(dict.fromkeys(c.object_id for _, c in upserts)), fields
-            )
-            pending: dict[str, _Pending] = {}
-            for message_id, change in upserts:
-                record = records.get(change.object_id)
-                if record is None:
-                    self._count("skipped", "not_found_in_salesforce", 1)
-                    continue
-                item = pending.setdefault(change.object_id, _Pending(record))
-                item.message_ids.append(message_id)
-                item.imported = item.imported or change.source is ChangeSource.IMPORT
-            native, edits = self._classify(list(pending.values()), settings)
-            self._update_hubspot_tasks(edits, result)
-            self._upsert(native, result)
-        except VendorApiError as error:
-            logger.warning("vendor call failed", extra={"error": str(error)})
-            for message_id, _ in changes:
-                if message_id not in result.dead:
-                    result.retry.setdefault(message_id, str(error))
-        return result
+        self._archive_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
+        fields = EVENT_FIELDS if self.sobject == "Event" else TASK_FIELDS
+        records = self._salesforce.retrieve(
+            self.sobject, list(dict.fromkeys(c.object_id for _, c in upserts)), fields
+        )
+        pending: dict[str, _Pending] = {}
+        for message_id, change in upserts:
+            record = records.get(change.object_id)
+            if record is None:
+                self._count("skipped", "not_found_in_salesforce", 1)
+                continue
+            item = pending.setdefault(change.object_id, _Pending(record))
+            item.message_ids.append(message_id)
+            item.imported = item.imported or change.source is ChangeSource.IMPORT
+        native, edits = self._classify(list(pending.values()), settings)
+        self._update_hubspot_tasks(edits, result)
+        self._upsert(native, result)
 
     def _archive_twins(self, deletions: Sequence[ChangeMessage]) -> None:
         """A Salesforce record was deleted. Off by default (the HubSpot activity stays); with the
@@ -153,7 +148,9 @@ class SalesforceToHubSpot:
             self._hubspot.archive_objects(object_type, ids)
         self._count("deleted", "deleted_in_salesforce", sum(len(ids) for ids in by_type.values()))
 
-    def _classify(self, pending: list[_Pending], settings: Any) -> tuple[list[_Pending], list[_Pending]]:
+    def _classify(
+        self, pending: list[_Pending], settings: TypeSettings
+    ) -> tuple[list[_Pending], list[_Pending]]:
         native: list[_Pending] = []
         edits: list[_Pending] = []
         for item in pending:
@@ -349,10 +346,3 @@ class SalesforceToHubSpot:
         target = result.retry if TRANSIENT_HUBSPOT_ERRORS & set(outcome.error_codes) else result.dead
         for message_id in item.message_ids:
             target[message_id] = reason
-
-    def _count(self, status: str, reason: str | None, n: int) -> None:
-        if n > 0:
-            self._state.count_outcome(self.sync_type, status, str(reason) if reason else None, n)
-            logger.info(
-                "outcome", extra={"sync_type": self.sync_type.key, "status": status, "reason": reason, "n": n}
-            )
