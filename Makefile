@@ -22,12 +22,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build (no container) needs the runtime's python3.12 on PATH.
 export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
 
-.PHONY: help test lint template unit integration e2e demo bench clean check-python
+.PHONY: help test lint template unit integration e2e demo clean check-python
 
 help:
 	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
 	@echo "make test   - lint, type-check, template checks and the whole test suite"
-	@echo "make lint | template | unit | integration | e2e | bench | clean"
+	@echo "make lint | template | unit | integration | e2e | clean"
 
 check-python:
 	@if [ -z "$(RUNTIME_PYTHON)" ]; then \
@@ -72,9 +72,6 @@ test: lint template $(STAMP)/venv
 
 demo: $(STAMP)/venv
 	$(PY) -m activity_sync_tools.demo
-
-bench: $(STAMP)/venv
-	$(PY) -m activity_sync_tools.bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
