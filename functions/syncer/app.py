@@ -34,6 +34,7 @@ MAX_RECEIVE_COUNT = max_receive_count_from_environ()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(sync_type=SYNC_TYPE.key)
+    metrics.add_dimension(name="SyncType", value=SYNC_TYPE.key)
     handler: ChangeHandler[ChangeMessage]
     if SYNC_TYPE.direction is Direction.HUBSPOT_TO_SALESFORCE:
         handler = service().hubspot_to_salesforce(HubSpotActivityType(SYNC_TYPE.type))

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from activity_sync.adapters.hubspot_webhooks import WebhookRejected
@@ -28,7 +29,11 @@ app = APIGatewayHttpResolver()
 @cache
 def receiver() -> Receiver:
     config = RuntimeConfig.from_environ()
-    return Receiver(lambda: load_connection_settings(config), ChangeQueues(config))
+    return Receiver(
+        lambda: load_connection_settings(config),
+        ChangeQueues(config),
+        idempotency=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
+    )
 
 
 def _request_url() -> str:
@@ -85,4 +90,5 @@ def rejected(error: WebhookRejected) -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    receiver().register_lambda_context(context)
     return app.resolve(event, context)

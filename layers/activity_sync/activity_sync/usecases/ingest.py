@@ -9,9 +9,11 @@ import datetime as dt
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activity_sync.adapters.hubspot_webhooks import (
@@ -52,15 +54,15 @@ TASK_SUBTYPES: Mapping[str, SalesforceActivityType] = {
     "Email": SalesforceActivityType.EMAIL,
     "Call": SalesforceActivityType.CALL,
 }
+DUPLICATE_WINDOW_SECONDS = 24 * 3600  # HubSpot and Salesforce both retry deliveries for about a day
 # Types that reach the service only through the activity route: no public read API (R1.7, R1.9).
 ROUTE_ONLY_TYPES = (HubSpotActivityType.DOCUMENT_VIEW, HubSpotActivityType.INTEGRATION_EVENT)
 
 
-@dataclass
-class RoutedChanges:
-    changes: list[ChangeMessage] = field(default_factory=list)
-    contact_changes: list[ContactChangeMessage] = field(default_factory=list)
-    ignored: list[dict[str, Any]] = field(default_factory=list)
+class RoutedChanges(BaseModel):
+    changes: list[ChangeMessage] = Field(default_factory=list)
+    contact_changes: list[ContactChangeMessage] = Field(default_factory=list)
+    ignored: list[dict[str, Any]] = Field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -217,17 +219,40 @@ def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> Ro
 
 class Receiver:
     """The webhook receiver's use cases: authenticate, validate, route, queue. Each answers a
-    summary for the HTTP response, or raises WebhookRejected with the status and reason."""
+    summary for the HTTP response, or raises WebhookRejected with the status and reason.
+
+    With a persistence layer, a delivery the vendor sends again (same HubSpot event ids, same
+    Outbound Message notification ids) is answered from the record of the first one instead of
+    being queued twice: the syncers would find nothing to write, but would still spend a read
+    (R18). Powertools Idempotency keeps those records, for a day.
+    """
 
     def __init__(
         self,
         connection: Callable[[], ConnectionSettings],
         queues: ChangeQueues,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        idempotency: BasePersistenceLayer | None = None,
     ) -> None:
         self._connection = connection
         self._queues = queues
         self._clock = clock
+        self._queue_delivery: Callable[..., dict[str, Any]] = self._queue_routed
+        self._idempotency_config = IdempotencyConfig(
+            event_key_jmespath="key", expires_after_seconds=DUPLICATE_WINDOW_SECONDS
+        )
+        if idempotency is not None:
+            self._queue_delivery = idempotent_function(
+                self._queue_routed,
+                data_keyword_argument="delivery",
+                persistence_store=idempotency,
+                config=self._idempotency_config,
+            )
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """Lets an attempt cut short by the function's timeout be retried at once, rather than
+        blocked as "in progress" until its record expires."""
+        self._idempotency_config.register_lambda_context(context)
 
     def hubspot_webhook(
         self, *, method: str, url: str, headers: Mapping[str, str], body: str
@@ -242,25 +267,29 @@ class Receiver:
             signature=headers.get(SIGNATURE_HEADER),
             now=self._clock(),
         )
-        routed = route_hubspot_events(parse_delivery(body), settings.hubspot_portal_id)
-        self._queue(routed)
-        return routed.summary()
+        events = parse_delivery(body)
+        routed = route_hubspot_events(events, settings.hubspot_portal_id)
+        key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
+        return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
 
     def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
         check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))
-        routed = route_activity_posts(body)
-        self._queue(routed)
-        return routed.summary()
+        return self._queue_routed(
+            delivery={"key": None, "routed": route_activity_posts(body).model_dump(mode="json")}
+        )
 
     def salesforce_outbound_message(self, *, body: str) -> dict[str, Any]:
         message = parse_outbound_message(body)
         routed = route_outbound_message(message, self._connection().require("salesforce/org-id"))
-        self._queue(routed)
-        return routed.summary()
+        key = "salesforce:" + ",".join(sorted(r.notification_id for r in message.records))
+        return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
 
-    def _queue(self, routed: RoutedChanges) -> None:
-        # Any failure raises before the sender gets its 2xx/Ack, so the vendor redelivers.
+    def _queue_routed(self, delivery: dict[str, Any]) -> dict[str, Any]:
+        # Any failure raises before the sender gets its 2xx/Ack, so the vendor redelivers (and
+        # Powertools forgets the attempt).
+        routed = RoutedChanges.model_validate(delivery["routed"])
         if routed.changes:
             self._queues.send_changes(routed.changes)
         if routed.contact_changes:
             self._queues.send_contact_changes(routed.contact_changes)
+        return routed.summary()

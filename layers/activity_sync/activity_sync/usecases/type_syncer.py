@@ -6,10 +6,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
 from activity_sync.domain import SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage
-from activity_sync.observability import logger
+from activity_sync.observability import logger, metrics
 from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError
 from activity_sync.rules.switches import is_on
 from activity_sync.rules.windows import SkipReason
@@ -59,7 +61,10 @@ class TypeSyncer(ABC):
         """Apply the changes of a switched-on type, recording failures in ``result``."""
 
     def _count(self, status: str, reason: str | None, n: int) -> None:
+        """One outcome figure (R16): in DynamoDB for ``activity-sync status``, and as a CloudWatch
+        metric (``ActivitiesSynced``, ``ActivitiesWaiting``… by the handler's SyncType dimension)."""
         if n > 0:
+            metrics.add_metric(name=f"Activities{status.capitalize()}", unit=MetricUnit.Count, value=n)
             self._state.count_outcome(self.sync_type, status, str(reason) if reason else None, n)
             logger.info(
                 "outcome", extra={"sync_type": self.sync_type.key, "status": status, "reason": reason, "n": n}

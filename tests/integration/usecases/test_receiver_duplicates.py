@@ -1,0 +1,76 @@
+"""R15/R18: a webhook delivery the vendor sends twice is queued once (Powertools Idempotency on
+the template's idempotency table)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterable
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from activity_sync.adapters.hubspot_webhooks import sign_v3
+from activity_sync.adapters.queues import ChangeQueues
+from activity_sync.config import ConnectionSettings, RuntimeConfig
+from activity_sync.messages import ChangeMessage, ContactChangeMessage
+from activity_sync.usecases.ingest import Receiver
+
+SECRET = "receiver-test-secret"
+URL = "https://hooks.example.com/webhooks/hubspot"
+
+
+class RecordingQueues(ChangeQueues):
+    def __init__(self) -> None:
+        super().__init__(RuntimeConfig.from_environ({}), client=object())  # type: ignore[arg-type]
+        self.sent: list[ChangeMessage] = []
+
+    def send_changes(self, changes: Iterable[ChangeMessage]) -> int:
+        batch = list(changes)
+        self.sent.extend(batch)
+        return len(batch)
+
+    def send_contact_changes(self, changes: Iterable[ContactChangeMessage]) -> int:
+        return len(list(changes))
+
+
+def _delivery(event_id: int) -> tuple[dict[str, str], str]:
+    body = json.dumps(
+        [
+            {
+                "eventId": event_id,
+                "subscriptionId": 1,
+                "portalId": 62515,
+                "occurredAt": int(time.time() * 1000),
+                "subscriptionType": "object.creation",
+                "objectId": 900 + event_id,
+                "objectTypeId": "0-46",
+            }
+        ]
+    )
+    timestamp = str(int(time.time() * 1000))
+    headers = {
+        "x-hubspot-signature-v3": sign_v3(SECRET, "POST", URL, body, timestamp),
+        "x-hubspot-request-timestamp": timestamp,
+    }
+    return headers, body
+
+
+def test_r15_a_repeated_hubspot_delivery_is_queued_once(stack_tables: dict[str, str]) -> None:
+    # Given a receiver whose duplicates are tracked in the template's idempotency table
+    queues = RecordingQueues()
+    receiver = Receiver(
+        lambda: ConnectionSettings("/activity-sync/test", {"hubspot/webhook-client-secret": SECRET}),
+        queues,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        idempotency=DynamoDBPersistenceLayer(table_name=stack_tables["IdempotencyTable"]),
+    )
+    headers, body = _delivery(1)
+    # When HubSpot delivers the same events twice (its retry), and then a new delivery
+    first = receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body)
+    again = receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body)
+    other_headers, other_body = _delivery(2)
+    receiver.hubspot_webhook(method="POST", url=URL, headers=other_headers, body=other_body)
+    # Then the repeat is answered like the first, but only the two distinct deliveries were queued
+    assert first == again == {"queued": 1, "contact_changes": 0, "ignored": []}
+    assert [c.object_id for c in queues.sent] == ["901", "902"]
