@@ -372,25 +372,11 @@ def run() -> int:
             },
             timeout=10,
         ).raise_for_status()
-        posted = world.post_activity(
-            [
-                {
-                    "type": "document_view",
-                    "id": "view-1",
-                    "occurred_at": stamp,
-                    "contact_ids": [lin],
-                    "properties": {"document_name": "Pricing deck.pdf"},
-                },
-                {
-                    "type": "integration_event",
-                    "id": "zoom-1",
-                    "occurred_at": stamp,
-                    "contact_ids": [bob],
-                    "properties": {"app_name": "Zoom", "event_name": "Webinar attended"},
-                },
-            ]
+        # No API lists these: a workflow's webhook action posts them to the activity route.
+        demo.hubspot_admin("POST", "document-views", {"contact": lin, "document_name": "Pricing deck.pdf"})
+        demo.hubspot_admin(
+            "POST", "timeline-events", {"contact": bob, "app_name": "Zoom", "event_name": "Webinar attended"}
         )
-        print(f"  activity route answered {posted.status_code}: {posted.text}")
         world.drain()
         world.poll()  # the feeds without webhooks: marketing email events, form submissions
         world.drain()

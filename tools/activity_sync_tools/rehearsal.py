@@ -126,6 +126,16 @@ class Rehearsal:
                 },
                 timeout=10,
             ).raise_for_status()
+            # Document views and other apps' events reach the service the way a portal sends them:
+            # a workflow's webhook action posting to the activity route.
+            requests.post(
+                f"{hubspot.url}/_sandbox/workflow-webhooks",
+                json={
+                    "target_url": f"{stack.api_url}/webhooks/hubspot/activities",
+                    "bearer_token": ACTIVITY_ROUTE_TOKEN,
+                },
+                timeout=10,
+            ).raise_for_status()
             salesforce_sandbox.configure_outbound(
                 f"{stack.api_url}/webhooks/salesforce/outbound-messages", ["Task", "Event"], OUTBOUND_FIELDS
             )
@@ -137,6 +147,7 @@ class Rehearsal:
                 timeout=10,
             )
             cleanup.callback(requests.delete, f"{hubspot.url}/_sandbox/webhooks", timeout=10)
+            cleanup.callback(requests.delete, f"{hubspot.url}/_sandbox/workflow-webhooks", timeout=10)
             service = cls._bind_service(stack, salesforce)
             world = cls(hubspot, salesforce, stack, service)
             yield world

@@ -748,31 +748,35 @@ class HubSpotClient:
         return [outcome[(str(f), str(t))] for f, t, _ in pairs]
 
     def ensure_unique_property(self, object_type: str, name: str, label: str) -> None:
-        # Property creation needs a group; the service keeps its properties in its own.
-        self._request(
-            "POST",
-            f"/crm/v3/properties/{object_type}/groups",
-            body={"name": PROPERTY_GROUP, "label": PROPERTY_GROUP_LABEL, "displayOrder": -1},
-            accept=frozenset({409}),
-        )
-        created = self._request(
-            "POST",
-            f"/crm/v3/properties/{object_type}",
-            body={
-                "name": name,
-                "label": label,
-                "type": "string",
-                "fieldType": "text",
-                "groupName": PROPERTY_GROUP,
-                "hasUniqueValue": True,
-                "description": "Written by the HubSpot-Salesforce activity sync; do not edit.",
-            },
-            accept=frozenset({409}),
-        )
-        if created.status_code != 409:
-            return
-        existing = self._json("GET", f"/crm/v3/properties/{object_type}/{name}")
-        if not existing.get("hasUniqueValue"):
+        """Make sure ``object_type`` has the unique-value property ``name``: one read when it
+        exists (so a warm portal needs no schema-write scope), else its group and itself."""
+        found = self._request("GET", f"/crm/v3/properties/{object_type}/{name}", accept=frozenset({404}))
+        if found.status_code == 404:
+            # Property creation needs a group; the service keeps its properties in its own.
+            self._request(
+                "POST",
+                f"/crm/v3/properties/{object_type}/groups",
+                body={"name": PROPERTY_GROUP, "label": PROPERTY_GROUP_LABEL, "displayOrder": -1},
+                accept=frozenset({409}),
+            )
+            created = self._request(
+                "POST",
+                f"/crm/v3/properties/{object_type}",
+                body={
+                    "name": name,
+                    "label": label,
+                    "type": "string",
+                    "fieldType": "text",
+                    "groupName": PROPERTY_GROUP,
+                    "hasUniqueValue": True,
+                    "description": "Written by the HubSpot-Salesforce activity sync; do not edit.",
+                },
+                accept=frozenset({409}),
+            )
+            if created.status_code != 409:
+                return
+            found = self._request("GET", f"/crm/v3/properties/{object_type}/{name}")
+        if not found.json().get("hasUniqueValue"):
             raise VendorApiError(
                 VENDOR,
                 409,

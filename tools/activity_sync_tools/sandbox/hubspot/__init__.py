@@ -28,7 +28,7 @@ Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``
 * ``GET|POST owners`` — ``{"email", "firstName", "lastName", "userId"?, "teams"?, "archived"?}`` or
   ``{"owners": [...]}``.
 * ``POST seed`` — a seed document (below); answers ``{"refs": {...}, "state": {...}}``.
-* ``GET state`` — counts, clock, limits, webhook queue.
+* ``GET state`` — counts, clock, limits, webhook and workflow webhook queues.
 * ``GET|POST objects/{type}``, ``GET|PATCH|DELETE objects/{type}/{id}`` — records as a HubSpot user
   makes them (``changeSource`` ``CRM_UI`` unless the body says ``"changeSource"``): ``{"properties",
   "associations": [{"type": "contacts", "id": "1001", "typeId"?}], "createdAt"?}``. Read-only
@@ -46,8 +46,27 @@ Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``
   ["object.creation", {"subscriptionType": "object.propertyChange", "objectTypeId": "0-49",
   "propertyName": "hs_email_open_count"}, "contact.propertyChange", ...], "batch_window_seconds"?,
   "max_retries"?, "retry_backoff_seconds"?, "max_backoff_seconds"?, "retry_after_scale"?,
-  "timeout_seconds"?}``; ``POST webhooks/flush`` delivers what is pending now;
+  "timeout_seconds"?}``; ``POST webhooks/flush`` delivers what is pending now (the workflow
+  webhook action's requests too);
   ``GET|DELETE webhooks/deliveries`` is the delivery log.
+* ``GET|POST document-views`` — ``{"contact": id or email, "document_name", "at"?, "id"?, "owner"?}``
+  and ``GET|POST timeline-events`` — ``{"contact", "app_name", "event_name", "at"?, "id"?,
+  "owner"?}``: sales-content document views and other apps' timeline events, which HubSpot has no
+  read API for. POST records one (``at`` defaults to the sandbox clock, ``id`` to
+  ``document-view-N``/``timeline-event-N`` from a counter, ``owner`` (id or email) to the contact's
+  owner) and, when the workflow webhook is configured, queues it for sending; answers
+  ``{"activity": <ActivityPost>, "queued": bool}``. GET answers ``{"results": [<ActivityPost>...]}``.
+* ``GET|POST|DELETE workflow-webhooks`` — a workflow's *Send a webhook* action, the way these reach
+  the service: ``{"target_url", "bearer_token", "retry"?, "max_retries"?, "retry_backoff_seconds"?,
+  "max_backoff_seconds"?, "retry_after_scale"?, "timeout_seconds"?}``. Each recorded activity is
+  POSTed by a background sender as the service's ``ActivityPost`` JSON (``{"type": "document_view"|
+  "integration_event", "id", "occurred_at", "contact_ids": [id], "owner_id"?, "properties":
+  {"document_name"} or {"app_name", "event_name"}}``), one per request, with ``Authorization: Bearer
+  <bearer_token>``; 4XX but 429 is final, anything else not 2XX is retried with backoff up to
+  ``max_retries`` times (``"retry": false``: never). DELETE forgets the action and what it had
+  pending. ``POST workflow-webhooks/flush`` sends what is pending now, and ``POST webhooks/flush``
+  does too (its answer adds ``"workflow_webhooks": {"deliveries", "pending"}``);
+  ``GET|DELETE workflow-webhooks/deliveries`` is the delivery log. See :mod:`.workflows`.
 * ``GET|POST|DELETE rate-limits`` — ``{"rate_limit_per_10s", "daily_limit", "search_per_second"}``;
   DELETE forgets usage.
 * ``GET|POST config`` — ``{"search_index_lag_seconds", "search_short_page_by"}``: new records stay out
@@ -76,16 +95,22 @@ A JSON object; every key is optional::
                         "created": "2024-04-20T08:00:00Z"}],
       "forms": [{"ref": "contact-us", "name": "Contact Us", "fields": ["email", "firstname"],
                  "submissions": [{"submittedAt": "2024-01-02T03:04:05Z",
-                                  "values": {"email": "alice@example.com"}, "pageUrl": "https://x.test/c"}]}]
+                                  "values": {"email": "alice@example.com"}, "pageUrl": "https://x.test/c"}]}],
+      "document_views": [{"contact": "alice", "document_name": "Pricing.pdf",
+                          "at": "2024-04-29T10:00:00Z"}],
+      "timeline_events": [{"contact": "alice@example.com", "app_name": "Zoom",
+                           "event_name": "Webinar attended", "id": "zoom-42"}]
     }
 
 ``owner`` is an owner ref or email; ``associations`` entries are ``"type:ref"``, ``{"type", "ref"}``,
 ``{"type", "id"}`` or ``{"to": ..., "typeId": N}`` (default: HubSpot's unlabeled type for the pair);
 ``createdAt`` (or the ``createdate``/``hs_createdate`` property) may lie in the past. Seeded records
 come from an ``IMPORT``; form submissions in a seed leave contacts alone unless
-``"updateContact": true``. Ids come from counters and GUIDs from a ``random.Random`` seeded with the
-portal id, so the same seed on a fresh sandbox gives the same ids; with a frozen clock (or explicit
-timestamps) it gives byte-identical responses.
+``"updateContact": true``. ``document_views`` and ``timeline_events`` take the admin routes' fields
+(``contact`` and ``owner`` may also be seed refs) and are recorded, never sent. Ids come from
+counters and GUIDs from a ``random.Random`` seeded with the portal id, so the same seed on a fresh
+sandbox gives the same ids; with a frozen clock (or explicit timestamps) it gives byte-identical
+responses.
 """
 
 from .app import HubSpotSandbox, start_hubspot_sandbox

@@ -18,6 +18,7 @@ from .seed import apply_seed
 from .store import ChangeSource, CrmRecord
 from .tracking import record_marketing_email_event, record_sales_email_event
 from .wire import bool_param, json_body, json_object, object_json
+from .workflows import DOCUMENT_VIEW, INTEGRATION_EVENT, record_activity
 
 if TYPE_CHECKING:
     from .app import HubSpotSandbox
@@ -217,13 +218,60 @@ class AdminApi:
         return json_response(dispatcher.describe())
 
     def webhooks_flush(self, request: Request) -> Response:
+        """Flushes the workflow webhook action too, so that one flush delivers everything pending."""
         deliveries = self.sandbox.webhooks.flush()
-        return json_response({"deliveries": deliveries, "pending": self.sandbox.webhooks.pending_count()})
+        return json_response(
+            {
+                "deliveries": deliveries,
+                "pending": self.sandbox.webhooks.pending_count(),
+                "workflow_webhooks": self._workflow_flush(),
+            }
+        )
 
     def webhook_deliveries(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.sandbox.webhooks.clear_deliveries()
         return json_response({"deliveries": self.sandbox.webhooks.deliveries()})
+
+    # -- activities without a read API, and the workflow action that sends them ----------------
+    def workflow_webhooks(self, request: Request) -> Response:
+        sender = self.sandbox.workflow_webhooks
+        if request.method == "POST":
+            try:
+                sender.configure(json_object(request))
+            except (TypeError, ValueError) as exc:
+                raise validation_error(str(exc)) from None
+        elif request.method == "DELETE":
+            sender.unconfigure()
+        return json_response(sender.describe())
+
+    def workflow_webhooks_flush(self, request: Request) -> Response:
+        return json_response(self._workflow_flush())
+
+    def _workflow_flush(self) -> dict[str, Any]:
+        sender = self.sandbox.workflow_webhooks
+        deliveries = sender.flush()
+        return {"deliveries": deliveries, "pending": sender.pending_count()}
+
+    def workflow_webhook_deliveries(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.sandbox.workflow_webhooks.clear_deliveries()
+        return json_response({"deliveries": self.sandbox.workflow_webhooks.deliveries()})
+
+    def document_views(self, request: Request) -> Response:
+        return self._workflow_activity(request, DOCUMENT_VIEW)
+
+    def timeline_events(self, request: Request) -> Response:
+        return self._workflow_activity(request, INTEGRATION_EVENT)
+
+    def _workflow_activity(self, request: Request, activity_type: str) -> Response:
+        with self.sandbox.lock:
+            if request.method == "GET":
+                listed = self.sandbox.workflow_activities.listing(activity_type)
+                return json_response({"results": [a.to_post() for a in listed]})
+            activity = record_activity(self.sandbox, activity_type, json_object(request)).to_post()
+            queued = self.sandbox.workflow_webhooks.send(activity)
+        return json_response({"activity": activity, "queued": queued}, 201)
 
     def rate_limits(self, request: Request) -> Response:
         limiter = self.sandbox.limiter

@@ -23,6 +23,7 @@ from .schema import OBJECT_TYPES, AssociationType, ObjectType, association_from_
 from .seed import apply_seed
 from .store import ChangeSource, CrmRecord, CrmStore
 from .webhooks import DEFAULT_SUBSCRIPTIONS, WebhookDispatcher, WebhookSettings
+from .workflows import DOCUMENT_VIEW, INTEGRATION_EVENT, WorkflowActivities, WorkflowWebhookSender
 
 # Well-known fake credentials: the sandbox guards nothing.
 DEFAULT_TOKEN = "hubspot-sandbox-token"  # noqa: S105
@@ -90,6 +91,8 @@ class HubSpotSandbox(SandboxApp):
         self.webhooks = WebhookDispatcher(portal_id, dataclasses.replace(self._initial_webhooks))
         self.webhooks.set_subscriptions(self._initial_subscriptions)
         self.store.listeners.append(self.webhooks.emit)
+        self.workflow_activities = WorkflowActivities()
+        self.workflow_webhooks = WorkflowWebhookSender()
         self.search_short_page_by = 0
         self.crm = CrmApi(self)
         self.associations_api = AssociationsApi(self)
@@ -128,6 +131,12 @@ class HubSpotSandbox(SandboxApp):
                     "pending": self.webhooks.pending_count(),
                     "target_url": self.webhooks.settings.target_url,
                 },
+                "documentViews": self.workflow_activities.count(DOCUMENT_VIEW),
+                "timelineEvents": self.workflow_activities.count(INTEGRATION_EVENT),
+                "workflowWebhooks": {
+                    "pending": self.workflow_webhooks.pending_count(),
+                    "target_url": self.workflow_webhooks.settings.target_url,
+                },
                 "rateLimits": self.limiter.describe(self.clock.now_ms()),
                 "behaviour": self.behaviour(),
             }
@@ -139,8 +148,9 @@ class HubSpotSandbox(SandboxApp):
         }
 
     def close(self) -> None:
-        """Stop the webhook sender thread."""
+        """Stop the webhook sender threads."""
         self.webhooks.close()
+        self.workflow_webhooks.close()
 
     # -- operations shared by API, admin routes and seeds --------------------------------------
     def create_record(
@@ -190,7 +200,7 @@ class HubSpotSandbox(SandboxApp):
     # -- hooks ---------------------------------------------------------------------------------
     def reset_state(self) -> None:
         """Back to an empty portal (the constructor's seed is not re-applied) with the constructor's
-        limits and webhook settings."""
+        limits and webhook settings, and no workflow webhook action."""
         self.store.reset()
         self.owners.reset()
         self.marketing.reset()
@@ -201,6 +211,8 @@ class HubSpotSandbox(SandboxApp):
         self.webhooks.settings = dataclasses.replace(self._initial_webhooks)
         self.webhooks.set_subscriptions(self._initial_subscriptions)
         self.webhooks.settings_changed()
+        self.workflow_activities.reset()
+        self.workflow_webhooks.reset()
         self.store.search_index_lag_ms = 0
         self.search_short_page_by = 0
 
@@ -322,6 +334,11 @@ class HubSpotSandbox(SandboxApp):
         self._adm("/webhooks", admin.webhooks, ["GET", "POST", "DELETE"])
         self._adm("/webhooks/flush", admin.webhooks_flush, ["POST"])
         self._adm("/webhooks/deliveries", admin.webhook_deliveries, ["GET", "DELETE"])
+        self._adm("/workflow-webhooks", admin.workflow_webhooks, ["GET", "POST", "DELETE"])
+        self._adm("/workflow-webhooks/flush", admin.workflow_webhooks_flush, ["POST"])
+        self._adm("/workflow-webhooks/deliveries", admin.workflow_webhook_deliveries, ["GET", "DELETE"])
+        self._adm("/document-views", admin.document_views, ["GET", "POST"])
+        self._adm("/timeline-events", admin.timeline_events, ["GET", "POST"])
         self._adm("/rate-limits", admin.rate_limits, ["GET", "POST", "DELETE"])
         self._adm("/config", admin.config, ["GET", "POST"])
 

@@ -24,6 +24,7 @@ from .schema import (
 )
 from .store import ChangeSource, CrmRecord
 from .tracking import record_marketing_email_event
+from .workflows import DOCUMENT_VIEW, INTEGRATION_EVENT, record_activity
 
 if TYPE_CHECKING:
     from .app import HubSpotSandbox
@@ -39,6 +40,8 @@ SEED_KEYS = frozenset(
         "marketing_emails",
         "email_events",
         "forms",
+        "document_views",
+        "timeline_events",
     }
     | {t.name for t in OBJECT_TYPES}
 )
@@ -133,6 +136,12 @@ def apply_seed(sandbox: HubSpotSandbox, data: dict[str, Any]) -> Refs:
                 submission.get("pageUrl"),
                 update_contact=bool(submission.get("updateContact", False)),
             )
+
+    # Recorded only: a seed describes what happened before the workflow action was listening.
+    for entry in data.get("document_views") or []:
+        record_activity(sandbox, DOCUMENT_VIEW, entry, refs)
+    for entry in data.get("timeline_events") or []:
+        record_activity(sandbox, INTEGRATION_EVENT, entry, refs)
     return refs
 
 
