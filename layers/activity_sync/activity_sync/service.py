@@ -101,6 +101,7 @@ class Service:
             hubspot=self.hubspot(),
             salesforce=self.salesforce(),
             owners=self.owners(),
+            queues=self.queues,
         )
 
     def poller(self) -> Poller:

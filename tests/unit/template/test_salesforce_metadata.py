@@ -13,7 +13,6 @@ from xml.etree.ElementTree import Element
 import pytest
 from defusedxml import ElementTree
 
-from activity_sync.adapters.hubspot_webhooks import WebhookRejected
 from activity_sync.adapters.salesforce_outbound import OUTBOUND_NS, parse_outbound_message
 from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD
 from activity_sync.usecases.ingest import route_outbound_message
@@ -157,11 +156,12 @@ def test_r10_receiver_routes_a_notification_built_from_the_metadata(sobject: str
     assert routed.ignored == []
 
 
-def test_receiver_refuses_a_task_notification_without_task_subtype() -> None:
+def test_r10_a_task_notification_without_task_subtype_goes_to_the_task_syncer() -> None:
+    # Given an Outbound Message whose TaskSubtype was left out (or is null)
     fields = [f for f in _texts(_outbound_message("Task"), "fields") if f != "TaskSubtype"]
-    with pytest.raises(WebhookRejected) as refused:
-        route_outbound_message(parse_outbound_message(_notification("Task", fields)), ORG_ID)
-    assert refused.value.status == 400
+    routed = route_outbound_message(parse_outbound_message(_notification("Task", fields)), ORG_ID)
+    # Then the task syncer gets it (it re-reads the record and hands emails and calls on)
+    assert [change.sync_type for change in routed.changes] == ["salesforce_to_hubspot#task"]
 
 
 @pytest.mark.parametrize("sobject", sorted(REQUIRED_FIELDS))

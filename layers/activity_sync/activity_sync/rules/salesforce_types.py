@@ -29,3 +29,17 @@ def classify_salesforce_activity(
     if sobject_type == "Task":
         return _TASK_SUBTYPES.get(task_subtype or None)
     return None
+
+
+def task_subtypes_of(activity_type: SalesforceActivityType) -> tuple[str | None, ...]:
+    """The `TaskSubtype` values (None: no subtype) whose Tasks sync as `activity_type`."""
+    return tuple(subtype for subtype, kind in _TASK_SUBTYPES.items() if kind is activity_type)
+
+
+def task_subtype_condition(activity_type: SalesforceActivityType) -> str:
+    """A SOQL condition selecting the Tasks of `activity_type`, e.g. for the task switch
+    ``(TaskSubtype IN ('Task', 'Cadence') OR TaskSubtype = null)``. Built from constants only."""
+    subtypes = task_subtypes_of(activity_type)
+    named = ", ".join(f"'{subtype}'" for subtype in subtypes if subtype is not None)
+    condition = f"TaskSubtype IN ({named})"
+    return f"({condition} OR TaskSubtype = null)" if None in subtypes else condition

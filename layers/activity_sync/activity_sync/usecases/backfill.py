@@ -17,7 +17,7 @@ from activity_sync.domain import SalesforceActivityType, SyncType
 from activity_sync.messages import ChangeMessage, ChangeSource
 from activity_sync.ports import SalesforceApi
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id
-from activity_sync.usecases.ingest import TASK_SUBTYPES
+from activity_sync.rules.salesforce_types import task_subtype_condition
 
 QUEUE_CHUNK = 500  # messages sent per progress step
 
@@ -30,8 +30,8 @@ def import_query(activity_type: SalesforceActivityType, since: dt.datetime, unti
     window = f"CreatedDate >= {_soql_datetime(since)} AND CreatedDate < {_soql_datetime(until)}"
     if activity_type is SalesforceActivityType.MEETING:
         return f"SELECT Id FROM Event WHERE {window} ORDER BY CreatedDate, Id"  # noqa: S608 - formatted dates
-    subtypes = ", ".join(f"'{name}'" for name, kind in TASK_SUBTYPES.items() if kind is activity_type)
-    return f"SELECT Id FROM Task WHERE {window} AND TaskSubtype IN ({subtypes}) ORDER BY CreatedDate, Id"  # noqa: S608
+    where = f"{window} AND {task_subtype_condition(activity_type)}"
+    return f"SELECT Id FROM Task WHERE {where} ORDER BY CreatedDate, Id"  # noqa: S608 - constants and dates
 
 
 def import_salesforce_history(

@@ -30,6 +30,7 @@ from activity_sync.config import ConnectionSettings
 from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id
+from activity_sync.rules.salesforce_types import classify_salesforce_activity
 
 # HubSpot's engagement object type ids (object.* webhooks carry them as objectTypeId).
 ENGAGEMENT_OBJECT_TYPES: Mapping[str, HubSpotActivityType] = {
@@ -48,12 +49,6 @@ OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
 CONTACT_SUBSCRIPTIONS = frozenset(
     {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
 )
-# Salesforce Task.TaskSubtype -> the Salesforce->HubSpot type it syncs as (R10).
-TASK_SUBTYPES: Mapping[str, SalesforceActivityType] = {
-    "Task": SalesforceActivityType.TASK,
-    "Email": SalesforceActivityType.EMAIL,
-    "Call": SalesforceActivityType.CALL,
-}
 DUPLICATE_WINDOW_SECONDS = 24 * 3600  # HubSpot and Salesforce both retry deliveries for about a day
 # Types that reach the service only through the activity route: no public read API (R1.7, R1.9).
 ROUTE_ONLY_TYPES = (HubSpotActivityType.DOCUMENT_VIEW, HubSpotActivityType.INTEGRATION_EVENT)
@@ -186,18 +181,9 @@ def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> Ro
         raise WebhookRejected(403, f"OrganizationId {message.organization_id} is not the configured org")
     routed = RoutedChanges()
     for record in message.records:
-        if record.sobject_type == "Event":
-            activity: SalesforceActivityType | None = SalesforceActivityType.MEETING
-        elif record.sobject_type == "Task":
-            subtype = record.fields.get("TaskSubtype")
-            if not subtype:
-                raise WebhookRejected(
-                    400,
-                    "Task notifications must include the TaskSubtype field (add it to the Outbound Message)",
-                )
-            activity = TASK_SUBTYPES.get(subtype)
-        else:
-            activity = None
+        # A notification without TaskSubtype (not configured, or null) goes to the task syncer,
+        # which reads the record and hands it on if it is really an email or a call.
+        activity = classify_salesforce_activity(record.sobject_type, record.fields.get("TaskSubtype"))
         if activity is None:
             routed.ignored.append(
                 {

@@ -38,9 +38,9 @@ from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, SalesforceApi
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id
+from activity_sync.rules.salesforce_types import task_subtype_condition
 from activity_sync.rules.switches import is_on
 from activity_sync.rules.windows import window_start
-from activity_sync.usecases.ingest import TASK_SUBTYPES
 
 OVERLAP = dt.timedelta(minutes=5)
 MARKETING_EVENT_KINDS: Mapping[str, EmailEventKind] = {
@@ -231,9 +231,7 @@ class Poller:
                 f"SELECT Id, IsDeleted, SystemModstamp FROM Event WHERE {window} ORDER BY SystemModstamp, Id"  # noqa: S608 - built from datetimes we format
             )
         else:
-            subtypes = [name for name, kind in TASK_SUBTYPES.items() if kind is activity_type]
-            subtype_list = ", ".join(f"'{s}'" for s in subtypes)  # constants, not user input
-            where = f"{window} AND TaskSubtype IN ({subtype_list})"
+            where = f"{window} AND {task_subtype_condition(activity_type)}"
             fields = "Id, TaskSubtype, IsDeleted, SystemModstamp"
             soql = f"SELECT {fields} FROM Task WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608 - constants
         return [

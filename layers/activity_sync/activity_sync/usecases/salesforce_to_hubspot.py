@@ -24,6 +24,7 @@ from typing import Any
 
 from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
 from activity_sync.adapters.hubspot_activities import ENGAGEMENTS
+from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
     HUBSPOT_SALESFORCE_ID_PROPERTY,
     SALESFORCE_EXTERNAL_ID_FIELD,
@@ -51,6 +52,7 @@ from activity_sync.rules.echo import (
     parse_salesforce_datetime,
 )
 from activity_sync.rules.owner_mapping import normalize_email
+from activity_sync.rules.salesforce_types import classify_salesforce_activity
 from activity_sync.rules.task_mapping import HubSpotActivityKey
 from activity_sync.rules.windows import SkipReason, should_sync_salesforce_change
 from activity_sync.usecases.batch import BatchResult
@@ -84,6 +86,7 @@ class SalesforceToHubSpot(TypeSyncer):
         hubspot: HubSpotApi,
         salesforce: SalesforceApi,
         owners: OwnerDirectory,
+        queues: ChangeQueues,
     ) -> None:
         super().__init__(
             SyncType.salesforce_to_hubspot(activity_type),
@@ -96,6 +99,7 @@ class SalesforceToHubSpot(TypeSyncer):
         self.activity_type = activity_type
         self.sobject = "Event" if activity_type is SalesforceActivityType.MEETING else "Task"
         self._owners = owners
+        self._queues = queues
 
     def sync(
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
@@ -107,14 +111,25 @@ class SalesforceToHubSpot(TypeSyncer):
             self.sobject, list(dict.fromkeys(c.object_id for _, c in upserts)), fields
         )
         pending: dict[str, _Pending] = {}
+        misrouted: list[ChangeMessage] = []
         for message_id, change in upserts:
             record = records.get(change.object_id)
             if record is None:
                 self._count("skipped", "not_found_in_salesforce", 1)
                 continue
+            actual = classify_salesforce_activity(self.sobject, record.get("TaskSubtype"))
+            if actual is not self.activity_type:
+                # Routed here without its subtype (an Outbound Message that omits it): hand it on.
+                if actual is not None:
+                    misrouted.append(
+                        change.model_copy(update={"sync_type": SyncType.salesforce_to_hubspot(actual).key})
+                    )
+                continue
             item = pending.setdefault(change.object_id, _Pending(record))
             item.message_ids.append(message_id)
             item.imported = item.imported or change.source is ChangeSource.IMPORT
+        if misrouted:
+            self._queues.send_changes(misrouted)
         native, edits = self._classify(list(pending.values()), settings)
         self._update_hubspot_tasks(edits, result)
         self._upsert(native, result)
