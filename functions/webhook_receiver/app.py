@@ -30,7 +30,7 @@ app = APIGatewayHttpResolver()
 def receiver() -> Receiver:
     config = RuntimeConfig.from_environ()
     return Receiver(
-        lambda: load_connection_settings(config),
+        lambda force_fetch=False: load_connection_settings(config, force_fetch=force_fetch),
         ChangeQueues(config),
         idempotency=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
     )

@@ -47,7 +47,12 @@ WEBHOOK_SUBSCRIPTIONS = [
     "contact.propertyChange",
     *(
         {"subscriptionType": kind, "objectTypeId": type_id}
-        for kind in ("object.creation", "object.propertyChange", "object.deletion")
+        for kind in (
+            "object.creation",
+            "object.propertyChange",
+            "object.deletion",
+            "object.associationChange",
+        )
         for type_id in ("0-46", "0-48", "0-47", "0-27", "0-49")
     ),
 ]

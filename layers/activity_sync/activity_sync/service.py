@@ -77,7 +77,7 @@ class Service:
 
     def owners(self) -> OwnerDirectory:
         if self._owners is None:
-            self._owners = OwnerDirectory(self.hubspot(), self.salesforce(), self.settings, self.links)
+            self._owners = OwnerDirectory(self.hubspot, self.salesforce, self.settings, self.links)
         return self._owners
 
     def hubspot_to_salesforce(self, activity_type: HubSpotActivityType) -> HubSpotToSalesforce:

@@ -97,3 +97,9 @@ def test_marketing_email_payload_becomes_an_event_activity() -> None:
     )  # fmt: skip
     assert activity_external_id(activity) == "hs:marketing_email:click:e1"
     assert activity.occurred_at == dt.datetime.fromtimestamp(1_764_000_000, dt.UTC)
+
+
+def test_r1_an_email_not_sent_yet_or_bounced_is_no_activity() -> None:
+    for status in ("SCHEDULED", "BOUNCED", "FAILED"):
+        record = _record(hs_email_direction="EMAIL", hs_email_status=status, hs_email_open_count="1")
+        assert engagement_activities(HubSpotActivityType.SALES_EMAIL, record, ["7"]) == []

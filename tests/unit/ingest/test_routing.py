@@ -130,6 +130,8 @@ def test_r1_posted_document_views_and_integration_events_carry_their_content() -
         (_activity(contact_ids=[]), "contact_ids"),
         (_activity(occurred_at="2026-11-28T10:00:00"), "timezone"),
         (_activity(extra="x"), "extra"),
+        (_activity(contact_ids=["alice@example.com"]), "contact_ids"),
+        (_activity(properties={"document_name": "x" * 2001}), "properties"),
     ],
 )
 def test_r17_bad_activity_posts_are_refused_with_the_item_named(item: dict[str, Any], fragment: str) -> None:
@@ -214,3 +216,25 @@ def test_r17_bad_outbound_messages_are_refused(body: str, fragment: str) -> None
     with pytest.raises(WebhookRejected) as refused:
         route_outbound_message(parse_outbound_message(body), ORG_ID)
     assert fragment in refused.value.reason
+
+
+def test_r17_oversized_activity_posts_are_refused() -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        route_activity_posts(json.dumps([_activity(id=f"v{i}") for i in range(101)]))
+    assert "at most 100" in refused.value.reason
+    with pytest.raises(WebhookRejected) as too_big:
+        route_activity_posts(" " * 256_001)
+    assert too_big.value.status == 413
+
+
+def test_r17_a_malformed_salesforce_id_is_a_clear_400_not_a_server_error() -> None:
+    body = _outbound(ORG_ID, _sobject("Event", "not-an-id"))
+    with pytest.raises(WebhookRejected) as refused:
+        route_outbound_message(parse_outbound_message(body), ORG_ID)
+    assert refused.value.status == 400
+    assert "not-an-id" in refused.value.reason
+
+
+def test_r4_an_association_added_later_routes_the_activity_again() -> None:
+    routed = _route(_event(subscriptionType="object.associationChange"))
+    assert [c.kind for c in routed.changes] == [ChangeKind.UPSERT]

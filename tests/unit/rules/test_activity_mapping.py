@@ -54,19 +54,12 @@ def test_r10_task_status_maps_including_custom_closed_values(
     )
 
 
-def test_r13_assigned_to_becomes_the_hubspot_owner_and_unmapped_leaves_it_unset() -> None:
-    assert (
-        hubspot_activity_from_salesforce(TASK, SalesforceActivityType.TASK, "77").properties[
-            "hubspot_owner_id"
-        ]
-        == "77"
-    )
-    assert (
-        hubspot_activity_from_salesforce(TASK, SalesforceActivityType.TASK, None).properties[
-            "hubspot_owner_id"
-        ]
-        is None
-    )
+def test_r13_assigned_to_becomes_the_hubspot_owner_and_unmapped_leaves_it_alone() -> None:
+    mapped = hubspot_activity_from_salesforce(TASK, SalesforceActivityType.TASK, "77")
+    unmapped = hubspot_activity_from_salesforce(TASK, SalesforceActivityType.TASK, None)
+    assert mapped.properties["hubspot_owner_id"] == "77"
+    # Given no mapped owner, the property is not written at all (an upsert would clear it)
+    assert "hubspot_owner_id" not in unmapped.properties
 
 
 def test_r10_email_subtype_becomes_an_outgoing_hubspot_email() -> None:

@@ -29,7 +29,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -296,6 +296,22 @@ class LinkRepository:
             details=dict(details) if details else None,
             updated_at=_utcnow(),
         ).save()
+
+    def link_if_absent(self, object_type: str, hubspot_id: str, salesforce_id: str, *, source: str) -> bool:
+        """Link only a record that has no link yet (a weaker match never replaces a stronger one);
+        True when written."""
+        try:
+            LinkItem(
+                hubspot_key(object_type, hubspot_id),
+                salesforce_id=salesforce_id,
+                source=source,
+                updated_at=_utcnow(),
+            ).save(condition=LinkItem.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def unlink(self, object_type: str, hubspot_id: str) -> None:
         LinkItem(hubspot_key(object_type, hubspot_id)).delete()

@@ -187,6 +187,9 @@ def engagement_activities(
     one open and one click activity once HubSpot has tracked any (R1.3). Each has its own identity
     (so its own Task); repeated opens update that Task rather than adding more. An open or click is
     dated by the record's last modification, which is when HubSpot counted it."""
+    status = record.properties.get("hs_email_status") or "SENT"
+    if activity_type is HubSpotActivityType.SALES_EMAIL and status != "SENT":
+        return []  # scheduled, sending, bounced or failed: nothing happened with the contact (yet)
     activity = engagement_activity(activity_type, record, contact_ids)
     activities = [activity]
     if activity_type is HubSpotActivityType.SALES_EMAIL and activity.email_event is EmailEventKind.SENT:

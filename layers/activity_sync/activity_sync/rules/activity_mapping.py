@@ -111,7 +111,7 @@ def hubspot_activity_from_salesforce(
     record: Mapping[str, object], activity_type: SalesforceActivityType, owner_id: str | None
 ) -> HubSpotActivityDraft:
     """The HubSpot activity for a Salesforce record; ``owner_id`` is the HubSpot owner the record's
-    Assigned To maps to (R13), None when unmapped (the property is then left unset)."""
+    Assigned To maps to (R13), None when unmapped (the property is then not written)."""
     record_id = _text(record, "Id")
     if record_id is None:
         raise ValueError("a Salesforce record without an Id cannot be synced")
@@ -119,8 +119,10 @@ def hubspot_activity_from_salesforce(
     common: dict[str, str | None] = {
         HUBSPOT_SALESFORCE_ID_PROPERTY: record_id,
         "hs_timestamp": activity_time(record, activity_type),
-        "hubspot_owner_id": owner_id,
     }
+    if owner_id is not None:
+        # Unmapped: leave HubSpot's owner as it is rather than clear it.
+        common["hubspot_owner_id"] = owner_id
     subject = _text(record, "Subject")
     if activity_type is SalesforceActivityType.TASK:
         status = TASK_STATUS.get(

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.dynamodb import LinkItem, LinkRepository, SettingsRepository, SyncStateRepository
 from activity_sync.adapters.hubspot_activities import (
     CONTACT_PROPERTIES,
     ENGAGEMENTS,
@@ -28,11 +28,8 @@ from activity_sync.adapters.hubspot_activities import (
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
     EMAIL_EVENT_KINDS_BY_TYPE,
-    HUBSPOT_SALESFORCE_ID_PROPERTY,
     SALESFORCE_EXTERNAL_ID_FIELD,
-    ActivityProperty,
     ContactCandidate,
-    FieldValue,
     HubSpotActivity,
     HubSpotActivityType,
     SalesforceTaskDraft,
@@ -43,7 +40,11 @@ from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, Cont
 from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
-from activity_sync.rules.contact_choice import choose_contact, resolve_salesforce_person
+from activity_sync.rules.contact_choice import (
+    SalesforcePersonMatch,
+    choose_contact,
+    resolve_salesforce_person,
+)
 from activity_sync.rules.echo import carries_salesforce_id, fingerprint
 from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map
 from activity_sync.rules.task_mapping import (
@@ -59,12 +60,27 @@ from activity_sync.usecases.type_syncer import TypeSyncer
 
 # Salesforce record errors worth another try; any other record error is about the data and goes
 # to the dead-letter queue at once with Salesforce's message.
+# DUPLICATE_VALUE: two workers created the same Task at once; the retry finds it and updates it.
 TRANSIENT_SALESFORCE_ERRORS = frozenset(
-    {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+    {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "DUPLICATE_VALUE"}
 )
 # Upserting onto an existing Task must not send createable-only fields (TaskSubtype).
 NOT_UPDATEABLE_ERRORS = frozenset({"INVALID_FIELD_FOR_INSERT_UPDATE"})
 OWNER_MAP_TTL_SECONDS = 600
+# Where activities with no associated contact wait; the poller re-queues them now and then (an
+# association added later brings them in) and the syncer parks them again if still alone.
+UNASSOCIATED = "unassociated"
+
+
+def current_person(
+    override: str | None, properties: Mapping[str, str | None], link: LinkItem | None
+) -> SalesforcePersonMatch | None:
+    """R4's person for a contact, freshest source first: a manual override, then HubSpot's own
+    Salesforce id properties (they follow lead conversions and merges), then the link the
+    service stored (an earlier email match)."""
+    return resolve_salesforce_person(
+        override, properties.get("salesforcecontactid"), properties.get("salesforceleadid")
+    ) or (resolve_salesforce_person(link.salesforce_id, None, None) if link else None)
 
 
 def utcnow() -> dt.datetime:
@@ -78,11 +94,12 @@ class OwnerDirectory:
 
     def __init__(
         self,
-        hubspot: HubSpotApi,
-        salesforce: SalesforceApi,
+        hubspot: Callable[[], HubSpotApi],
+        salesforce: Callable[[], SalesforceApi],
         settings: SettingsRepository,
         links: LinkRepository | None = None,
     ) -> None:
+        # Callables: the current clients, so a rotated credential is used at the next build.
         self._hubspot = hubspot
         self._salesforce = salesforce
         self._settings = settings
@@ -93,7 +110,9 @@ class OwnerDirectory:
     def current(self) -> OwnerMap:
         if self._map is None or time.monotonic() - self._built_at > OWNER_MAP_TTL_SECONDS:
             overrides = self._settings.overrides("owner")
-            self._map = build_owner_map(self._hubspot.owners(), self._salesforce.active_users(), overrides)
+            self._map = build_owner_map(
+                self._hubspot().owners(), self._salesforce().active_users(), overrides
+            )
             for note in self._map.notes:
                 logger.info("owner mapping", extra={"note": note.message, "kind": note.kind})
             self._built_at = time.monotonic()
@@ -156,7 +175,7 @@ class HubSpotToSalesforce(TypeSyncer):
     ) -> None:
         self._delete_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
         pending = self._load([(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT], result)
-        pending = self._filter(pending, settings)
+        pending = self._filter(pending, settings, result)
         self._choose_people(pending, settings, result)
         self._write(pending, result)
 
@@ -239,58 +258,92 @@ class HubSpotToSalesforce(TypeSyncer):
                 activity, [message_id], change, contact_ids=activity.contact_ids, record=record
             )
 
-    def _filter(self, pending: list[_Pending], settings: TypeSettings) -> list[_Pending]:
-        """R5 windows and R14 echoes: both final decisions, the messages are done with."""
+    def _filter(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> list[_Pending]:
+        """R5 windows and R14 echoes: both final decisions, the messages are done with. The
+        window decides whether an activity starts to sync; one already synced keeps its Task up
+        to date (R3) even when a switch turned off and on again moved the window past it."""
         kept: list[_Pending] = []
         copies: list[_Pending] = []
+        outside: list[_Pending] = []
         for item in pending:
             if carries_salesforce_id(item.activity):
                 copies.append(item)
             elif not check_window(self.activity_type, item.activity.occurred_at, settings).should_sync:
-                self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
+                outside.append(item)
             else:
                 kept.append(item)
-        self._update_salesforce_originals(copies)
+        if outside:
+            synced = self._links.links("activity", [activity_external_id(i.activity) for i in outside])
+            for item in outside:
+                if activity_external_id(item.activity) in synced:
+                    kept.append(item)
+                else:
+                    self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
+        self._update_salesforce_originals(copies, result)
         return kept
 
-    def _update_salesforce_originals(self, copies: list[_Pending]) -> None:
+    def _update_salesforce_originals(self, copies: list[_Pending], result: BatchResult) -> None:
         """R14: a HubSpot activity the service copied from Salesforce is never copied back. When
-        it is the service's own write coming back, nothing happens; when a person edited a task
-        copy in HubSpot (completed it, say), the Salesforce original is updated instead."""
+        it is the service's own write coming back, nothing happens; when a person completed or
+        re-prioritised a task copy in HubSpot, the Salesforce original is updated instead - the
+        one the link names, not whatever the (editable) HubSpot property says."""
         if not copies:
             return
         spec = ENGAGEMENTS.get(self.activity_type)
         links = self._links.links(spec.object_type, [c.activity.id for c in copies]) if spec else {}
-        updates: list[dict[str, FieldValue]] = []
+        edits: list[tuple[_Pending, LinkItem]] = []
         for item in copies:
             link = links.get(item.activity.id)
             written: Mapping[str, str | None] = ((link.details or {}) if link else {}).get("task_state") or {}
             raw = item.record.properties if item.record else {}
             if (
-                self.activity_type is not HubSpotActivityType.TASK
+                link is None
+                or self.activity_type is not HubSpotActivityType.TASK
                 or not written
                 or all((raw.get(name) or None) == (value or None) for name, value in written.items())
             ):
                 self._count("skipped", SkipReason.ECHO, 1)
                 continue
-            subject = item.activity.properties.get(ActivityProperty.SUBJECT)
-            updates.append(
+            edits.append((item, link))
+        if not edits:
+            return
+        outcomes = self._salesforce.update(
+            "Task",
+            [
                 {
-                    "Id": item.activity.properties[HUBSPOT_SALESFORCE_ID_PROPERTY],
+                    "Id": link.salesforce_id,
                     "Status": task_status(item.activity),
                     "Priority": task_priority(item.activity),
-                    **({"Subject": subject} if subject else {}),
                 }
-            )
-        if updates:
-            outcomes = self._salesforce.update("Task", updates)
-            done = sum(1 for outcome in outcomes if outcome.success)
-            for outcome in outcomes:
-                if not outcome.success:
-                    logger.warning(
-                        "update of a Salesforce original refused", extra={"error": outcome.message}
+                for item, link in edits
+            ],
+        )
+        done = 0
+        for (item, link), outcome in zip(edits, outcomes, strict=True):
+            if not outcome.success:
+                target = (
+                    result.retry if TRANSIENT_SALESFORCE_ERRORS & set(outcome.error_codes) else result.dead
+                )
+                for message_id in item.message_ids:
+                    target[message_id] = (
+                        f"Salesforce refused the update of {link.salesforce_id}: {outcome.message}"
                     )
-            self._count("synced", "update_of_salesforce_task", done)
+                continue
+            # Remember the state just carried over, so a repeat of this change is not sent again.
+            raw = item.record.properties if item.record else {}
+            details = dict(link.details or {})
+            details["task_state"] = {name: raw.get(name) for name in details.get("task_state", {})}
+            self._links.link(
+                spec.object_type if spec else "tasks",
+                item.activity.id,
+                link.salesforce_id,
+                source=link.source or "sync",
+                fingerprint=link.fingerprint,
+                written_side=link.written_side,
+                details=details,
+            )
+            done += 1
+        self._count("synced", "update_of_salesforce_task", done)
 
     def _choose_people(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> None:
         """R4/R6/R7: the Contact or Lead each Task goes on, and who it is assigned to. Activities
@@ -333,11 +386,7 @@ class HubSpotToSalesforce(TypeSyncer):
         for contact_id, record in records.items():
             props = record.properties
             link = links.get(contact_id)
-            match = resolve_salesforce_person(
-                overrides.get(contact_id) or (link.salesforce_id if link else None),
-                props.get("salesforcecontactid"),
-                props.get("salesforceleadid"),
-            )
+            match = current_person(overrides.get(contact_id), props, link)
             created_at = parse_hubspot_time(props.get("createdate")) or record.created_at
             if created_at is None:
                 continue
@@ -360,7 +409,7 @@ class HubSpotToSalesforce(TypeSyncer):
         for item in waiting:
             message = item.change.model_copy(update={"source": ChangeSource.CONTACT_STARTED_SYNCING})
             self._state.add_waiting(
-                list(item.contact_ids),
+                list(item.contact_ids) or [UNASSOCIATED],
                 self.sync_type,
                 item.activity.id,
                 message.model_dump(mode="json"),

@@ -9,7 +9,7 @@ import datetime as dt
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -29,7 +29,7 @@ from activity_sync.adapters.salesforce_outbound import OutboundMessage, parse_ou
 from activity_sync.config import ConnectionSettings
 from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.rules.salesforce_ids import normalize_salesforce_id
+from activity_sync.rules.salesforce_ids import InvalidSalesforceIdError, normalize_salesforce_id
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
 
 # HubSpot's engagement object type ids (object.* webhooks carry them as objectTypeId).
@@ -44,11 +44,14 @@ OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
     "object.creation": ChangeKind.UPSERT,
     "object.propertyChange": ChangeKind.UPSERT,
     "object.restore": ChangeKind.UPSERT,
+    "object.associationChange": ChangeKind.UPSERT,  # an activity that got its contact later
     "object.deletion": ChangeKind.DELETION,
 }
 CONTACT_SUBSCRIPTIONS = frozenset(
     {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
 )
+MAX_ACTIVITY_BODY_BYTES = 256_000
+MAX_ACTIVITIES_PER_POST = 100
 DUPLICATE_WINDOW_SECONDS = 24 * 3600  # HubSpot and Salesforce both retry deliveries for about a day
 # Types that reach the service only through the activity route: no public read API (R1.7, R1.9).
 ROUTE_ONLY_TYPES = (HubSpotActivityType.DOCUMENT_VIEW, HubSpotActivityType.INTEGRATION_EVENT)
@@ -125,9 +128,11 @@ class ActivityPost(BaseModel):
     type: HubSpotActivityType
     id: str = Field(min_length=1, max_length=200)
     occurred_at: dt.datetime
-    contact_ids: list[str] = Field(min_length=1, max_length=100)
-    owner_id: str | None = None
-    properties: dict[str, str] = Field(default_factory=dict)
+    contact_ids: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = Field(min_length=1, max_length=100)
+    owner_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+    properties: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=20
+    )
 
 
 def check_bearer_token(headers: Mapping[str, str], expected: str) -> None:
@@ -142,11 +147,15 @@ def check_bearer_token(headers: Mapping[str, str], expected: str) -> None:
 def route_activity_posts(body: str) -> RoutedChanges:
     """Validate a posted activity (or a JSON array of them); one bad item refuses the whole body
     with its index named, so a sender never half-succeeds."""
+    if len(body.encode()) > MAX_ACTIVITY_BODY_BYTES:
+        raise WebhookRejected(413, f"body larger than {MAX_ACTIVITY_BODY_BYTES} bytes")
     try:
         raw: Any = json.loads(body)
     except json.JSONDecodeError as exc:
         raise WebhookRejected(400, f"body is not JSON: {exc.msg}") from None
     items = raw if isinstance(raw, list) else [raw]
+    if len(items) > MAX_ACTIVITIES_PER_POST:
+        raise WebhookRejected(400, f"at most {MAX_ACTIVITIES_PER_POST} activities per request")
     routed = RoutedChanges()
     for index, item in enumerate(items):
         try:
@@ -177,7 +186,13 @@ def route_activity_posts(body: str) -> RoutedChanges:
 
 def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> RoutedChanges:
     """Route each notified Task/Event to its type's queue (R10), after checking the org id."""
-    if normalize_salesforce_id(message.organization_id) != normalize_salesforce_id(expected_org_id):
+    try:
+        same_org = normalize_salesforce_id(message.organization_id) == normalize_salesforce_id(
+            expected_org_id
+        )
+    except InvalidSalesforceIdError:
+        same_org = False
+    if not same_org:
         raise WebhookRejected(403, f"OrganizationId {message.organization_id} is not the configured org")
     routed = RoutedChanges()
     for record in message.records:
@@ -192,10 +207,14 @@ def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> Ro
                 }
             )
             continue
+        try:
+            record_id = normalize_salesforce_id(record.record_id)
+        except InvalidSalesforceIdError as error:
+            raise WebhookRejected(400, f"notification {record.notification_id}: {error}") from None
         routed.changes.append(
             ChangeMessage(
                 sync_type=salesforce_sync_type(activity).key,
-                object_id=normalize_salesforce_id(record.record_id),
+                object_id=record_id,
                 source=ChangeSource.SALESFORCE_OUTBOUND_MESSAGE,
                 payload={"fields": record.fields},
             )
@@ -215,7 +234,7 @@ class Receiver:
 
     def __init__(
         self,
-        connection: Callable[[], ConnectionSettings],
+        connection: Callable[..., ConnectionSettings],
         queues: ChangeQueues,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         idempotency: BasePersistenceLayer | None = None,
@@ -257,6 +276,19 @@ class Receiver:
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
         key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
         return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
+
+    def _verify(
+        self, settings: ConnectionSettings, method: str, url: str, headers: Mapping[str, str], body: str
+    ) -> None:
+        verify_v3(
+            client_secret=settings.require("hubspot/webhook-client-secret"),
+            method=method,
+            uri=url,
+            body=body,
+            timestamp=headers.get(TIMESTAMP_HEADER),
+            signature=headers.get(SIGNATURE_HEADER),
+            now=self._clock(),
+        )
 
     def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
         check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))

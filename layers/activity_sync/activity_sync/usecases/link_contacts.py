@@ -19,6 +19,7 @@ from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError
 from activity_sync.rules.contact_choice import resolve_salesforce_person
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.usecases.batch import BatchResult
+from activity_sync.usecases.hubspot_to_salesforce import current_person
 
 
 class ContactLinker:
@@ -76,12 +77,8 @@ class ContactLinker:
             props = record.properties
             link = links.get(contact_id)
             matches = people.get(normalize_email(props.get("email")) or "", {})
-            match = resolve_salesforce_person(
-                overrides.get(contact_id) or (link.salesforce_id if link else None),
-                props.get("salesforcecontactid"),
-                props.get("salesforceleadid"),
-                matches.get("Contact", ()),
-                matches.get("Lead", ()),
+            match = current_person(overrides.get(contact_id), props, link) or resolve_salesforce_person(
+                None, None, None, matches.get("Contact", ()), matches.get("Lead", ())
             )
             if match is None:
                 continue

@@ -60,7 +60,7 @@ from activity_sync.usecases.hubspot_to_salesforce import OwnerDirectory
 from activity_sync.usecases.type_syncer import TypeSyncer
 
 TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject")
-TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "429", "500", "502", "503", "504"})
+TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "CONFLICT", "409", "429", "500", "502", "503", "504"})
 # Object types whose unique id property this container has made sure of (one call per cold start).
 _ENSURED_PROPERTIES: set[str] = set()
 
@@ -250,10 +250,24 @@ class SalesforceToHubSpot(TypeSyncer):
                 )
 
     def _upsert(self, native: list[_Pending], result: BatchResult) -> None:
-        ready = [item for item in native if item.draft is not None]
+        """R12 first: a record whose person has no HubSpot contact is not copied (R17: it would
+        land on nobody); then one batch upsert, then the associations, and only then the links -
+        so a failed association is retried rather than remembered as done."""
+        contacts = self._hubspot_contacts([str(item.record.get("WhoId") or "") for item in native])
+        ready: list[tuple[_Pending, str]] = []
+        for item in native:
+            who = str(item.record.get("WhoId") or "")
+            if not who:
+                self._count("skipped", "not_on_a_contact_or_lead", 1)
+            elif who not in contacts:
+                reason = f"no HubSpot contact for {who} (by link or email): create it, then re-drive"
+                for message_id in item.message_ids:
+                    result.dead[message_id] = reason
+            elif item.draft is not None:
+                ready.append((item, contacts[who]))
         if not ready:
             return
-        object_type = ready[0].draft.object_type if ready[0].draft else ""
+        object_type = ready[0][0].draft.object_type if ready[0][0].draft else ""
         if object_type not in _ENSURED_PROPERTIES:
             # The upsert key: a unique-value property the service creates on first use (R15).
             self._hubspot.ensure_unique_property(
@@ -263,18 +277,20 @@ class SalesforceToHubSpot(TypeSyncer):
         outcomes = self._hubspot.upsert_objects(
             object_type,
             HUBSPOT_SALESFORCE_ID_PROPERTY,
-            [item.draft.properties for item in ready if item.draft],
+            [item.draft.properties for item, _ in ready if item.draft],
         )
-        synced: list[tuple[_Pending, str]] = []
-        for item, outcome in zip(ready, outcomes, strict=True):
+        synced: list[tuple[_Pending, str, str]] = []
+        for (item, contact_id), outcome in zip(ready, outcomes, strict=True):
             if outcome.success and outcome.id:
-                synced.append((item, outcome.id))
+                synced.append((item, outcome.id, contact_id))
             else:
                 self._fail(
                     item, f"HubSpot refused the {object_type} upsert: {outcome.message}", outcome, result
                 )
-        self._associate(object_type, synced, result)
-        for item, hubspot_id in synced:
+        associated = self._associate(object_type, synced, result)
+        for item, hubspot_id, _ in synced:
+            if hubspot_id not in associated:
+                continue
             assert item.draft is not None
             self._links.link(
                 object_type,
@@ -290,34 +306,42 @@ class SalesforceToHubSpot(TypeSyncer):
                     "task_state": {k: item.draft.properties.get(k) for k in TASK_STATE_PROPERTIES},
                 },
             )
-        self._count("synced", None, len(synced))
+        self._count("synced", None, len(associated))
 
-    def _associate(self, object_type: str, synced: list[tuple[_Pending, str]], result: BatchResult) -> None:
-        """R12: the contact behind WhoId, and the company/deal behind WhatId where linked."""
-        pairs: dict[str, list[tuple[str, str, int]]] = {"contacts": [], "companies": [], "deals": []}
-        targets = {
-            "contacts": CONTACT_ASSOCIATION,
-            "companies": COMPANY_ASSOCIATION,
-            "deals": DEAL_ASSOCIATION,
+    def _associate(
+        self, object_type: str, synced: list[tuple[_Pending, str, str]], result: BatchResult
+    ) -> set[str]:
+        """R12: the contact behind WhoId, and the company/deal behind WhatId where linked. Returns
+        the HubSpot ids whose contact association is in place; the others are retried."""
+        pairs: dict[str, list[tuple[str, str, int]]] = {
+            "contacts": [
+                (hubspot_id, contact_id, CONTACT_ASSOCIATION[object_type])
+                for _, hubspot_id, contact_id in synced
+            ]
         }
-        contacts = self._hubspot_contacts([str(item.record.get("WhoId") or "") for item, _ in synced])
-        unlinked = 0
-        for item, hubspot_id in synced:
-            contact = contacts.get(str(item.record.get("WhoId") or ""))
-            if contact is not None:
-                pairs["contacts"].append((hubspot_id, contact, CONTACT_ASSOCIATION[object_type]))
-            else:
-                unlinked += 1
+        targets = {"companies": COMPANY_ASSOCIATION, "deals": DEAL_ASSOCIATION}
+        for item, hubspot_id, _ in synced:
             what = self._linked_hubspot_object(item.record.get("WhatId"))
             if what is not None and what[0] in ("company", "deal"):
                 target = "companies" if what[0] == "company" else "deals"
-                pairs[target].append((hubspot_id, what[1], targets[target][object_type]))
-        self._count("warning", "no_hubspot_contact_for_who", unlinked)
+                pairs.setdefault(target, []).append((hubspot_id, what[1], targets[target][object_type]))
+        associated = {hubspot_id for _, hubspot_id, _ in synced}
         for to_type, batch in pairs.items():
-            if batch:
-                for outcome in self._hubspot.associate(object_type, to_type, batch):
-                    if not outcome.success:
-                        logger.warning("association refused", extra={"error": outcome.message, "to": to_type})
+            for (from_id, _, _), outcome in zip(
+                batch, self._hubspot.associate(object_type, to_type, batch), strict=True
+            ):
+                if outcome.success:
+                    continue
+                logger.warning("association refused", extra={"error": outcome.message, "to": to_type})
+                if to_type == "contacts":
+                    associated.discard(from_id)
+                    for item, hubspot_id, _ in synced:
+                        if hubspot_id == from_id:
+                            for message_id in item.message_ids:
+                                result.retry[message_id] = (
+                                    f"HubSpot refused the contact association: {outcome.message}"
+                                )
+        return associated
 
     def _hubspot_contacts(self, who_ids: list[str]) -> dict[str, str]:
         """Salesforce Contact/Lead id -> HubSpot contact id: from the links, else by the person's
@@ -344,7 +368,7 @@ class SalesforceToHubSpot(TypeSyncer):
         for person_id, email in emails.items():
             contact = contacts.get(email)
             if contact is not None:
-                self._links.link("contact", contact.id, person_id, source="email_match")
+                self._links.link_if_absent("contact", contact.id, person_id, source="email_match")
                 found[person_id] = contact.id
         return found
 
