@@ -4,6 +4,7 @@ have none (marketing email events, form submissions, Salesforce changes)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -12,11 +13,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from activity_sync.observability import logger, metrics, tracer
 from activity_sync.service import service
 
+# No new step starts this close to the timeout: the step under way (a page queued, then its
+# watermark written) must have time to finish, or the next run repeats it. A fifth of the time at
+# most, so that a function given a short timeout still polls.
+SAFETY_MARGIN_SECONDS = 60.0
+SAFETY_MARGIN_SHARE = 0.2
+
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = service().poller().run(dt.datetime.now(dt.UTC))
+    remaining = context.get_remaining_time_in_millis() / 1000
+    deadline = time.monotonic() + remaining - min(SAFETY_MARGIN_SECONDS, remaining * SAFETY_MARGIN_SHARE)
+    summary = service().poller().run(dt.datetime.now(dt.UTC), deadline=deadline)
     metrics.add_metric(name="ChangesQueuedByPoll", unit=MetricUnit.Count, value=sum(summary.queued.values()))
-    return {"queued": summary.queued}
+    # A failed job does not fail the invocation (the schedule's retries would repeat every other
+    # job too); it is logged with its name and counted here, for an alarm.
+    metrics.add_metric(name="PollJobsFailed", unit=MetricUnit.Count, value=len(summary.failed))
+    metrics.add_metric(name="PollJobsUnfinished", unit=MetricUnit.Count, value=len(summary.unfinished))
+    return {"queued": summary.queued, "failed": summary.failed, "unfinished": summary.unfinished}

@@ -131,7 +131,7 @@ def test_r1_posted_document_views_and_integration_events_carry_their_content() -
         (_activity(occurred_at="2026-11-28T10:00:00"), "timezone"),
         (_activity(extra="x"), "extra"),
         (_activity(contact_ids=["alice@example.com"]), "contact_ids"),
-        (_activity(properties={"document_name": "x" * 2001}), "properties"),
+        (_activity(properties={"document_name": "x" * 32_001}), "properties"),
     ],
 )
 def test_r17_bad_activity_posts_are_refused_with_the_item_named(item: dict[str, Any], fragment: str) -> None:

@@ -29,7 +29,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -362,6 +362,33 @@ class SyncStateRepository:
         with SyncStateItem.batch_write() as batch:
             for item in items:
                 batch.delete(item)
+
+    def waiting_page(self, hubspot_contact_id: str, after: str | None, limit: int) -> list[SyncStateItem]:
+        """Up to ``limit`` items waiting under one contact id, in key order after the key ``after``
+        (a cursor, for a partition too large to read whole on every poll)."""
+        condition = SyncStateItem.sk > after if after else None
+        return list(SyncStateItem.query(f"waiting#{hubspot_contact_id}", condition, limit=limit))
+
+    def remove_waiting_unless_parked_again(self, items: list[SyncStateItem]) -> int:
+        """Delete each item unless it was written again since it was read (its ``updated_at``
+        moved): a syncer that already parked the re-queued activity again must keep its item.
+        One conditional delete per item (BatchWriteItem takes no conditions); returns how many
+        were deleted."""
+        removed = 0
+        for item in items:
+            unchanged = (
+                SyncStateItem.updated_at == item.updated_at
+                if item.updated_at is not None
+                else SyncStateItem.updated_at.does_not_exist()
+            )
+            try:
+                item.delete(condition=unchanged)
+            except DeleteError as error:
+                if error.cause_response_code == "ConditionalCheckFailedException":
+                    continue
+                raise
+            removed += 1
+        return removed
 
     def count_outcome(
         self, sync_type: SyncType, status: str, reason: str | None, n: int = 1, day: dt.date | None = None

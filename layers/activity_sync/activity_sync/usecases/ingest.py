@@ -130,7 +130,7 @@ class ActivityPost(BaseModel):
     occurred_at: dt.datetime
     contact_ids: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = Field(min_length=1, max_length=100)
     owner_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
-    properties: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
+    properties: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=32_000)]] = Field(
         default_factory=dict, max_length=20
     )
 

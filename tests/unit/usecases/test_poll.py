@@ -1,0 +1,628 @@
+"""The poller: jobs isolated from each other, a time budget, durable progress in small steps,
+contacts that start to match on the Salesforce side (R4), and activities parked with no contact.
+
+Vendors are fakes (only the calls the poller makes); DynamoDB and SQS are moto, holding the
+tables and queues of template.yaml itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, cast
+
+import boto3
+import pytest
+from moto import mock_aws
+from pynamodb.models import Model
+
+from activity_sync.adapters.dynamodb import (
+    ALL_MODELS,
+    SettingsRepository,
+    SyncStateRepository,
+    bind_tables,
+)
+from activity_sync.adapters.queues import ChangeQueues
+from activity_sync.config import RuntimeConfig
+from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType, TypeSettings
+from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
+from activity_sync.usecases.poll import OVERLAP, Poller, PollLimits, PollSummary
+from activity_sync_tools.local.aws import create_queue, create_table, queues_in_creation_order
+from activity_sync_tools.local.template import (
+    StackModel,
+    TemplateResolver,
+    build_stack_model,
+    load_template,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+ENABLED_AT = NOW - dt.timedelta(days=1)
+
+NOTE = SyncType.hubspot_to_salesforce(HubSpotActivityType.NOTE)
+TASK = SyncType.hubspot_to_salesforce(HubSpotActivityType.TASK)
+MARKETING = SyncType.hubspot_to_salesforce(HubSpotActivityType.MARKETING_EMAIL)
+FORMS = SyncType.hubspot_to_salesforce(HubSpotActivityType.FORM_SUBMISSION)
+SF_MEETING = SyncType.salesforce_to_hubspot(SalesforceActivityType.MEETING)
+SF_TASK = SyncType.salesforce_to_hubspot(SalesforceActivityType.TASK)
+
+
+# ------------------------------------------------------------------------------------- fakes
+
+
+class FakeClock:
+    """``time.monotonic`` stand-in; the fake vendors spend its seconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _sf_stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _sf_id(prefix: str, n: int) -> str:
+    return f"{prefix}{n:012d}"  # 15 characters: the poller turns it into the 18-character form
+
+
+class FakeSalesforce:
+    """``query`` over in-memory rows, honouring the poller's SystemModstamp window and order."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.queries: list[str] = []
+        self.seconds_per_row = 0.0
+        self.fail_after: dict[str, tuple[int, Exception]] = {}  # sobject -> (rows yielded, error)
+
+    def add(self, sobject: str, record_id: str, modified: dt.datetime, **fields: Any) -> None:
+        row = {"Id": record_id, "SystemModstamp": _sf_stamp(modified), "IsDeleted": False, **fields}
+        self.rows.setdefault(sobject, []).append(row)
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        self.queries.append(soql)
+        sobject = re.search(r"FROM (\w+)", soql)
+        window = re.search(r"SystemModstamp >= (\S+) AND SystemModstamp < (\S+)", soql)
+        assert sobject is not None
+        assert window is not None
+        since, until = (dt.datetime.fromisoformat(v) for v in window.groups())
+        rows = sorted(
+            (
+                r
+                for r in self.rows.get(sobject.group(1), [])
+                if since <= dt.datetime.fromisoformat(r["SystemModstamp"]) < until
+            ),
+            key=lambda r: (r["SystemModstamp"], r["Id"]),
+        )
+        failure = self.fail_after.get(sobject.group(1))
+        for index, row in enumerate(rows):
+            if failure is not None and index == failure[0]:
+                raise failure[1]
+            self.clock.now += self.seconds_per_row
+            yield row
+        if failure is not None and len(rows) <= failure[0]:
+            raise failure[1]
+
+
+class FakeHubSpot:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.contacts: dict[str, str] = {}  # lower-cased email -> contact id
+        self.engagements: dict[str, list[HubSpotRecord]] = {}
+        self.search_error: Exception | None = None
+        self.search_fail_after: int | None = None
+        self.events: list[dict[str, Any]] = []
+        self.event_windows: list[tuple[dt.datetime, dt.datetime]] = []
+        self.seconds_per_event_call = 0.0
+        self.forms_list: list[dict[str, Any]] = []
+        self.submissions: dict[str, list[dict[str, Any]]] = {}
+        self.failing_forms: set[str] = set()
+        self.email_searches: list[list[str]] = []
+
+    def search_modified(
+        self, object_type: str, since: dt.datetime, until: dt.datetime, properties: Sequence[str]
+    ) -> Iterator[HubSpotRecord]:
+        if self.search_error is not None:
+            raise self.search_error
+        records = [
+            r
+            for r in self.engagements.get(object_type, [])
+            if since <= dt.datetime.fromisoformat(str(r.properties["hs_lastmodifieddate"])) < until
+        ]
+        for index, record in enumerate(records):
+            if self.search_fail_after is not None and index == self.search_fail_after:
+                raise VendorApiError("hubspot", 502, "bad gateway", retryable=True)
+            yield record
+
+    def email_events(
+        self, since: dt.datetime, until: dt.datetime, event_types: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        self.event_windows.append((since, until))
+        self.clock.now += self.seconds_per_event_call
+        since_ms, until_ms = since.timestamp() * 1000, until.timestamp() * 1000
+        yield from (e for e in self.events if since_ms <= e["created"] < until_ms)
+
+    def marketing_email_names(self) -> dict[str, str]:
+        return {"77": "Spring newsletter"}
+
+    def forms(self) -> list[dict[str, Any]]:
+        return self.forms_list
+
+    def form_submissions(self, form_id: str, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        if form_id in self.failing_forms:
+            raise VendorApiError("hubspot", 404, "form not found", retryable=False)
+        since_ms = since.timestamp() * 1000
+        newest_first = sorted(self.submissions.get(form_id, []), key=lambda s: -s["submittedAt"])
+        yield from (s for s in newest_first if s["submittedAt"] >= since_ms)
+
+    def find_contacts_by_email(
+        self, emails: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, HubSpotRecord]:
+        self.email_searches.append(list(emails))
+        return {
+            e.lower(): HubSpotRecord(id=self.contacts[e.lower()], properties={"email": e.lower()})
+            for e in emails
+            if e.lower() in self.contacts
+        }
+
+
+def _note(record_id: str, modified: dt.datetime) -> HubSpotRecord:
+    return HubSpotRecord(id=record_id, properties={"hs_lastmodifieddate": modified.isoformat()})
+
+
+def _ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+# ---------------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    config: RuntimeConfig
+    sqs: Any
+    settings: SettingsRepository
+    state: SyncStateRepository
+    clock: FakeClock
+    hubspot: FakeHubSpot
+    salesforce: FakeSalesforce
+
+    def poller(self, limits: PollLimits | None = None, queues: ChangeQueues | None = None) -> Poller:
+        return Poller(
+            settings=self.settings,
+            state=self.state,
+            hubspot=lambda: cast(HubSpotApi, self.hubspot),
+            salesforce=lambda: cast(SalesforceApi, self.salesforce),
+            queues=queues or ChangeQueues(self.config, self.sqs),
+            limits=limits,
+            clock=self.clock,
+        )
+
+    def switch_on(self, sync_type: SyncType, enabled_at: dt.datetime = ENABLED_AT) -> None:
+        self.settings.save_type_settings(
+            sync_type, TypeSettings(enabled=True, enabled_at=enabled_at), by="test"
+        )
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        bodies: list[dict[str, Any]] = []
+        while True:
+            response = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            messages = response.get("Messages", [])
+            if not messages:
+                return bodies
+            bodies.extend(json.loads(m["Body"]) for m in messages)
+
+    def changes(self, sync_type: SyncType) -> list[ChangeMessage]:
+        return [ChangeMessage.model_validate(b) for b in self.drain(self.config.queue_url(sync_type))]
+
+    def contact_changes(self) -> list[ContactChangeMessage]:
+        assert self.config.contact_queue_url is not None
+        return [ContactChangeMessage.model_validate(b) for b in self.drain(self.config.contact_queue_url)]
+
+    def watermark(self, sync_type: SyncType) -> dt.datetime | None:
+        value = self.state.watermark(f"poll#{sync_type.key}")
+        return None if value is None else dt.datetime.fromisoformat(value)
+
+
+@pytest.fixture(scope="module")
+def stack_model() -> StackModel:
+    # In-process moto names queues after the regional endpoint; the template's Refs must agree.
+    resolver = TemplateResolver(
+        load_template(ROOT / "template.yaml"), aws_endpoint_url="https://sqs.us-east-1.amazonaws.com"
+    )
+    return build_stack_model(resolver, ROOT)
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch, stack_model: StackModel) -> Iterator[Stack]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    model = stack_model
+    bound: dict[type[Model], tuple[str, str | None]] = {
+        m: (m.Meta.table_name, m.Meta.region) for m in ALL_MODELS
+    }
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        for table in model.tables.values():
+            create_table(dynamodb, table)
+        sqs = boto3.client("sqs")
+        for queue in queues_in_creation_order(model):
+            create_queue(sqs, queue)
+        config = RuntimeConfig.from_environ(model.functions["Poller"].environment)
+        bind_tables(config)
+        clock = FakeClock()
+        yield Stack(
+            config=config,
+            sqs=sqs,
+            settings=SettingsRepository(),
+            state=SyncStateRepository(),
+            clock=clock,
+            hubspot=FakeHubSpot(clock),
+            salesforce=FakeSalesforce(clock),
+        )
+    for model_class, (table_name, region) in bound.items():
+        model_class.Meta.table_name = table_name
+        model_class.Meta.region = region
+        model_class._connection = None
+
+
+# ------------------------------------------------------------------------------ isolation
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        VendorApiError("hubspot", 403, "This app hasn't been granted all required scopes", retryable=False),
+        RuntimeError("unexpected"),
+    ],
+    ids=["vendor-403", "any-exception"],
+)
+def test_a_failing_type_does_not_stop_the_others_and_keeps_its_watermark(
+    stack: Stack, error: Exception
+) -> None:
+    # Given notes (first in the poll order) failing, and Salesforce meetings with a change to poll
+    stack.switch_on(NOTE)
+    stack.switch_on(SF_MEETING)
+    stack.hubspot.search_error = error
+    stack.salesforce.add("Event", _sf_id("00U", 1), NOW - dt.timedelta(hours=1))
+
+    # When the poller runs
+    summary = stack.poller().run(NOW)
+
+    # Then the failure is counted against notes, whose watermark has not moved ...
+    assert list(summary.failed) == [NOTE.key]
+    assert str(error) in summary.failed[NOTE.key]
+    assert stack.watermark(NOTE) is None
+    assert stack.changes(NOTE) == []
+    # ... and the meetings, polled after it, were queued and moved on
+    assert [c.object_id[:15] for c in stack.changes(SF_MEETING)] == [_sf_id("00U", 1)]
+    assert stack.watermark(SF_MEETING) == NOW - OVERLAP
+    assert summary.queued[SF_MEETING.key] == 1
+
+
+# ----------------------------------------------------------------------------- time budget
+
+
+def test_the_deadline_stops_new_work_and_what_was_queued_keeps_its_watermark(stack: Stack) -> None:
+    # Given six Salesforce meeting changes, two per step, each row costing a second
+    stack.switch_on(SF_MEETING)
+    stamps = [ENABLED_AT + dt.timedelta(minutes=i) for i in range(1, 7)]
+    for i, stamp in enumerate(stamps, start=1):
+        stack.salesforce.add("Event", _sf_id("00U", i), stamp)
+    stack.salesforce.seconds_per_row = 1.0
+    limits = PollLimits(salesforce_page=2)
+
+    # When the poller runs with 3.5 seconds left
+    summary = stack.poller(limits).run(NOW, deadline=3.5)
+
+    # Then no step started after the deadline: two steps (four rows) were queued ...
+    assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [
+        _sf_id("00U", i) for i in range(1, 5)
+    ]
+    # ... the watermark is at the last change queued, and the type is reported unfinished
+    assert stack.watermark(SF_MEETING) == stamps[3]
+    assert summary.unfinished == [SF_MEETING.key]
+    assert summary.failed == {}
+
+    # When the next run has time enough
+    stack.poller(limits).run(NOW + dt.timedelta(minutes=5))
+
+    # Then it resumes at that change (queued again: harmless, R15) and catches up
+    assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [
+        _sf_id("00U", i) for i in range(4, 7)
+    ]
+    assert stack.watermark(SF_MEETING) == NOW + dt.timedelta(minutes=5) - OVERLAP
+
+
+def test_no_work_starts_once_the_deadline_has_passed(stack: Stack) -> None:
+    # Given two switched-on types with changes
+    stack.switch_on(SF_MEETING)
+    stack.switch_on(NOTE)
+    stack.salesforce.add("Event", _sf_id("00U", 1), NOW - dt.timedelta(hours=1))
+    stack.hubspot.engagements["notes"] = [_note("501", NOW - dt.timedelta(hours=1))]
+    stack.clock.now = 10.0
+
+    # When the poller runs after its deadline
+    summary = stack.poller().run(NOW, deadline=9.0)
+
+    # Then nothing was queried, queued or moved: every job waits for the next run
+    assert stack.salesforce.queries == []
+    assert stack.changes(SF_MEETING) == []
+    assert stack.watermark(SF_MEETING) is None
+    assert stack.watermark(NOTE) is None
+    assert SF_MEETING.key in summary.unfinished
+    assert NOTE.key in summary.unfinished
+
+
+def test_a_big_backlog_does_not_starve_the_types_polled_after_it(stack: Stack) -> None:
+    # Given Salesforce meetings (polled first) with a long backlog, and one task change
+    stack.switch_on(SF_MEETING)
+    stack.switch_on(SF_TASK)
+    for i in range(1, 41):
+        stack.salesforce.add("Event", _sf_id("00U", i), ENABLED_AT + dt.timedelta(minutes=i))
+    stack.salesforce.add("Task", _sf_id("00T", 1), NOW - dt.timedelta(hours=1), TaskSubtype="Task")
+    stack.salesforce.seconds_per_row = 1.0
+
+    # When the poller runs with less time than the backlog needs
+    summary = stack.poller(PollLimits(salesforce_page=2)).run(NOW, deadline=10.0)
+
+    # Then the meetings made progress and so did the task type after them
+    meeting_mark = stack.watermark(SF_MEETING)
+    assert meeting_mark is not None
+    assert ENABLED_AT < meeting_mark < NOW - OVERLAP
+    assert summary.unfinished == [SF_MEETING.key]
+    assert [c.object_id[:15] for c in stack.changes(SF_TASK)] == [_sf_id("00T", 1)]
+    assert stack.watermark(SF_TASK) == NOW - OVERLAP
+
+
+# ------------------------------------------------------------------------- durable paging
+
+
+def test_salesforce_paging_moves_the_watermark_page_by_page(stack: Stack) -> None:
+    # Given five meeting changes, and Salesforce failing while the third page is read
+    stack.switch_on(SF_MEETING)
+    stamps = [ENABLED_AT + dt.timedelta(minutes=i) for i in range(1, 6)]
+    for i, stamp in enumerate(stamps, start=1):
+        stack.salesforce.add("Event", _sf_id("00U", i), stamp)
+    stack.salesforce.fail_after["Event"] = (4, VendorApiError("salesforce", 503, "down", retryable=True))
+
+    # When the poller runs two rows per page
+    summary = stack.poller(PollLimits(salesforce_page=2)).run(NOW)
+
+    # Then the two pages read were queued and the watermark holds the last change queued
+    assert len(stack.changes(SF_MEETING)) == 4
+    assert stack.watermark(SF_MEETING) == stamps[3]
+    assert SF_MEETING.key in summary.failed
+
+    # When Salesforce is back
+    del stack.salesforce.fail_after["Event"]
+    stack.poller(PollLimits(salesforce_page=2)).run(NOW + dt.timedelta(minutes=5))
+
+    # Then the next run asks only from there on
+    assert f"SystemModstamp >= {stamps[3].strftime('%Y-%m-%dT%H:%M:%SZ')}" in stack.salesforce.queries[-1]
+    assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [
+        _sf_id("00U", 4),
+        _sf_id("00U", 5),
+    ]
+
+
+def test_hubspot_engagement_search_moves_the_watermark_page_by_page(stack: Stack) -> None:
+    # Given five notes modified one after the other, and the search failing after the fourth
+    stack.switch_on(NOTE)
+    stamps = [ENABLED_AT + dt.timedelta(minutes=i) for i in range(1, 6)]
+    stack.hubspot.engagements["notes"] = [_note(str(500 + i), s) for i, s in enumerate(stamps, start=1)]
+    stack.hubspot.search_fail_after = 4
+
+    # When the poller runs two records per page
+    summary = stack.poller(PollLimits(hubspot_page=2)).run(NOW)
+
+    # Then the first two pages are queued and the watermark holds the last one queued
+    assert sorted(c.object_id for c in stack.changes(NOTE)) == ["501", "502", "503", "504"]
+    assert stack.watermark(NOTE) == stamps[3]
+    assert NOTE.key in summary.failed
+
+
+# ------------------------------------------------------------------------------------ feeds
+
+
+def test_a_30_day_marketing_backlog_progresses_in_day_slices_across_runs(stack: Stack) -> None:
+    # Given marketing emails switched on now, with an event every day of the 30-day look-back,
+    # one just outside it, and each feed call costing a second
+    enabled_at = NOW
+    stack.switch_on(MARKETING, enabled_at)
+    stack.hubspot.contacts = {"known@example.com": "101"}
+    inside = [enabled_at - dt.timedelta(days=d, hours=1) for d in range(30)]
+    outside = enabled_at - dt.timedelta(days=30, seconds=1)
+    for n, moment in enumerate([*inside, outside]):
+        stack.hubspot.events.append(
+            {
+                "id": f"e{n}",
+                "type": "OPEN",
+                "created": _ms(moment),
+                "recipient": "Known@Example.com" if n == 0 else f"r{n}@example.com",
+                "emailCampaignId": 77,
+            }
+        )
+    stack.hubspot.seconds_per_event_call = 1.0
+
+    # When the poller runs repeatedly with ten seconds each time
+    marks: list[dt.datetime] = []
+    queued: list[ChangeMessage] = []
+    for run in range(6):
+        stack.clock.now = 100.0 * run
+        stack.poller().run(NOW, deadline=stack.clock.now + 10)
+        mark = stack.watermark(MARKETING)
+        assert mark is not None
+        marks.append(mark)
+        queued.extend(stack.changes(MARKETING))
+        if mark >= NOW - OVERLAP:
+            break
+
+    # Then each run moved the watermark on, none read the whole backlog, and it caught up
+    assert len(marks) > 1
+    assert marks == sorted(set(marks))
+    assert marks[-1] == NOW - OVERLAP
+    windows = stack.hubspot.event_windows
+    assert all(end - start <= dt.timedelta(days=1) for start, end in windows)
+    assert windows[0][0] == enabled_at - dt.timedelta(days=30)
+    assert all(a[1] == b[0] for a, b in pairwise(windows))  # no gaps, no repeats
+    # ... every event of the window was queued exactly once, and the one outside it never
+    assert sorted(c.object_id for c in queued) == sorted(f"open:e{n}" for n in range(30))
+    first = next(c for c in queued if c.object_id == "open:e0")
+    assert first.payload is not None
+    assert first.payload["contact_ids"] == ["101"]
+    assert first.payload["properties"] == {"email_name": "Spring newsletter"}
+
+
+def test_form_submissions_are_queued_oldest_first_per_form_and_a_failing_form_holds_back_only_itself(
+    stack: Stack,
+) -> None:
+    # Given form submissions switched on now (one year of look-back), a form with five submissions
+    # in the window and one older, and a second form whose feed fails
+    stack.switch_on(FORMS, NOW)
+    stack.hubspot.forms_list = [{"id": "f-ok", "name": "Contact Us"}, {"id": "f-broken", "name": "Gone"}]
+    stack.hubspot.failing_forms = {"f-broken"}
+    stamps = [NOW - dt.timedelta(days=300 - 10 * i) for i in range(5)]
+    stack.hubspot.submissions["f-ok"] = [
+        {"conversionId": f"c{i}", "submittedAt": _ms(s), "values": []} for i, s in enumerate(stamps)
+    ] + [{"conversionId": "too-old", "submittedAt": _ms(NOW - dt.timedelta(days=366)), "values": []}]
+
+    # When the poller runs two submissions per step
+    summary = stack.poller(PollLimits(form_chunk=2)).run(NOW)
+
+    # Then the working form's submissions in the window are queued and its watermark caught up
+    assert sorted(c.object_id for c in stack.changes(FORMS)) == [f"c{i}" for i in range(5)]
+    form_mark = stack.state.watermark(f"poll#{FORMS.key}#form#f-ok")
+    assert form_mark is not None
+    assert dt.datetime.fromisoformat(form_mark) == NOW - OVERLAP
+    # ... while the type is failed and its own watermark (the default of the broken form) stays put
+    assert FORMS.key in summary.failed
+    assert stack.watermark(FORMS) is None
+    assert stack.state.watermark(f"poll#{FORMS.key}#form#f-broken") is None
+
+
+# ------------------------------------------------------------ contacts matching in Salesforce
+
+
+def test_salesforce_contact_and_lead_changes_wake_the_matching_hubspot_contacts_only(stack: Stack) -> None:
+    # Given notes switched on; 150 Salesforce Contacts changed, one of them matching a HubSpot
+    # contact (in another case), a changed Lead matching another, and a Lead changed too early
+    stack.switch_on(NOTE)
+    stack.hubspot.contacts = {"ana@example.com": "101", "lea@example.com": "103"}
+    for i in range(150):
+        email = "ANA@example.com" if i == 7 else f"nobody{i}@example.com"
+        stack.salesforce.add("Contact", _sf_id("003", i), NOW - dt.timedelta(minutes=30), Email=email)
+    stack.salesforce.add("Lead", _sf_id("00Q", 1), NOW - dt.timedelta(minutes=20), Email="lea@example.com")
+    stack.salesforce.add("Lead", _sf_id("00Q", 2), ENABLED_AT - dt.timedelta(days=2), Email="old@example.com")
+
+    # When the poller runs
+    summary = stack.poller().run(NOW)
+
+    # Then the matching HubSpot contacts (and only they) go to the contact linker
+    changes = stack.contact_changes()
+    assert sorted((c.hubspot_contact_id, c.source) for c in changes) == [
+        ("101", ChangeSource.SALESFORCE_POLL),
+        ("103", ChangeSource.SALESFORCE_POLL),
+    ]
+    assert summary.queued["salesforce_people#Contact"] == 1
+    assert summary.queued["salesforce_people#Lead"] == 1
+    # ... for one query per object, unconverted Leads only, and one search per 100 emails
+    people_queries = [q for q in stack.salesforce.queries if "FROM Contact" in q or "FROM Lead" in q]
+    assert len(people_queries) == 2
+    assert "IsConverted = false" in next(q for q in people_queries if "FROM Lead" in q)
+    assert sorted(len(s) for s in stack.hubspot.email_searches) == [1, 50, 100]
+    # ... and the next run starts from where this one ended
+    assert stack.state.watermark("poll#salesforce_people#Lead") == (NOW - OVERLAP).isoformat()
+
+
+def test_salesforce_people_are_not_polled_while_no_hubspot_to_salesforce_switch_is_on(stack: Stack) -> None:
+    # Given only a Salesforce -> HubSpot switch on, and a changed Salesforce Contact
+    stack.switch_on(SF_MEETING)
+    stack.hubspot.contacts = {"ana@example.com": "101"}
+    stack.salesforce.add("Contact", _sf_id("003", 1), NOW - dt.timedelta(minutes=30), Email="ana@example.com")
+
+    # When the poller runs
+    stack.poller().run(NOW)
+
+    # Then no one is looked up or queued: nothing HubSpot -> Salesforce can be waiting
+    assert not any("FROM Contact" in q for q in stack.salesforce.queries)
+    assert stack.contact_changes() == []
+
+
+# ------------------------------------------------------------------ activities with no contact
+
+
+def _park_unassociated(stack: Stack, sync_type: SyncType, ids: Iterable[str]) -> None:
+    for activity_id in ids:
+        message = ChangeMessage(
+            sync_type=sync_type.key, object_id=activity_id, source=ChangeSource.CONTACT_STARTED_SYNCING
+        )
+        stack.state.add_waiting(
+            ["unassociated"], sync_type, activity_id, message.model_dump(mode="json"), "no_associated_contact"
+        )
+
+
+def test_unassociated_activities_are_requeued_and_removed_a_bounded_number_per_run(stack: Stack) -> None:
+    # Given 25 notes parked with no contact, one task (its switch off), and 20 re-checks per run
+    stack.switch_on(NOTE)
+    _park_unassociated(stack, NOTE, (f"n{i:02d}" for i in range(25)))
+    _park_unassociated(stack, TASK, ["t1"])
+    limits = PollLimits(unassociated_batch=20)
+
+    # When the poller runs
+    first: PollSummary = stack.poller(limits).run(NOW)
+
+    # Then 20 go back to the note queue and leave the parking
+    requeued = stack.changes(NOTE)
+    assert len(requeued) == 20
+    assert first.queued["unassociated"] == 20
+    assert len(stack.state.waiting_for("unassociated")) == 6
+
+    # When the poller runs again
+    stack.poller(limits).run(NOW + dt.timedelta(minutes=5))
+
+    # Then the other 5 follow; every note went back exactly once and the task stays parked
+    requeued += stack.changes(NOTE)
+    assert sorted(c.object_id for c in requeued) == [f"n{i:02d}" for i in range(25)]
+    assert all(c.source is ChangeSource.CONTACT_STARTED_SYNCING for c in requeued)
+    assert [i.sk for i in stack.state.waiting_for("unassociated")] == [f"{TASK.key}#t1"]
+    assert stack.changes(TASK) == []
+
+
+def test_the_unassociated_batch_is_200_by_default() -> None:
+    assert PollLimits().unassociated_batch == 200
+
+
+def test_an_unassociated_activity_parked_again_while_requeued_stays_parked(stack: Stack) -> None:
+    # Given a parked note, and a syncer so quick that it parks the note again (still alone)
+    # between the poller's send and its clean-up
+    stack.switch_on(NOTE)
+    _park_unassociated(stack, NOTE, ["n1"])
+
+    class QuickSyncerQueues(ChangeQueues):
+        def send_changes(self, changes: Iterable[ChangeMessage]) -> int:
+            sent = super().send_changes(changes)
+            _park_unassociated(stack, NOTE, ["n1"])
+            return sent
+
+    # When the poller runs
+    stack.poller(queues=QuickSyncerQueues(stack.config, stack.sqs)).run(NOW)
+
+    # Then the note was re-queued and its fresh parking survives (R16: nothing lost)
+    assert [c.object_id for c in stack.changes(NOTE)] == ["n1"]
+    assert [i.sk for i in stack.state.waiting_for("unassociated")] == [f"{NOTE.key}#n1"]
