@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build (no container) needs the runtime's python3.12 on PATH.
 export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
 
-.PHONY: help test lint template unit integration e2e demo clean check-python
+.PHONY: help test lint template unit integration e2e demo clean check-python tests-main tests-e2e
 
 help:
 	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
@@ -73,8 +73,16 @@ integration: $(STAMP)/venv
 e2e: $(STAMP)/venv
 	$(VENV)/bin/pytest tests/e2e
 
+# The end-to-end suite keeps one local stack up for its whole session (moto's state is
+# process-wide), so it runs in a pytest process of its own - alongside the rest, on the two cores.
 test: lint template $(STAMP)/venv
-	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory -j2 tests-main tests-e2e
+
+tests-main: $(STAMP)/venv
+	$(VENV)/bin/pytest --ignore=tests/e2e -p no:cacheprovider
+
+tests-e2e: $(STAMP)/venv
+	$(VENV)/bin/pytest tests/e2e -p no:cacheprovider
 
 demo: $(STAMP)/venv
 	$(PY) -m activity_sync_tools.demo

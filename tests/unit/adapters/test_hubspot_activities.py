@@ -103,3 +103,9 @@ def test_r1_an_email_not_sent_yet_or_bounced_is_no_activity() -> None:
     for status in ("SCHEDULED", "BOUNCED", "FAILED"):
         record = _record(hs_email_direction="EMAIL", hs_email_status=status, hs_email_open_count="1")
         assert engagement_activities(HubSpotActivityType.SALES_EMAIL, record, ["7"]) == []
+
+
+def test_r9_a_reply_is_named_after_the_email_it_answers() -> None:
+    record = _record(hs_email_direction="INCOMING_EMAIL", hs_email_subject="RE: Re: Pricing for Acme")
+    (reply,) = engagement_activities(HubSpotActivityType.SALES_EMAIL, record, ["7"])
+    assert reply.properties["subject"] == "Pricing for Acme"

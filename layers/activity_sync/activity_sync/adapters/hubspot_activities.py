@@ -10,6 +10,7 @@ sent or received -> ``hs_timestamp``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -124,6 +125,9 @@ ENGAGEMENTS: Mapping[HubSpotActivityType, EngagementSpec] = {
 OBJECT_TYPE_OF = {spec.object_type: t for t, spec in ENGAGEMENTS.items()}
 
 
+REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|res)\s*:\s*)+", re.IGNORECASE)
+
+
 class ActivityShapeError(ValueError):
     """A record or payload lacks what the activity needs (the message names the field)."""
 
@@ -162,6 +166,11 @@ def engagement_activity(
     if occurred_at is None:
         raise ActivityShapeError(f"{spec.object_type} {record.id} has neither hs_timestamp nor hs_createdate")
     properties = _text_properties(record, spec.property_map)
+    if activity_type is HubSpotActivityType.SALES_EMAIL and sales_email_event(record) is EmailEventKind.REPLY:
+        # "Replied: Pricing for Acme", not "Replied: Re: Pricing for Acme": the subject names the
+        # email replied to, as the send and open Tasks do.
+        subject = properties.get(ActivityProperty.SUBJECT.value, "")
+        properties[ActivityProperty.SUBJECT.value] = REPLY_PREFIX.sub("", subject) or subject
     copied_from = record.properties.get(HUBSPOT_SALESFORCE_ID_PROPERTY)
     if copied_from:
         # The service's own copy of a Salesforce record (R14): the echo rules must see it.

@@ -85,7 +85,7 @@ class HubSpotWebhookEvent(BaseModel):
     portalId: int
     occurredAt: int
     subscriptionType: str
-    objectId: int
+    objectId: int | None = None  # absent on association changes, which name both ends instead
     appId: int | None = None
     attemptNumber: int = 0
     objectTypeId: str | None = None
@@ -94,14 +94,20 @@ class HubSpotWebhookEvent(BaseModel):
     changeSource: str | None = None
     changeFlag: str | None = None
     sourceId: str | None = None
+    fromObjectId: int | None = None
+    toObjectId: int | None = None
+    fromObjectTypeId: str | None = None
+    toObjectTypeId: str | None = None
 
     @property
     def occurred_at(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.occurredAt / 1000, dt.UTC)
 
 
-def parse_delivery(body: str) -> list[HubSpotWebhookEvent]:
-    """The body is a JSON array of events; anything else is a 400 with the first problem named."""
+def parse_delivery(body: str) -> tuple[list[HubSpotWebhookEvent], list[dict[str, Any]]]:
+    """The body is a JSON array of events; anything else is a 400 with the problem named. An event
+    of the array that does not fit is set aside with its reason (answered and logged) rather than
+    refusing the delivery: HubSpot never retries a 400, so refusing would lose the good events."""
     if len(body.encode()) > MAX_BODY_BYTES:
         raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
     try:
@@ -111,11 +117,13 @@ def parse_delivery(body: str) -> list[HubSpotWebhookEvent]:
     if not isinstance(raw, list):
         raise WebhookRejected(400, "body must be a JSON array of webhook events")
     events: list[HubSpotWebhookEvent] = []
+    set_aside: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
         try:
             events.append(HubSpotWebhookEvent.model_validate(item))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise WebhookRejected(400, f"event {index}: {where}: {first['msg']}") from None
-    return events
+            event_id = item.get("eventId") if isinstance(item, dict) else None
+            set_aside.append({"eventId": event_id, "index": index, "reason": f"{where}: {first['msg']}"})
+    return events, set_aside

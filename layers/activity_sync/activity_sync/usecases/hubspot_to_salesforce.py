@@ -54,7 +54,7 @@ from activity_sync.rules.task_mapping import (
     task_priority,
     task_status,
 )
-from activity_sync.rules.windows import SkipReason, check_window, decide_hubspot_activity
+from activity_sync.rules.windows import SkipReason, check_window
 from activity_sync.usecases.batch import BatchResult
 from activity_sync.usecases.type_syncer import TypeSyncer
 
@@ -354,9 +354,15 @@ class HubSpotToSalesforce(TypeSyncer):
         integration_user: str | None = None
         waiting: list[_Pending] = []
         for item in list(pending):
+            if item.contact_ids and not any(c in candidates for c in item.contact_ids):
+                # R17: every contact it names is unknown to HubSpot (a posted activity with a
+                # wrong id): nothing to wait for - dead-letter it with the reason.
+                for message_id in item.message_ids:
+                    result.dead[message_id] = f"no HubSpot contact {', '.join(item.contact_ids)}"
+                continue
+            # The window was decided in _filter; what is left is whether a contact syncs (R4, R6).
             chosen = choose_contact(candidates[c] for c in item.contact_ids if c in candidates)
-            decision = decide_hubspot_activity(item.activity, settings, chosen)
-            if not decision.should_sync or chosen is None or chosen.salesforce_person_id is None:
+            if chosen is None or chosen.salesforce_person_id is None:
                 waiting.append(item)
                 continue
             if owner_map is None:

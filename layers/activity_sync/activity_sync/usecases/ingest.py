@@ -78,6 +78,21 @@ def salesforce_sync_type(activity: SalesforceActivityType) -> SyncType:
     return SyncType(Direction.SALESFORCE_TO_HUBSPOT, activity)
 
 
+def _engagement_of(event: HubSpotWebhookEvent) -> tuple[HubSpotActivityType, int] | None:
+    """The activity an object event is about: the object itself, or for an association change
+    whichever end is an activity."""
+    if event.subscriptionType == "object.associationChange":
+        for type_id, object_id in (
+            (event.fromObjectTypeId, event.fromObjectId),
+            (event.toObjectTypeId, event.toObjectId),
+        ):
+            if (activity := ENGAGEMENT_OBJECT_TYPES.get(type_id or "")) and object_id is not None:
+                return activity, object_id
+        return None
+    activity = ENGAGEMENT_OBJECT_TYPES.get(event.objectTypeId or "")
+    return (activity, event.objectId) if activity is not None and event.objectId is not None else None
+
+
 def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int | None) -> RoutedChanges:
     """Decide, per event, which queue it belongs on. Well-formed events the service has no use
     for (a deal subscription, another object type) are reported as ignored, not refused, so one
@@ -88,7 +103,7 @@ def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int |
             routed.ignored.append(
                 {"eventId": event.eventId, "reason": f"portal {event.portalId} is not ours"}
             )
-        elif event.subscriptionType in CONTACT_SUBSCRIPTIONS:
+        elif event.subscriptionType in CONTACT_SUBSCRIPTIONS and event.objectId is not None:
             routed.contact_changes.append(
                 ContactChangeMessage(
                     hubspot_contact_id=str(event.objectId),
@@ -96,13 +111,12 @@ def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int |
                     occurred_at=event.occurred_at,
                 )
             )
-        elif event.subscriptionType in OBJECT_CHANGE_KINDS and (
-            activity := ENGAGEMENT_OBJECT_TYPES.get(event.objectTypeId or "")
-        ):
+        elif event.subscriptionType in OBJECT_CHANGE_KINDS and (target := _engagement_of(event)):
+            activity, object_id = target
             routed.changes.append(
                 ChangeMessage(
                     sync_type=hubspot_sync_type(activity).key,
-                    object_id=str(event.objectId),
+                    object_id=str(object_id),
                     source=ChangeSource.HUBSPOT_WEBHOOK,
                     kind=OBJECT_CHANGE_KINDS[event.subscriptionType],
                     occurred_at=event.occurred_at,
@@ -272,8 +286,9 @@ class Receiver:
             signature=headers.get(SIGNATURE_HEADER),
             now=self._clock(),
         )
-        events = parse_delivery(body)
+        events, set_aside = parse_delivery(body)
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
+        routed.ignored.extend(set_aside)
         key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
         return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
 

@@ -62,10 +62,12 @@ class ContactLinker:
         records = self._hubspot.read_objects("contacts", contact_ids, CONTACT_PROPERTIES)
         links = self._links.links("contact", list(records))
         overrides = self._settings.overrides("contact")
+        # Matched by email again unless an override or HubSpot's own properties say who it is: a
+        # stored match goes stale when a Lead is converted or a Contact merged.
         unresolved_emails = {
             email
             for contact_id, record in records.items()
-            if not (overrides.get(contact_id) or contact_id in links)
+            if not overrides.get(contact_id)
             and not (
                 record.properties.get("salesforcecontactid") or record.properties.get("salesforceleadid")
             )
@@ -77,8 +79,14 @@ class ContactLinker:
             props = record.properties
             link = links.get(contact_id)
             matches = people.get(normalize_email(props.get("email")) or "", {})
-            match = current_person(overrides.get(contact_id), props, link) or resolve_salesforce_person(
-                None, None, None, matches.get("Contact", ()), matches.get("Lead", ())
+            match = (
+                resolve_salesforce_person(
+                    overrides.get(contact_id), props.get("salesforcecontactid"), props.get("salesforceleadid")
+                )
+                or resolve_salesforce_person(
+                    None, None, None, matches.get("Contact", ()), matches.get("Lead", ())
+                )
+                or current_person(None, props, link)
             )
             if match is None:
                 continue

@@ -1,0 +1,231 @@
+"""Salesforce -> HubSpot, one case per type of R10, checked the way a HubSpot administrator checks a
+synced activity: it exists exactly once (found by the Salesforce id it carries), on the right contact
+(associations v4, R12), owned by the HubSpot owner of the Salesforce Assigned To (R13). And R11:
+turning the switches on brings nothing over by itself.
+
+Reps work in the Salesforce UI (the sandbox's admin ``sobjects`` route with ``as_user``), which sends
+the org's Outbound Messages; one poll overlaps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY, SalesforceActivityType
+from tests.e2e.support import E2E, iso, s2h, utcnow
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    activity_type: SalesforceActivityType
+    sobject: str
+    object_type: str  # the HubSpot object it becomes
+    title_property: str
+    fields: dict[str, Any]
+    person: str  # whose record: "alice" (a Contact) or "lin" (a Lead)
+    rep: str  # who creates it and is Assigned To: "ana" or "bruno"
+
+
+def _cases(start: dt.datetime) -> list[Case]:
+    return [
+        Case(
+            "task",
+            SalesforceActivityType.TASK,
+            "Task",
+            "tasks",
+            "hs_task_subject",
+            {
+                "Subject": "Prepare the contract",
+                "Status": "Not Started",
+                "Priority": "High",
+                "TaskSubtype": "Task",
+            },
+            "alice",
+            "ana",
+        ),
+        Case(
+            "email",
+            SalesforceActivityType.EMAIL,
+            "Task",
+            "emails",
+            "hs_email_subject",
+            {
+                "Subject": "Email: next steps",
+                "Status": "Completed",
+                "TaskSubtype": "Email",
+                "Description": "Hi",
+            },
+            "alice",
+            "bruno",
+        ),
+        Case(
+            "call",
+            SalesforceActivityType.CALL,
+            "Task",
+            "calls",
+            "hs_call_title",
+            {
+                "Subject": "Call with Lin",
+                "Status": "Completed",
+                "TaskSubtype": "Call",
+                "CallType": "Inbound",
+                "CallDurationInSeconds": 300,
+            },
+            "lin",
+            "ana",
+        ),
+        Case(
+            "meeting",
+            SalesforceActivityType.MEETING,
+            "Event",
+            "meetings",
+            "hs_meeting_title",
+            {
+                "Subject": "Onsite workshop",
+                "StartDateTime": iso(start + dt.timedelta(days=2)),
+                "EndDateTime": iso(start + dt.timedelta(days=2, hours=2)),
+            },
+            "alice",
+            "bruno",
+        ),
+    ]
+
+
+CASE_NAMES = ["task", "email", "call", "meeting"]
+
+
+@dataclasses.dataclass
+class Org:
+    people: dict[str, str]  # name -> Salesforce Contact/Lead id
+    contacts: dict[str, str]  # name -> HubSpot contact id
+    records: dict[str, str]  # case or record name -> Salesforce id
+    cases: dict[str, Case]
+
+
+@pytest.fixture(scope="module")
+def org(e2e: E2E) -> Org:
+    salesforce, hubspot = e2e.salesforce, e2e.hubspot
+    start = utcnow()
+    # Given Alice (a Contact) and Lin (a Lead), each with a HubSpot contact matched by email (R4)
+    emails = {name: e2e.tag(name) for name in ("alice", "lin", "late")}
+    people = {
+        "alice": salesforce.person("Contact", emails["alice"], owner="ana", last_name="Almeida"),
+        "lin": salesforce.person("Lead", emails["lin"], last_name="Lopes"),
+    }
+    contacts = {name: hubspot.contact(email) for name, email in emails.items()}
+    # and records a rep made before the switches went on
+    records = {
+        "old_task": salesforce.create(
+            "Task", {"Subject": "Old task", "TaskSubtype": "Task", "WhoId": people["alice"]}, as_user="ana"
+        ),
+        "old_call": salesforce.create(
+            "Task",
+            {"Subject": "Old call", "TaskSubtype": "Call", "Status": "Completed", "WhoId": people["alice"]},
+            as_user="ana",
+        ),
+    }
+    e2e.drain()
+    # and Late: a HubSpot contact whose Salesforce Contact (same email) a rep creates afterwards
+    people["late"] = salesforce.create(
+        "Contact", {"LastName": "Late", "Email": emails["late"]}, as_user="ana"
+    )
+
+    # When the four switches go on
+    for activity_type in SalesforceActivityType:
+        e2e.switch_on(s2h(activity_type))
+    # and reps log a task, an email, a call and a meeting, and one on Late
+    cases = {case.name: case for case in _cases(start)}
+    for case in cases.values():
+        records[case.name] = salesforce.create(
+            case.sobject, {**case.fields, "WhoId": people[case.person]}, as_user=case.rep
+        )
+    records["late_task"] = salesforce.create(
+        "Task",
+        {"Subject": "Follow up with Late", "TaskSubtype": "Task", "WhoId": people["late"]},
+        as_user="ana",
+    )
+    # and a rep edits the call logged before the switches went on
+    salesforce.update("Task", records["old_call"], {"Subject": "Old call, notes added"}, as_user="ana")
+    e2e.poll_and_drain()  # Outbound Messages, then a poll that overlaps them
+    return Org(people, contacts, records, cases)
+
+
+def _copies(e2e: E2E, object_type: str, salesforce_id: str) -> list[dict[str, Any]]:
+    """The HubSpot activities that carry this Salesforce id."""
+    return e2e.hubspot.search_eq(
+        object_type, HUBSPOT_SALESFORCE_ID_PROPERTY, salesforce_id, ["hubspot_owner_id", "hs_timestamp"]
+    )
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_r10_r12_r13_each_salesforce_type_becomes_one_hubspot_activity_on_the_right_contact(
+    e2e: E2E, org: Org, name: str
+) -> None:
+    case = org.cases[name]
+    # Given a rep logged this record on a person whose HubSpot contact syncs (fixture)
+    # When the HubSpot administrator looks for its copy
+    copies = _copies(e2e, case.object_type, org.records[name])
+
+    # Then there is exactly one activity of the matching HubSpot type
+    assert len(copies) == 1, f"{name}: {copies}"
+    copy = e2e.hubspot.read(case.object_type, copies[0]["id"], [case.title_property, "hubspot_owner_id"])
+    assert copy[case.title_property] == case.fields["Subject"]
+    # on the contact linked to the record's WhoId (R12)
+    assert e2e.hubspot.associated_contacts(case.object_type, copies[0]["id"]) == [org.contacts[case.person]]
+    # owned by the HubSpot owner of the rep it is assigned to (R13)
+    assert copy["hubspot_owner_id"] == e2e.hubspot.owners[case.rep]
+
+
+def test_r10_a_salesforce_task_keeps_its_status_and_priority(e2e: E2E, org: Org) -> None:
+    # Given an open, high-priority task synced (fixture)
+    copies = _copies(e2e, "tasks", org.records["task"])
+    assert len(copies) == 1, copies
+
+    # When the HubSpot administrator opens it
+    task = e2e.hubspot.read("tasks", copies[0]["id"], ["hs_task_status", "hs_task_priority"])
+
+    # Then it is open and high priority in HubSpot too
+    assert (task["hs_task_status"], task["hs_task_priority"]) == ("NOT_STARTED", "HIGH")
+
+
+def test_r11_records_created_before_the_switch_went_on_do_not_sync(e2e: E2E, org: Org) -> None:
+    # Given a task a rep created before the switch went on, left alone since
+    # When the switch went on, Outbound Messages and a poll ran (fixture)
+    copies = _copies(e2e, "tasks", org.records["old_task"])
+
+    # Then it is not in HubSpot; it waited for the switch while it was off
+    assert copies == []
+    assert e2e.figures(s2h(SalesforceActivityType.TASK)).get("waiting:type_off", 0) >= 1
+
+
+def test_r11_a_record_updated_after_the_switch_went_on_syncs(e2e: E2E, org: Org) -> None:
+    # Given a call logged before the switch went on, which a rep edited after (fixture)
+    # When the HubSpot administrator looks for it
+    copies = _copies(e2e, "calls", org.records["old_call"])
+
+    # Then it is there, once, as edited
+    assert len(copies) == 1, copies
+    assert (
+        e2e.hubspot.read("calls", copies[0]["id"], ["hs_call_title"])["hs_call_title"]
+        == "Old call, notes added"
+    )
+
+
+def test_r12_r4_a_task_on_a_contact_matched_by_email_lands_on_that_hubspot_contact(
+    e2e: E2E, org: Org
+) -> None:
+    # Given Late's HubSpot contact, and a Salesforce Contact with the same email that a rep created
+    # later (they sync by the email match, R4), and a task the rep logged on that Contact
+    # When it synced (fixture)
+    copies = _copies(e2e, "tasks", org.records["late_task"])
+
+    # Then the HubSpot task exists once and is on Late's contact, not an orphan
+    assert len(copies) == 1, copies
+    assert e2e.hubspot.associated_contacts("tasks", copies[0]["id"]) == [org.contacts["late"]]
