@@ -172,7 +172,7 @@ class HubSpotSide:
 
     @cached_property
     def owners(self) -> dict[str, str]:
-        """Owner id by first name (lower case): ``ana``, ``bruno``, ``carla``."""
+        """Owner id by first name (lower case): ``ana``, ``bruno``, ``carla``, ``dave``."""
         listed = self.admin("GET", "owners")["results"]
         return {str(o["firstName"]).lower(): str(o["id"]) for o in listed}
 

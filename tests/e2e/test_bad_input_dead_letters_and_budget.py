@@ -306,10 +306,11 @@ def test_r16_a_task_salesforce_refuses_rests_in_the_dead_letter_queue_with_its_r
     moved = e2e.redrive(EVENTS)
     e2e.drain()
 
-    # Then the event syncs, once, with the fixed Task Type
-    assert moved == 1
+    # Then the event syncs, once, with the fixed Task Type, and its letter is gone from the queue
+    assert moved >= 1  # with whatever else rested there
     tasks = _event_tasks(e2e, "refused-1")
     assert [(t["Subject"], t["Type"]) for t in tasks] == [("Zoom: refused-1", "Other")]
+    assert [d for d in e2e.dead_letters(EVENTS) if d.body.get("object_id") == "refused-1"] == []
 
 
 def test_r18_a_burst_of_notes_costs_one_collections_upsert_per_batch(e2e: E2E, desk: Desk) -> None:

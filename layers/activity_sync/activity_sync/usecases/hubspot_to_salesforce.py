@@ -185,9 +185,7 @@ class HubSpotToSalesforce(TypeSyncer):
         are deleted too."""
         if not deletions:
             return
-        if not self._settings.sync_deletions():
-            self._count("skipped", "deleted_in_hubspot", len(deletions))
-            return
+        mirror = self._settings.sync_deletions()
         kinds = EMAIL_EVENT_KINDS_BY_TYPE.get(self.activity_type, (None,))
         keys = [
             HubSpotActivityKey(self.activity_type, change.object_id, kind).external_id
@@ -201,11 +199,16 @@ class HubSpotToSalesforce(TypeSyncer):
         if spec is not None:
             copies = self._links.links(spec.object_type, [c.object_id for c in deletions])
             twins.update({(spec.object_type, hs_id): link.salesforce_id for hs_id, link in copies.items()})
-        if twins:
+        if twins and mirror:
             self._salesforce.delete(list(twins.values()))
-            for object_type, hubspot_id in twins:
-                self._links.unlink(object_type, hubspot_id)
-        self._count("deleted", "deleted_in_hubspot", len(twins))
+        # Either way the pair is over: unlinked, the decision stands when a later poll (or a
+        # change of the setting) sees the same deletion again.
+        for object_type, hubspot_id in twins:
+            self._links.unlink(object_type, hubspot_id)
+        if mirror:
+            self._count("deleted", "deleted_in_hubspot", len(twins))
+        else:
+            self._count("skipped", "deleted_in_hubspot", len(deletions))
 
     # ----------------------------------------------------------------------------------- stages
     def _load(self, upserts: Sequence[tuple[str, ChangeMessage]], result: BatchResult) -> list[_Pending]:

@@ -141,9 +141,7 @@ class SalesforceToHubSpot(TypeSyncer):
         open, a click) never archive the email."""
         if not deletions:
             return
-        if not self._settings.sync_deletions():
-            self._count("skipped", "deleted_in_salesforce", len(deletions))
-            return
+        mirror = self._settings.sync_deletions()
         by_type: dict[str, list[str]] = {}
         for change in deletions:
             link = self._links.by_salesforce_id(change.object_id)
@@ -158,7 +156,12 @@ class SalesforceToHubSpot(TypeSyncer):
                 by_type.setdefault(spec.object_type, []).append(key.id)
             else:
                 by_type.setdefault(object_type, []).append(hubspot_id)
+            # Either way the pair is over: unlinked, the decision stands when a later poll (or a
+            # change of the setting) sees the same deletion again.
             self._links.unlink(object_type, hubspot_id)
+        if not mirror:
+            self._count("skipped", "deleted_in_salesforce", len(deletions))
+            return
         for object_type, ids in by_type.items():
             self._hubspot.archive_objects(object_type, ids)
         self._count("deleted", "deleted_in_salesforce", sum(len(ids) for ids in by_type.values()))
