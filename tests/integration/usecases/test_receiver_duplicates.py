@@ -74,3 +74,19 @@ def test_r15_a_repeated_hubspot_delivery_is_queued_once(stack_tables: dict[str, 
     # Then the repeat is answered like the first, but only the two distinct deliveries were queued
     assert first == again == {"queued": 1, "contact_changes": 0, "ignored": []}
     assert [c.object_id for c in queues.sent] == ["901", "902"]
+
+
+def test_r17_a_webhook_signed_with_a_just_rotated_secret_is_accepted(stack_tables: dict[str, str]) -> None:
+    # Given a receiver whose cached settings still hold the old secret, and SSM the new one
+    cached = ConnectionSettings("/activity-sync/test", {"hubspot/webhook-client-secret": "old-secret"})
+    rotated = ConnectionSettings("/activity-sync/test", {"hubspot/webhook-client-secret": SECRET})
+
+    def connection(force_fetch: bool = False) -> ConnectionSettings:
+        return rotated if force_fetch else cached
+
+    queues = RecordingQueues()
+    receiver = Receiver(connection, queues, clock=lambda: dt.datetime.now(dt.UTC))
+    headers, body = _delivery(3)
+    # When HubSpot signs with the new secret, Then the delivery is verified against a fresh read
+    assert receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body)["queued"] == 1
+    assert [c.object_id for c in queues.sent] == ["903"]

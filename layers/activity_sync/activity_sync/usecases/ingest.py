@@ -277,15 +277,16 @@ class Receiver:
         self, *, method: str, url: str, headers: Mapping[str, str], body: str
     ) -> dict[str, Any]:
         settings = self._connection()
-        verify_v3(
-            client_secret=settings.require("hubspot/webhook-client-secret"),
-            method=method,
-            uri=url,
-            body=body,
-            timestamp=headers.get(TIMESTAMP_HEADER),
-            signature=headers.get(SIGNATURE_HEADER),
-            now=self._clock(),
-        )
+        try:
+            self._verify(settings, method, url, headers, body)
+        except WebhookRejected:
+            # HubSpot never retries a 401: before refusing, make sure the secret was not just
+            # rotated in SSM (the cached copy can be up to a minute old).
+            fresh = self._connection(force_fetch=True)
+            if fresh.get("hubspot/webhook-client-secret") == settings.get("hubspot/webhook-client-secret"):
+                raise
+            settings = fresh
+            self._verify(settings, method, url, headers, body)
         events, set_aside = parse_delivery(body)
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
         routed.ignored.extend(set_aside)
