@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -87,5 +88,47 @@ def test_deleting_a_synced_note_leaves_its_task_unless_deletions_sync(e2e: E2E) 
         # Then its Task is deleted too, and the other one still stands
         assert e2e.salesforce.tasks_for_activity(f"hs:note:{mirrored}") == []
         assert len(e2e.salesforce.tasks_for_activity(f"hs:note:{kept}")) == 1
+    finally:
+        service.settings.set_sync_deletions(False)
+
+
+def _poll_after_this_second(e2e: E2E) -> None:
+    # The poller's SOQL windows are whole seconds, up to the start of the current one; a deletion
+    # made in the current second is read by the next poll (its overlap), so let the second pass.
+    time.sleep(1.1)
+    e2e.poll_and_drain()
+
+
+def test_deleting_a_synced_salesforce_task_archives_its_hubspot_copy_only_when_deletions_sync(
+    e2e: E2E,
+) -> None:
+    service = e2e.world.service
+    e2e.switch_on(s2h(SalesforceActivityType.TASK))
+    email = e2e.tag("sf-deletions")
+    e2e.hubspot.contact(email, owner="ana")
+    person = e2e.salesforce.person("Contact", email, owner="ana")
+    fields = {"Status": "Not Started", "TaskSubtype": "Task", "WhoId": person}
+    kept = e2e.salesforce.create("Task", {**fields, "Subject": "Keep my copy"}, as_user="ana")
+    mirrored = e2e.salesforce.create("Task", {**fields, "Subject": "Take my copy along"}, as_user="ana")
+    e2e.drain()
+    assert len(_hubspot_tasks_from(e2e, kept)) == 1
+    assert len(_hubspot_tasks_from(e2e, mirrored)) == 1
+    ana = e2e.salesforce.users["ana"]
+    try:
+        # Given the default (off), When a rep deletes a synced Task (seen by the poller: Salesforce
+        # sends no Outbound Message for a delete)
+        e2e.salesforce.admin("DELETE", f"sobjects/Task/{kept}?as_user={ana}")
+        _poll_after_this_second(e2e)
+        # Then its HubSpot copy stays
+        assert len(_hubspot_tasks_from(e2e, kept)) == 1
+
+        # Given deletions switched on, When another synced Task is deleted
+        service.settings.set_sync_deletions(True)
+        e2e.salesforce.admin("DELETE", f"sobjects/Task/{mirrored}?as_user={ana}")
+        _poll_after_this_second(e2e)
+        # Then its HubSpot copy is archived, and the other one still stands (its deletion was
+        # decided while the setting was off, and stays decided)
+        assert _hubspot_tasks_from(e2e, mirrored) == []
+        assert len(_hubspot_tasks_from(e2e, kept)) == 1
     finally:
         service.settings.set_sync_deletions(False)
