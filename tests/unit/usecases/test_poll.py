@@ -40,6 +40,7 @@ from activity_sync_tools.local.template import (
     build_stack_model,
     load_template,
 )
+from tests.moto_env import use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -244,14 +245,7 @@ def stack_model() -> StackModel:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch, stack_model: StackModel) -> Iterator[Stack]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws(monkeypatch)
     model = stack_model
     bound: dict[type[Model], tuple[str, str | None]] = {
         m: (m.Meta.table_name, m.Meta.region) for m in ALL_MODELS
