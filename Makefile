@@ -61,7 +61,8 @@ lint: $(STAMP)/venv
 
 template: $(STAMP)/tools
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
-	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --template syncer.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml syncer.yaml
 	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build --cached --parallel
 
 unit: $(STAMP)/venv

@@ -28,7 +28,7 @@ app = APIGatewayHttpResolver()
 
 @cache
 def receiver() -> Receiver:
-    config = RuntimeConfig.from_environ()
+    config = RuntimeConfig.load()
     return Receiver(
         lambda force_fetch=False: load_connection_settings(config, force_fetch=force_fetch),
         ChangeQueues(config),

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from activity_sync_tools.local import LocalStack
-from activity_sync_tools.local.template import TemplateError, load_template
+from activity_sync_tools.local.nested import load_stack_template
+from activity_sync_tools.local.template import TemplateError
 
 if TYPE_CHECKING:
     from tests.local.conftest import MakeStackDir
@@ -248,7 +249,7 @@ def test_the_real_template_comes_up_with_every_queue_redriving_to_its_own_dead_l
             )
             assert dead_letter_id not in {s.queue_logical_id for s in model.queue_sources}
 
-        template = load_template(real_template)
+        template = load_stack_template(real_template)
         declared_tables = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
         assert set(stack.table_names) == set(declared_tables)
         assert set(stack.boto3_client("dynamodb").list_tables()["TableNames"]) == set(
@@ -257,9 +258,13 @@ def test_the_real_template_comes_up_with_every_queue_redriving_to_its_own_dead_l
         ssm = stack.boto3_client("ssm")
         for spec in model.ssm_parameters.values():
             assert ssm.get_parameter(Name=spec.name)["Parameter"]["Value"] == spec.value
-        # Every queue URL a function is given is a queue that exists.
+        # Every queue URL a function is given, or finds in the stack directory, is a queue that exists.
         existing = set(stack.boto3_client("sqs").list_queues()["QueueUrls"])
         for function in model.functions.values():
             for name, value in function.environment.items():
-                if name.startswith("QUEUE_URL_"):
+                if name.endswith("QUEUE_URL") or name.startswith("QUEUE_URL_"):
                     assert value in existing, f"{function.logical_id}: {name}"
+        directory = model.ssm_values_under("/activity-sync/dev/stack")
+        urls = [v for entry in directory.values() for k, v in json.loads(entry).items() if k.endswith("_url")]
+        assert len(urls) == 2 + 2 * 13
+        assert set(urls) <= existing

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.template import (
     ACCOUNT_ID,
     NO_VALUE,
     TemplateError,
     TemplateResolver,
     build_stack_model,
-    load_template,
     load_template_text,
     merge_sam_globals,
 )
@@ -194,7 +194,7 @@ def intrinsics_in(node: Any) -> set[str]:
 
 
 def test_every_intrinsic_of_the_real_template_resolves(real_template: Path) -> None:
-    template = load_template(real_template)
+    template = load_stack_template(real_template)
     used = intrinsics_in(template)
     assert {"Ref", "Fn::Sub", "Fn::GetAtt"} <= used
     resolver = TemplateResolver(template)
@@ -207,7 +207,7 @@ def test_every_intrinsic_of_the_real_template_resolves(real_template: Path) -> N
 
 def test_the_real_template_model(real_template: Path) -> None:
     resolver = TemplateResolver(
-        load_template(real_template), parameter_overrides={"Stage": "test", "SyncerBatchSize": "7"}
+        load_stack_template(real_template), parameter_overrides={"Stage": "test", "SyncerBatchSize": "7"}
     )
     model = build_stack_model(resolver, real_template.parent)
     assert model.tables

@@ -170,7 +170,7 @@ class Rehearsal:
         from activity_sync.service import Service
 
         environment = stack.model.functions["WebhookReceiver"].environment
-        return Service(RuntimeConfig.from_environ(environment))
+        return Service(RuntimeConfig.load(environment))
 
     # ------------------------------------------------------------------------------- helpers
     def flush(self) -> None:

@@ -108,21 +108,11 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
         import boto3
 
         stack = boto3.client("cloudformation").describe_stacks(StackName=arguments.stack)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         stage = arguments.stage or next(
             (p["ParameterValue"] for p in stack.get("Parameters", []) if p["ParameterKey"] == "Stage"), "dev"
         )
-        environ = {
-            "STAGE": stage,
-            "SETTINGS_TABLE": outputs["SettingsTableName"],
-            "LINKS_TABLE": outputs["LinksTableName"],
-            "SYNC_STATE_TABLE": outputs["SyncStateTableName"],
-            "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
-            **_queue_environ(
-                {key.removesuffix("Url"): value for key, value in outputs.items() if key.endswith("QueueUrl")}
-            ),
-        }
-        return RuntimeConfig.from_environ(environ)
+        # The stack's directory in SSM names its tables and every type's queues.
+        return RuntimeConfig.load({"STAGE": stage})
     endpoints_file = arguments.local or DEFAULT_ENDPOINTS_FILE
     try:
         endpoints: dict[str, Any] = json.loads(Path(endpoints_file).read_text())

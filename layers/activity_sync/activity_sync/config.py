@@ -1,14 +1,19 @@
 """Where the service finds its resources and its connection settings.
 
-Resource names (tables, queues) come from the environment the template sets. Connection settings
-and secrets come from SSM Parameter Store under ``/activity-sync/<Stage>/``: plain parameters
-created by the stack, SecureString parameters created by the operator. They are read through
-Powertools Parameters with a short cache, so a changed parameter takes effect within
-``SETTINGS_MAX_AGE_SECONDS`` without a redeploy (S3).
+Resource names (tables, queues) are in the stack's directory in SSM Parameter Store,
+``/activity-sync/<Stage>/stack/``: ``resources`` (tables, the contact queue; written by
+template.yaml) and one ``syncers/<direction>/<type>`` entry per type (its queue and dead-letter
+queue; written by syncer.yaml). Environment variables of the same names win over the directory
+(the local tools and the tests name their resources that way). Connection settings and secrets
+come from SSM too, under ``/activity-sync/<Stage>/``: plain parameters created by the stack,
+SecureString parameters created by the operator. Everything is read through Powertools Parameters
+with a short cache, so a changed parameter takes effect within ``SETTINGS_MAX_AGE_SECONDS``
+without a redeploy (S3).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +23,9 @@ from aws_lambda_powertools.utilities import parameters
 from activity_sync.domain import ALL_SYNC_TYPES, SyncType
 
 SETTINGS_MAX_AGE_SECONDS = 60
+# The stack's resources change only with a deployment that replaces them.
+DIRECTORY_MAX_AGE_SECONDS = 300
+DIRECTORY = "stack"
 
 
 class ConfigurationError(RuntimeError):
@@ -41,20 +49,54 @@ class RuntimeConfig:
     idempotency_table: str
     queue_urls: Mapping[SyncType, str] = field(default_factory=dict)
     contact_queue_url: str | None = None
+    dead_letter_queue_urls: Mapping[SyncType, str] = field(default_factory=dict)
+    contact_dead_letter_queue_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeConfig:
+        """From environment variables alone (the local tools and tests name every resource)."""
+        return cls.from_directory({}, environ)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> RuntimeConfig:
+        """The stack's directory in SSM, with what the environment names explicitly on top."""
         env = os.environ if environ is None else environ
-        stage = env.get("STAGE", "dev")
+        return cls.from_directory(read_stack_directory(_ssm_prefix(env)), env)
+
+    @classmethod
+    def from_directory(
+        cls, directory: Mapping[str, str], environ: Mapping[str, str] | None = None
+    ) -> RuntimeConfig:
+        """``directory``: the entries under ``<prefix>/stack/`` by relative name, JSON values."""
+        env = os.environ if environ is None else environ
+        resources: dict[str, str] = {}
+        queues: dict[SyncType, str] = {}
+        dead_letters: dict[SyncType, str] = {}
+        for name, raw in directory.items():
+            entry = _json_object(name, raw)
+            if name == "resources":
+                resources = {str(k): str(v) for k, v in entry.items()}
+            elif name.startswith("syncers/"):
+                sync_type = SyncType.parse(str(entry.get("sync_type", "")))
+                queues[sync_type] = str(entry["queue_url"])
+                dead_letters[sync_type] = str(entry["dead_letter_queue_url"])
+        queues.update({t: env[queue_env_var(t)] for t in ALL_SYNC_TYPES if queue_env_var(t) in env})
+
+        def named(variable: str, key: str, default: str) -> str:
+            return env.get(variable) or resources.get(key) or default
+
         return cls(
-            stage=stage,
-            ssm_prefix=env.get("SSM_PREFIX", f"/activity-sync/{stage}").rstrip("/"),
-            settings_table=env.get("SETTINGS_TABLE", "activity-sync-settings"),
-            links_table=env.get("LINKS_TABLE", "activity-sync-links"),
-            sync_state_table=env.get("SYNC_STATE_TABLE", "activity-sync-state"),
-            idempotency_table=env.get("IDEMPOTENCY_TABLE", "activity-sync-idempotency"),
-            queue_urls={t: env[queue_env_var(t)] for t in ALL_SYNC_TYPES if queue_env_var(t) in env},
-            contact_queue_url=env.get("QUEUE_URL_CONTACT_CHANGES"),
+            stage=env.get("STAGE", "dev"),
+            ssm_prefix=_ssm_prefix(env),
+            settings_table=named("SETTINGS_TABLE", "settings_table", "activity-sync-settings"),
+            links_table=named("LINKS_TABLE", "links_table", "activity-sync-links"),
+            sync_state_table=named("SYNC_STATE_TABLE", "sync_state_table", "activity-sync-state"),
+            idempotency_table=named("IDEMPOTENCY_TABLE", "idempotency_table", "activity-sync-idempotency"),
+            queue_urls=queues,
+            contact_queue_url=env.get("QUEUE_URL_CONTACT_CHANGES")
+            or resources.get("contact_changes_queue_url"),
+            dead_letter_queue_urls=dead_letters,
+            contact_dead_letter_queue_url=resources.get("contact_changes_dead_letter_queue_url"),
         )
 
     def queue_url(self, sync_type: SyncType) -> str:
@@ -64,6 +106,29 @@ class RuntimeConfig:
             raise ConfigurationError(
                 f"no queue configured for {sync_type.key} ({queue_env_var(sync_type)})"
             ) from None
+
+
+def _ssm_prefix(env: Mapping[str, str]) -> str:
+    return env.get("SSM_PREFIX", f"/activity-sync/{env.get('STAGE', 'dev')}").rstrip("/")
+
+
+def _json_object(name: str, raw: str) -> Mapping[str, object]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigurationError(f"stack directory entry {name} is not JSON: {raw[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"stack directory entry {name} is not a JSON object")
+    return value
+
+
+def read_stack_directory(ssm_prefix: str) -> dict[str, str]:
+    """Every entry under ``<ssm_prefix>/stack/`` by relative name (``resources``,
+    ``syncers/hubspot_to_salesforce/note``…), cached for a few minutes."""
+    values = parameters.get_parameters(
+        f"{ssm_prefix}/{DIRECTORY}", recursive=True, max_age=DIRECTORY_MAX_AGE_SECONDS
+    )
+    return {name.lstrip("/"): str(value) for name, value in values.items()}
 
 
 @dataclass(frozen=True)

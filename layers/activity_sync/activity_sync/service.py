@@ -127,4 +127,4 @@ class Service:
 
 @cache
 def service() -> Service:
-    return Service(RuntimeConfig.from_environ())
+    return Service(RuntimeConfig.load())

@@ -10,7 +10,8 @@ import pytest
 from moto import mock_aws
 
 from activity_sync_tools.local.aws import create_table
-from activity_sync_tools.local.template import TemplateResolver, build_stack_model, load_template
+from activity_sync_tools.local.nested import load_stack_template
+from activity_sync_tools.local.template import TemplateResolver, build_stack_model
 from tests.moto_env import use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def stack_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Every DynamoDB table of template.yaml (keys, indexes, TTL as declared), in moto."""
     use_fake_aws(monkeypatch)
-    model = build_stack_model(TemplateResolver(load_template(ROOT / "template.yaml")), ROOT)
+    model = build_stack_model(TemplateResolver(load_stack_template(ROOT / "template.yaml")), ROOT)
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         for table in model.tables.values():

@@ -13,7 +13,7 @@ from activity_sync.adapters.hubspot_webhooks import parse_delivery, verify_v3
 from activity_sync.adapters.salesforce_outbound import parse_outbound_message
 from activity_sync.messages import ChangeMessage, ContactChangeMessage
 from activity_sync_tools.events import TEST_WEBHOOK_CLIENT_SECRET, build_events, resign
-from activity_sync_tools.local.template import load_template
+from activity_sync_tools.local.nested import load_stack_template
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -32,7 +32,7 @@ def test_every_generated_sample_is_committed() -> None:
 def test_every_function_has_a_sample() -> None:
     functions = {
         props["CodeUri"].strip("/").split("/")[-1]
-        for r in load_template(ROOT / "template.yaml")["Resources"].values()
+        for r in load_stack_template(ROOT / "template.yaml")["Resources"].values()
         if r["Type"] == "AWS::Serverless::Function"
         for props in [r["Properties"]]
     }

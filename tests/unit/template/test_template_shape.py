@@ -1,6 +1,7 @@
 """The template promises of the foundation: one syncer per activity type, each with its own queue,
 dead-letter queue, alarm and concurrency cap (so one noisy type can neither starve nor break
-another), and the resources every function needs."""
+another), and the resources every function needs. Checked on the expanded stack: template.yaml
+with each type's nested syncer.yaml in place, as CloudFormation deploys it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 
 from activity_sync.domain import ALL_SYNC_TYPES
+from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE: dict[str, Any] = load_template(ROOT / "template.yaml")
+TEMPLATE: dict[str, Any] = load_stack_template(ROOT / "template.yaml")
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 
 
@@ -115,3 +117,36 @@ def test_operator_cli_finds_each_type_queue_by_its_template_name() -> None:
     for properties in _syncers().values():
         queue_id = properties["Events"]["Queue"]["Properties"]["Queue"]["Fn::GetAtt"][0]
         assert queue_logical_id(properties["Environment"]["Variables"]["SYNC_TYPE"]) == queue_id
+
+
+def test_each_type_is_declared_once_as_a_nested_syncer_with_its_own_concurrency_parameter() -> None:
+    # Given the template a user reads (before expansion)
+    declared = load_template(ROOT / "template.yaml")
+    applications = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in declared["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Application"
+    }
+    # Then each sync type is one nested syncer.yaml, capped by its own parameter
+    assert sorted(p["Parameters"]["SyncType"] for p in applications.values()) == sorted(
+        t.key for t in ALL_SYNC_TYPES
+    )
+    for logical_id, properties in applications.items():
+        assert properties["Location"] == "syncer.yaml"
+        assert properties["Parameters"]["MaxConcurrency"] == {"Ref": f"{logical_id}MaxConcurrency"}
+        assert f"{logical_id}MaxConcurrency" in declared["Parameters"]
+
+
+def test_the_template_a_user_reads_stays_short() -> None:
+    lines = (ROOT / "template.yaml").read_text().splitlines()
+    assert len(lines) < 700, f"template.yaml has {len(lines)} lines; keep per-type blocks in syncer.yaml"
+
+
+def test_every_type_registers_its_queues_in_the_stack_directory() -> None:
+    # The receiver, the poller and the CLI find each type's queues in SSM (activity_sync.config).
+    entries = {
+        logical_id.removesuffix("DirectoryEntry")
+        for logical_id, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::SSM::Parameter" and logical_id.endswith("DirectoryEntry")
+    }
+    assert {name.removesuffix("Syncer") for name in _syncers()} == entries

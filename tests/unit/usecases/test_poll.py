@@ -34,12 +34,8 @@ from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMes
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
 from activity_sync.usecases.poll import OVERLAP, Poller, PollLimits, PollSummary
 from activity_sync_tools.local.aws import create_queue, create_table, queues_in_creation_order
-from activity_sync_tools.local.template import (
-    StackModel,
-    TemplateResolver,
-    build_stack_model,
-    load_template,
-)
+from activity_sync_tools.local.nested import load_stack_template
+from activity_sync_tools.local.template import StackModel, TemplateResolver, build_stack_model
 from tests.moto_env import use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -238,7 +234,7 @@ class Stack:
 def stack_model() -> StackModel:
     # In-process moto names queues after the regional endpoint; the template's Refs must agree.
     resolver = TemplateResolver(
-        load_template(ROOT / "template.yaml"), aws_endpoint_url="https://sqs.us-east-1.amazonaws.com"
+        load_stack_template(ROOT / "template.yaml"), aws_endpoint_url="https://sqs.us-east-1.amazonaws.com"
     )
     return build_stack_model(resolver, ROOT)
 
@@ -257,7 +253,9 @@ def stack(monkeypatch: pytest.MonkeyPatch, stack_model: StackModel) -> Iterator[
         sqs = boto3.client("sqs")
         for queue in queues_in_creation_order(model):
             create_queue(sqs, queue)
-        config = RuntimeConfig.from_environ(model.functions["Poller"].environment)
+        environment = model.functions["Poller"].environment
+        directory = model.ssm_values_under(f"{environment['SSM_PREFIX']}/stack")
+        config = RuntimeConfig.from_directory(directory, environment)
         bind_tables(config)
         clock = FakeClock()
         yield Stack(

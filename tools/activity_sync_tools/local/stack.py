@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from activity_sync_tools.local.api import HttpApiApp, serve_http_api
 from activity_sync_tools.local.aws import EmbeddedAws, create_stack_resources
+from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.schedule import ScheduleRunner, rate_seconds, scheduled_event
 from activity_sync_tools.local.sqs import QueuePoller
 from activity_sync_tools.local.template import (
@@ -31,7 +32,6 @@ from activity_sync_tools.local.template import (
     StackModel,
     TemplateResolver,
     build_stack_model,
-    load_template,
 )
 from activity_sync_tools.local.workers import (
     DEFAULT_INIT_TIMEOUT_SECONDS,
@@ -178,7 +178,7 @@ class LocalStack:
         logger.addHandler(self._log_handler)
         logger.setLevel(logging.INFO)
 
-        template = load_template(self.template_path)
+        template = load_stack_template(self.template_path)
         late_app = _LateBoundApp()
         self._http_server = serve_http_api(late_app, self.host, self.api_port)
         self.api_url = f"http://{self.host}:{self._http_server.server_port}"

@@ -38,6 +38,9 @@ ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_STACK_NAME = "activity-sync"
 CONTROL_PREFIX = "/_local"
+# Metadata key of a function whose SAM Globals were already applied: a nested template's own
+# (see ``nested.flatten_applications``); the parent's Globals do not apply to it.
+GLOBALS_APPLIED = "LocalGlobalsApplied"
 
 
 class TemplateError(ValueError):
@@ -645,6 +648,16 @@ class StackModel:
     def schedules(self) -> list[ScheduleEventSource]:
         return [schedule for function in self.functions.values() for schedule in function.schedules]
 
+    def ssm_values_under(self, path: str) -> dict[str, str]:
+        """The values of the template's SSM parameters below ``path``, by name relative to it (what
+        ``GetParametersByPath`` would answer once the stack is up)."""
+        prefix = path.rstrip("/") + "/"
+        return {
+            spec.name.removeprefix(prefix): spec.value
+            for spec in self.ssm_parameters.values()
+            if spec.name.startswith(prefix)
+        }
+
     def queue_by_arn(self, arn: str) -> QueueSpec:
         for queue in self.queues.values():
             if queue.arn == arn:
@@ -719,7 +732,8 @@ def build_stack_model(resolver: TemplateResolver, template_dir: Path) -> StackMo
                 )
     for logical_id, resource in resolver.resources.items():
         if resource.get("Type") == _SAM_FUNCTION and resolver.resource_enabled(logical_id):
-            properties = merge_sam_globals(globals_function, resource.get("Properties") or {})
+            own_globals = {} if (resource.get("Metadata") or {}).get(GLOBALS_APPLIED) else globals_function
+            properties = merge_sam_globals(own_globals, resource.get("Properties") or {})
             model.functions[logical_id] = _function_spec(
                 resolver, model, logical_id, properties, template_dir
             )
