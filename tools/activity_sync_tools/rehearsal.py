@@ -82,7 +82,11 @@ class Rehearsal:
         salesforce_seed: Mapping[str, Any] | None = None,
         state_dir: Path | None = None,
         schedules: bool = False,
+        settings_cache_seconds: float | None = None,
     ) -> Iterator[Rehearsal]:
+        """``settings_cache_seconds``: how long the functions keep their copy of the settings
+        table (the product's default when None; 0 makes every change apply at once, for tests
+        that change a setting and act on it in the same second)."""
         from activity_sync_tools.local import LocalStack
         from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
         from activity_sync_tools.sandbox.salesforce import start_salesforce_sandbox
@@ -110,7 +114,14 @@ class Rehearsal:
                 },
                 # The Salesforce sandbox's certificate is self-signed: the functions trust it the
                 # way a corporate proxy's CA is trusted, through requests' CA bundle variable.
-                extra_env={"REQUESTS_CA_BUNDLE": str(salesforce.ca_bundle)},
+                extra_env={
+                    "REQUESTS_CA_BUNDLE": str(salesforce.ca_bundle),
+                    **(
+                        {"ACTIVITY_SYNC_SETTINGS_CACHE_SECONDS": str(settings_cache_seconds)}
+                        if settings_cache_seconds is not None
+                        else {}
+                    ),
+                },
                 state_dir=state_dir,
                 schedules=schedules,
             )

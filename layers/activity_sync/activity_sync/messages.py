@@ -22,6 +22,7 @@ class ChangeSource(StrEnum):
     SALESFORCE_OUTBOUND_MESSAGE = "salesforce_outbound_message"
     SALESFORCE_POLL = "salesforce_poll"
     CONTACT_STARTED_SYNCING = "contact_started_syncing"
+    ACTIVITY_WAITING = "activity_waiting"  # a syncer parked an activity and asks for its contact
     IMPORT = "import"
     REDRIVE = "redrive"
 

@@ -19,7 +19,8 @@ from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
 from activity_sync.config import ConnectionSettings, RuntimeConfig, load_connection_settings
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType
-from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce, OwnerDirectory
+from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
+from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
 from activity_sync.usecases.link_contacts import ContactLinker
 from activity_sync.usecases.poll import Poller
 from activity_sync.usecases.salesforce_to_hubspot import SalesforceToHubSpot
@@ -36,6 +37,7 @@ class Service:
         self._hubspot: tuple[tuple[str, str], HubSpotClient] | None = None
         self._salesforce: tuple[tuple[str | None, ...], SalesforceClient] | None = None
         self._owners: OwnerDirectory | None = None
+        self.contacts = ContactDirectory(self.hubspot)
 
     def connection(self) -> ConnectionSettings:
         return load_connection_settings(self.config)
@@ -90,6 +92,7 @@ class Service:
             salesforce=self.salesforce(),
             queues=self.queues,
             owners=self.owners(),
+            contacts=self.contacts,
         )
 
     def salesforce_to_hubspot(self, sync_type: SyncType) -> SalesforceToHubSpot:
@@ -101,7 +104,8 @@ class Service:
             hubspot=self.hubspot(),
             salesforce=self.salesforce(),
             owners=self.owners(),
-            queues=self.queues,
+            # A record that reached this type's syncer without its subtype is handled by its own.
+            siblings=lambda actual: self.salesforce_to_hubspot(SyncType.salesforce_to_hubspot(actual)),
         )
 
     def poller(self) -> Poller:

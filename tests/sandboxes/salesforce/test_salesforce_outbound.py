@@ -307,3 +307,22 @@ def test_listener_sees_constructor_configured_outbound_messages(listener: Listen
         assert listener.wait_for(1)[0].records()[0]["Id"] == task_id
     finally:
         server.stop()
+
+
+def test_changes_by_a_skipped_user_send_nothing_as_the_flows_entry_condition_says(
+    sf: SalesforceClient, harness: Harness, listener: Listener
+) -> None:
+    # Given Outbound Messages whose flow leaves out the integration user's own changes
+    _configure(harness, listener, objects=["Task"], skip_changes_by=["@integration"])
+    # When the integration user (the API client) creates a Task, and a rep creates another
+    sf.Task.create({"Subject": "Written by the sync"})
+    by_rep = harness.admin.post(
+        "/sobjects/Task",
+        {"as_user": harness.keys["alice"], "fields": {"Subject": "Logged by Alice"}},
+        expected=201,
+    )
+    # Then only the rep's Task is notified
+    messages = listener.wait_for(1)
+    _wait_until_settled(harness)
+    assert [r["Id"] for m in listener.received for r in m.records()] == [by_rep["id"]]
+    assert len(messages) == 1

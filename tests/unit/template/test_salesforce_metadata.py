@@ -180,6 +180,26 @@ def test_record_triggered_flow_sends_the_outbound_message_on_create_and_edit(sob
     action = actions[_text(connector, "targetReference")]
     assert _text(action, "actionType") == "outboundMessage"
     assert _text(action, "actionName") == f"{sobject}.{_text(_outbound_message(sobject), 'fullName')}"
+    # R14/R18: the service's own writes (its user holds the writer permission) send nothing back
+    assert _text(start, "filterFormula") == "NOT({!$Permission.HubSpot_Activity_Sync_Writer})"
+
+
+def test_the_integration_user_holds_the_permission_the_flows_leave_out() -> None:
+    permission = _root(
+        SOURCE / "customPermissions" / "HubSpot_Activity_Sync_Writer.customPermission-meta.xml",
+        "CustomPermission",
+    )
+    assert _text(permission, "isLicensed") == "false"
+    permission_set = _root(
+        SOURCE / "permissionsets" / "HubSpot_Activity_Sync_Integration.permissionset-meta.xml",
+        "PermissionSet",
+    )
+    granted = {
+        _text(p, "name")
+        for p in permission_set.findall(f"{MD}customPermissions")
+        if _text(p, "enabled") == "true"
+    }
+    assert granted == {"HubSpot_Activity_Sync_Writer"}
 
 
 def test_permission_set_grants_what_the_integration_user_needs() -> None:

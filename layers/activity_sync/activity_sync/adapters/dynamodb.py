@@ -2,12 +2,16 @@
 
 Tables (see template.yaml):
 
-* settings — one readable item per sync type (``pk`` = ``hubspot_to_salesforce#note``: ``enabled``,
-  ``enabled_at``, ``task_type``, ``subject_template``…), the ``global`` item (integration user), and
-  manual overrides (``owner_override#<hubspot owner id>``, ``contact_override#<hubspot contact id>``).
-* links — ``pk`` the HubSpot side, ``sk`` the Salesforce side, e.g. ``hubspot#contact#123`` /
-  ``salesforce#003…``; the ``by_salesforce_id`` index (``sk``, ``pk``) answers the reverse lookup.
-* sync state — poll watermarks, activities waiting for their contact, outcome counters.
+* settings - one readable item per sync type (``pk`` = ``hubspot_to_salesforce#note``: ``enabled``,
+  ``enabled_at``, ``task_type``, ``subject_template``...), the ``global`` item (integration user,
+  deletions, API allocations), and manual overrides (``owner_override#<hubspot owner id>``,
+  ``contact_override#<hubspot contact id>``). Read whole with one Scan and kept for a few seconds
+  per container (``SettingsRepository``): a batch never pays a read for them.
+* links - ``pk`` the HubSpot side (``hubspot#contact#123``) naming the Salesforce twin, and its
+  mirror ``salesforce#<18-character id>`` naming the HubSpot side, so that both directions are
+  answered by BatchGetItem (100 keys a request) and written by BatchWriteItem (25 a request).
+* sync state - poll watermarks, activities waiting for their contact, outcome counters (one
+  UpdateItem per outcome and batch), dead letters already sent (one per record and reason).
 
 Table names come from the environment at import (a Lambda's environment is fixed); ``bind_tables``
 re-points the models, for tools and tests that talk to several stacks.
@@ -16,8 +20,11 @@ re-points the models, for tools and tests that talk to several stacks.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.attributes import (
@@ -30,7 +37,6 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from activity_sync.config import RuntimeConfig
@@ -71,6 +77,15 @@ class GlobalSettingsItem(Model):
     # Off by default: deleting a record on one side leaves its twin alone. On: the twin is deleted
     # (a Salesforce Task) or archived (a HubSpot activity) too.
     sync_deletions = BooleanAttribute(default=False)
+    # The operator's allocations (calls per rolling 24 hours) and HubSpot's rates for this app;
+    # absent means the vendor's own limits (adapters.budget).
+    salesforce_daily_allocation = NumberAttribute(null=True)
+    hubspot_daily_allocation = NumberAttribute(null=True)
+    hubspot_requests_per_10s = NumberAttribute(null=True)
+    hubspot_searches_per_second = NumberAttribute(null=True)
+    # The Salesforce user the service signs in as, recorded by the functions that sign in, so that
+    # the receiver (which holds no Salesforce credentials) can drop the service's own writes (R14).
+    salesforce_api_user_id = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
 
 
@@ -88,30 +103,64 @@ class OverrideItem(Model):
     updated_at = UTCDateTimeAttribute(null=True)
 
 
+class _SettingsRow(Model):
+    """Any item of the settings table, for reading the whole table with one Scan."""
+
+    class Meta:
+        table_name = TypeSettingsItem.Meta.table_name
+        region = _region()
+
+    pk = UnicodeAttribute(hash_key=True)
+    # type settings
+    enabled = BooleanAttribute(null=True)
+    enabled_at = UTCDateTimeAttribute(null=True)
+    disabled_at = UTCDateTimeAttribute(null=True)
+    task_type = UnicodeAttribute(null=True)
+    subject_template = UnicodeAttribute(null=True)
+    email_subject_templates = MapAttribute[str, Any](null=True)  # type: ignore[no-untyped-call]
+    # the global item
+    integration_user_id = UnicodeAttribute(null=True)
+    sync_deletions = BooleanAttribute(null=True)
+    salesforce_daily_allocation = NumberAttribute(null=True)
+    hubspot_daily_allocation = NumberAttribute(null=True)
+    hubspot_requests_per_10s = NumberAttribute(null=True)
+    hubspot_searches_per_second = NumberAttribute(null=True)
+    salesforce_api_user_id = UnicodeAttribute(null=True)
+    # overrides
+    salesforce_id = UnicodeAttribute(null=True)
+
+
 # ------------------------------------------------------------------------------------------ links
 
 
-class BySalesforceId(GlobalSecondaryIndex["LinkItem"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_salesforce_id"
-        projection = AllProjection()
-
-    salesforce_id = UnicodeAttribute(hash_key=True)
-
-
 class LinkItem(Model):
+    """One side of a link: ``hubspot#<object>#<id>`` naming its Salesforce twin, or its mirror
+    ``salesforce#<id>`` (``hubspot_pk`` names the HubSpot side). Both carry the same attributes."""
+
     class Meta:
         table_name = os.environ.get("LINKS_TABLE", "activity-sync-links")
         region = _region()
 
-    pk = UnicodeAttribute(hash_key=True)  # hubspot#<object>#<id>
+    pk = UnicodeAttribute(hash_key=True)
     salesforce_id = UnicodeAttribute()  # 18-character id of the twin
+    hubspot_pk = UnicodeAttribute(null=True)  # on the mirror item: the HubSpot side's key
     source = UnicodeAttribute(null=True)  # how the link was found: link, property, email, manual, sync
     fingerprint = UnicodeAttribute(null=True)  # of what the service last wrote (R14 echo check)
     written_side = UnicodeAttribute(null=True)  # which side the service wrote last: hubspot|salesforce
     details = JSONAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
-    by_salesforce_id = BySalesforceId()
+
+    @property
+    def hubspot_key(self) -> str:
+        return self.hubspot_pk or self.pk
+
+    @property
+    def hubspot_object_type(self) -> str:
+        return self.hubspot_key.split("#", 2)[1]
+
+    @property
+    def hubspot_id(self) -> str:
+        return self.hubspot_key.split("#", 2)[2]
 
     def written_version(self, side: str) -> WrittenVersion | None:
         """What the service last wrote on ``side`` (``hubspot`` or ``salesforce``) for this link,
@@ -124,6 +173,29 @@ class LinkItem(Model):
             fingerprint=self.fingerprint,
             field_names=tuple(details.get("fields", ())),
             modified_at=parse_salesforce_datetime(modstamp) if modstamp else None,
+        )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to write: the HubSpot record (``object_type``, ``hubspot_id``) and its twin."""
+
+    object_type: str
+    hubspot_id: str
+    salesforce_id: str
+    source: str
+    fingerprint: str | None = None
+    written_side: str | None = None
+    details: Mapping[str, Any] | None = None
+
+    def same_as(self, stored: LinkItem | None) -> bool:
+        """Whether ``stored`` already says all this (then writing it again is a wasted write)."""
+        return (
+            stored is not None
+            and stored.salesforce_id == self.salesforce_id
+            and stored.fingerprint == self.fingerprint
+            and stored.written_side == self.written_side
+            and (stored.details or None) == (dict(self.details) if self.details else None)
         )
 
 
@@ -149,6 +221,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     TypeSettingsItem,
     GlobalSettingsItem,
     OverrideItem,
+    _SettingsRow,
     LinkItem,
     SyncStateItem,
 )
@@ -160,6 +233,7 @@ def bind_tables(config: RuntimeConfig) -> None:
         TypeSettingsItem: config.settings_table,
         GlobalSettingsItem: config.settings_table,
         OverrideItem: config.settings_table,
+        _SettingsRow: config.settings_table,
         LinkItem: config.links_table,
         SyncStateItem: config.sync_state_table,
     }
@@ -176,32 +250,120 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# How long a container trusts its copy of the settings table: a switch, a task type, an override
+# changed by the operator applies within this many seconds (S3), and a batch pays no read for them.
+SETTINGS_CACHE_SECONDS = float(os.environ.get("ACTIVITY_SYNC_SETTINGS_CACHE_SECONDS", "10"))
+
+
+@dataclass(frozen=True)
+class GlobalSettings:
+    integration_user_id: str | None = None
+    sync_deletions: bool = False
+    salesforce_daily_allocation: int | None = None
+    hubspot_daily_allocation: int | None = None
+    hubspot_requests_per_10s: int | None = None
+    hubspot_searches_per_second: int | None = None
+    salesforce_api_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    types: Mapping[str, TypeSettings] = field(default_factory=dict)
+    global_settings: GlobalSettings = field(default_factory=GlobalSettings)
+    overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def _type_settings(item: TypeSettingsItem | _SettingsRow) -> TypeSettings:
+    templates = dict(item.email_subject_templates or {})
+    return TypeSettings(
+        enabled=bool(item.enabled),
+        enabled_at=item.enabled_at,
+        disabled_at=item.disabled_at,
+        task_type=item.task_type,
+        subject_template=item.subject_template,
+        email_subject_templates={EmailEventKind(k): str(v) for k, v in templates.items()},
+    )
+
+
+def _optional_int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _global_settings(item: GlobalSettingsItem | _SettingsRow) -> GlobalSettings:
+    return GlobalSettings(
+        integration_user_id=item.integration_user_id,
+        sync_deletions=bool(item.sync_deletions),
+        salesforce_daily_allocation=_optional_int(item.salesforce_daily_allocation),
+        hubspot_daily_allocation=_optional_int(item.hubspot_daily_allocation),
+        hubspot_requests_per_10s=_optional_int(item.hubspot_requests_per_10s),
+        hubspot_searches_per_second=_optional_int(item.hubspot_searches_per_second),
+        salesforce_api_user_id=item.salesforce_api_user_id,
+    )
+
+
 class SettingsRepository:
-    """Reads and writes the settings items. Missing items read as the defaults (switch off)."""
+    """Reads and writes the settings items. Missing items read as the defaults (switch off).
 
-    def type_settings(self, sync_type: SyncType) -> TypeSettings:
-        try:
-            item = TypeSettingsItem.get(sync_type.key, consistent_read=True)
-        except DoesNotExist:
-            return TypeSettings()
-        templates = dict(item.email_subject_templates or {})
-        return TypeSettings(
-            enabled=bool(item.enabled),
-            enabled_at=item.enabled_at,
-            disabled_at=item.disabled_at,
-            task_type=item.task_type,
-            subject_template=item.subject_template,
-            email_subject_templates={EmailEventKind(k): str(v) for k, v in templates.items()},
-        )
+    Reads come from a copy of the whole table, taken with one Scan and kept ``cache_seconds``;
+    ``fresh=True`` takes a new copy first (a switch read as off is checked again before anything
+    is set aside for it). Writes go straight to the table and drop the copy."""
 
-    def all_type_settings(self) -> dict[str, TypeSettings]:
-        return {item.pk: self.type_settings(SyncType.parse(item.pk)) for item in self._type_items()}
+    def __init__(
+        self,
+        cache_seconds: float = SETTINGS_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._snapshot: _Snapshot | None = None
+        self._taken_at = 0.0
 
-    def _type_items(self) -> Iterator[TypeSettingsItem]:
-        for item in TypeSettingsItem.scan():
-            if "#" in item.pk and not item.pk.startswith(("owner_override#", "contact_override#")):
-                yield item
+    # -- reading
+    def _current(self, fresh: bool = False) -> _Snapshot:
+        if fresh or self._snapshot is None or self._clock() - self._taken_at >= self._cache_seconds:
+            self._snapshot = self._read_table()
+            self._taken_at = self._clock()
+        return self._snapshot
 
+    def invalidate(self) -> None:
+        self._snapshot = None
+
+    @staticmethod
+    def _read_table() -> _Snapshot:
+        types: dict[str, TypeSettings] = {}
+        overrides: dict[str, dict[str, str]] = {"owner": {}, "contact": {}}
+        global_settings = GlobalSettings()
+        for row in _SettingsRow.scan(consistent_read=True):
+            if row.pk == "global":
+                global_settings = _global_settings(row)
+            elif row.pk.startswith(("owner_override#", "contact_override#")):
+                kind, _, hubspot_id = row.pk.partition("_override#")
+                if row.salesforce_id:
+                    overrides[kind][hubspot_id] = row.salesforce_id
+            elif "#" in row.pk:
+                types[row.pk] = _type_settings(row)
+        return _Snapshot(types, global_settings, overrides)
+
+    def type_settings(self, sync_type: SyncType, *, fresh: bool = False) -> TypeSettings:
+        return self._current(fresh).types.get(sync_type.key, TypeSettings())
+
+    def all_type_settings(self, *, fresh: bool = False) -> dict[str, TypeSettings]:
+        return dict(self._current(fresh).types)
+
+    def global_settings(self, *, fresh: bool = False) -> GlobalSettings:
+        return self._current(fresh).global_settings
+
+    def integration_user_id(self) -> str | None:
+        return self.global_settings().integration_user_id
+
+    def sync_deletions(self) -> bool:
+        return self.global_settings().sync_deletions
+
+    def overrides(self, kind: str) -> dict[str, str]:
+        """Manual overrides of one kind (``owner`` or ``contact``): HubSpot id -> Salesforce id."""
+        return dict(self._current().overrides.get(kind, {}))
+
+    # -- writing
     def save_type_settings(self, sync_type: SyncType, settings: TypeSettings, *, by: str) -> None:
         TypeSettingsItem(
             sync_type.key,
@@ -214,67 +376,103 @@ class SettingsRepository:
             updated_at=_utcnow(),
             updated_by=by,
         ).save()
+        self.invalidate()
 
-    def integration_user_id(self) -> str | None:
-        try:
-            return GlobalSettingsItem.get("global", consistent_read=True).integration_user_id
-        except DoesNotExist:
-            return None
-
-    def _global(self) -> GlobalSettingsItem:
-        try:
-            return GlobalSettingsItem.get("global", consistent_read=True)
-        except DoesNotExist:
-            return GlobalSettingsItem("global")
+    def _update_global(self, **values: Any) -> None:
+        """Set attributes of the global item, creating it if needed, without touching the others."""
+        item = GlobalSettingsItem("global")
+        actions = [
+            getattr(GlobalSettingsItem, name).set(value)
+            if value is not None
+            else getattr(GlobalSettingsItem, name).remove()
+            for name, value in values.items()
+        ]
+        item.update(actions=[*actions, GlobalSettingsItem.updated_at.set(_utcnow())])
+        self.invalidate()
 
     def set_integration_user_id(self, user_id: str) -> None:
-        item = self._global()
-        item.integration_user_id = user_id
-        item.updated_at = _utcnow()
-        item.save()
-
-    def sync_deletions(self) -> bool:
-        return bool(self._global().sync_deletions)
+        self._update_global(integration_user_id=user_id)
 
     def set_sync_deletions(self, on: bool) -> None:
-        item = self._global()
-        item.sync_deletions = on
-        item.updated_at = _utcnow()
-        item.save()
+        self._update_global(sync_deletions=on)
 
-    def overrides(self, kind: str) -> dict[str, str]:
-        """Manual overrides of one kind (``owner`` or ``contact``): HubSpot id -> Salesforce id."""
-        prefix = f"{kind}_override#"
-        return {
-            item.pk.removeprefix(prefix): item.salesforce_id
-            for item in OverrideItem.scan(OverrideItem.pk.startswith(prefix))
-        }
+    def set_allocation(self, name: str, value: int | None) -> None:
+        """One of the budget settings (``salesforce_daily_allocation``, ``hubspot_daily_allocation``,
+        ``hubspot_requests_per_10s``, ``hubspot_searches_per_second``); None removes it."""
+        if name not in {
+            "salesforce_daily_allocation",
+            "hubspot_daily_allocation",
+            "hubspot_requests_per_10s",
+            "hubspot_searches_per_second",
+        }:
+            raise ValueError(f"unknown allocation setting {name!r}")
+        if value is not None and value < 0:
+            raise ValueError(f"{name} cannot be negative")
+        self._update_global(**{name: value})
+
+    def remember_salesforce_api_user(self, user_id: str) -> None:
+        """Record the user the service signs in as, once per container and only when it changed."""
+        if self.global_settings().salesforce_api_user_id != user_id:
+            self._update_global(salesforce_api_user_id=user_id)
 
     def set_override(self, kind: str, hubspot_id: str, salesforce_id: str, note: str | None = None) -> None:
         OverrideItem(
             f"{kind}_override#{hubspot_id}", salesforce_id=salesforce_id, note=note, updated_at=_utcnow()
         ).save()
+        self.invalidate()
 
     def delete_override(self, kind: str, hubspot_id: str) -> None:
         OverrideItem(f"{kind}_override#{hubspot_id}").delete()
+        self.invalidate()
 
 
 def hubspot_key(object_type: str, object_id: str) -> str:
     return f"hubspot#{object_type}#{object_id}"
 
 
-class LinkRepository:
-    """HubSpot id <-> Salesforce id, both ways."""
+def salesforce_key(salesforce_id: str) -> str:
+    return f"salesforce#{salesforce_id}"
 
-    def links(self, object_type: str, hubspot_ids: list[str]) -> dict[str, LinkItem]:
-        """HubSpot id -> its link, for those that have one (BatchGetItem, 100 keys a call)."""
+
+class LinkRepository:
+    """HubSpot id <-> Salesforce id, both ways, a batch at a time."""
+
+    def links(self, object_type: str, hubspot_ids: Iterable[str]) -> dict[str, LinkItem]:
+        """HubSpot id -> its link, for those that have one (BatchGetItem, 100 keys a request)."""
         keys = list(dict.fromkeys(hubspot_key(object_type, i) for i in hubspot_ids))
-        return {item.pk.rsplit("#", 1)[-1]: item for item in LinkItem.batch_get(keys)}
+        return {item.hubspot_id: item for item in LinkItem.batch_get(keys)} if keys else {}
+
+    def by_salesforce_ids(self, salesforce_ids: Iterable[str]) -> dict[str, LinkItem]:
+        """Salesforce id -> the link naming it (its mirror item), for those that have one."""
+        keys = list(dict.fromkeys(salesforce_key(i) for i in salesforce_ids if i))
+        return {item.salesforce_id: item for item in LinkItem.batch_get(keys)} if keys else {}
 
     def by_salesforce_id(self, salesforce_id: str) -> LinkItem | None:
-        for item in LinkItem.by_salesforce_id.query(salesforce_id, limit=1):
-            return item
-        return None
+        return self.by_salesforce_ids([salesforce_id]).get(salesforce_id)
+
+    def save(self, links: Iterable[Link], stored: Mapping[str, LinkItem] | None = None) -> int:
+        """Write each link and its mirror (BatchWriteItem, 25 items a request); a link that
+        ``stored`` (HubSpot id -> item, as read before) already holds is not written again.
+        Returns how many links were written."""
+        now = _utcnow()
+        written = 0
+        with LinkItem.batch_write() as batch:
+            for link in links:
+                if stored is not None and link.same_as(stored.get(link.hubspot_id)):
+                    continue
+                forward = hubspot_key(link.object_type, link.hubspot_id)
+                attributes: dict[str, Any] = {
+                    "salesforce_id": link.salesforce_id,
+                    "source": link.source,
+                    "fingerprint": link.fingerprint,
+                    "written_side": link.written_side,
+                    "details": dict(link.details) if link.details else None,
+                    "updated_at": now,
+                }
+                batch.save(LinkItem(forward, **attributes))
+                batch.save(LinkItem(salesforce_key(link.salesforce_id), hubspot_pk=forward, **attributes))
+                written += 1
+        return written
 
     def link(
         self,
@@ -287,41 +485,45 @@ class LinkRepository:
         written_side: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        LinkItem(
-            hubspot_key(object_type, hubspot_id),
-            salesforce_id=salesforce_id,
-            source=source,
-            fingerprint=fingerprint,
-            written_side=written_side,
-            details=dict(details) if details else None,
-            updated_at=_utcnow(),
-        ).save()
+        self.save([Link(object_type, hubspot_id, salesforce_id, source, fingerprint, written_side, details)])
 
     def link_if_absent(self, object_type: str, hubspot_id: str, salesforce_id: str, *, source: str) -> bool:
         """Link only a record that has no link yet (a weaker match never replaces a stronger one);
         True when written."""
+        forward = hubspot_key(object_type, hubspot_id)
+        now = _utcnow()
         try:
-            LinkItem(
-                hubspot_key(object_type, hubspot_id),
-                salesforce_id=salesforce_id,
-                source=source,
-                updated_at=_utcnow(),
-            ).save(condition=LinkItem.pk.does_not_exist())
+            LinkItem(forward, salesforce_id=salesforce_id, source=source, updated_at=now).save(
+                condition=LinkItem.pk.does_not_exist()
+            )
         except PutError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise
+        LinkItem(
+            salesforce_key(salesforce_id), salesforce_id=salesforce_id, hubspot_pk=forward, source=source
+        ).save()
         return True
 
-    def unlink(self, object_type: str, hubspot_id: str) -> None:
-        LinkItem(hubspot_key(object_type, hubspot_id)).delete()
+    def unlink(self, items: Iterable[LinkItem]) -> None:
+        """End these links: both items of each pair (BatchWriteItem)."""
+        with LinkItem.batch_write() as batch:
+            for item in items:
+                batch.delete(LinkItem(item.hubspot_key))
+                batch.delete(LinkItem(salesforce_key(item.salesforce_id)))
 
 
 WAITING_TTL = dt.timedelta(days=400)  # past the longest look-back window (R5: one year)
+DEAD_LETTER_TTL = dt.timedelta(days=14)  # as long as SQS keeps a dead letter
+
+
+def outcome_label(status: str, reason: str | None) -> str:
+    return status if reason is None else f"{status}:{reason}"
 
 
 class SyncStateRepository:
-    """Watermarks, activities waiting for their contact (R4) and outcome figures (R16)."""
+    """Watermarks, activities waiting for their contact (R4), outcome figures (R16) and the dead
+    letters already sent."""
 
     def watermark(self, name: str) -> str | None:
         try:
@@ -341,19 +543,26 @@ class SyncStateRepository:
         reason: str,
     ) -> None:
         """Park an activity under each of its contacts: whichever starts to sync first wakes it."""
+        self.add_waiting_many([(hubspot_contact_ids, sync_type, activity_id, message, reason)])
+
+    def add_waiting_many(
+        self, entries: Iterable[tuple[list[str], SyncType, str, Mapping[str, Any], str]]
+    ) -> None:
+        """Park many activities at once (BatchWriteItem)."""
         now = _utcnow()
         with SyncStateItem.batch_write() as batch:
-            for contact_id in dict.fromkeys(hubspot_contact_ids):
-                batch.save(
-                    SyncStateItem(
-                        f"waiting#{contact_id}",
-                        f"{sync_type.key}#{activity_id}",
-                        payload=dict(message),
-                        reason=reason,
-                        updated_at=now,
-                        expires_at=now + WAITING_TTL,
+            for contact_ids, sync_type, activity_id, message, reason in entries:
+                for contact_id in dict.fromkeys(contact_ids):
+                    batch.save(
+                        SyncStateItem(
+                            f"waiting#{contact_id}",
+                            f"{sync_type.key}#{activity_id}",
+                            payload=dict(message),
+                            reason=reason,
+                            updated_at=now,
+                            expires_at=now + WAITING_TTL,
+                        )
                     )
-                )
 
     def waiting_for(self, hubspot_contact_id: str) -> list[SyncStateItem]:
         return list(SyncStateItem.query(f"waiting#{hubspot_contact_id}"))
@@ -390,17 +599,25 @@ class SyncStateRepository:
             removed += 1
         return removed
 
+    def count_outcomes(
+        self, sync_type: SyncType, tallies: Mapping[tuple[str, str | None], int], day: dt.date | None = None
+    ) -> None:
+        """Add a batch's figures (status, reason) -> n to the per-type, per-day counters: one
+        UpdateItem per outcome, whatever the batch size."""
+        day = day or _utcnow().date()
+        now = _utcnow()
+        for (status, reason), n in tallies.items():
+            if n <= 0:
+                continue
+            SyncStateItem(
+                f"outcomes#{sync_type.key}", f"{day.isoformat()}#{outcome_label(status, reason)}"
+            ).update(actions=[SyncStateItem.tally.add(n), SyncStateItem.updated_at.set(now)])
+
     def count_outcome(
         self, sync_type: SyncType, status: str, reason: str | None, n: int = 1, day: dt.date | None = None
     ) -> None:
         """Add to the per-type, per-day figure of one outcome (synced, waiting:<reason>, failed)."""
-        if n <= 0:
-            return
-        day = day or _utcnow().date()
-        label = status if reason is None else f"{status}:{reason}"
-        SyncStateItem(f"outcomes#{sync_type.key}", f"{day.isoformat()}#{label}").update(
-            actions=[SyncStateItem.tally.add(n), SyncStateItem.updated_at.set(_utcnow())]
-        )
+        self.count_outcomes(sync_type, {(status, reason): n}, day)
 
     def outcome_figures(self, sync_type: SyncType, since: dt.date | None = None) -> dict[str, int]:
         """Outcome label -> total since ``since`` (all days when None)."""
@@ -410,3 +627,39 @@ class SyncStateRepository:
             label = item.sk.split("#", 1)[1]
             totals[label] = totals.get(label, 0) + int(item.tally or 0)
         return totals
+
+    # -- dead letters
+    def claim_dead_letter(self, sync_key: str, object_id: str, reason: str, body: str) -> bool:
+        """Record that this record is dead-lettered for this reason; False when it already was
+        (and its dead letter still waits): one dead letter per record and reason."""
+        digest = hashlib.sha256(reason.encode()).hexdigest()[:16]
+        now = _utcnow()
+        try:
+            SyncStateItem(
+                f"dead#{sync_key}",
+                f"{object_id}#{digest}",
+                reason=reason[:1000],
+                value=body[:4000],
+                updated_at=now,
+                expires_at=now + DEAD_LETTER_TTL,
+            ).save(condition=SyncStateItem.sk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def dead_letters(self, sync_key: str) -> Iterator[SyncStateItem]:
+        return SyncStateItem.query(f"dead#{sync_key}")
+
+    def release_dead_letters(self, sync_key: str, object_ids: Iterable[str]) -> int:
+        """Forget the dead letters of these records (they were re-driven): a new failure of one
+        of them is dead-lettered again."""
+        wanted = set(object_ids)
+        released = 0
+        with SyncStateItem.batch_write() as batch:
+            for item in self.dead_letters(sync_key):
+                if item.sk.rsplit("#", 1)[0] in wanted:
+                    batch.delete(item)
+                    released += 1
+        return released

@@ -3,22 +3,31 @@ Salesforce Task.
 
 One batch of changes of one activity type costs, whatever its size up to the batch limit:
 one HubSpot batch read of the activities and one of their contact associations (engagement types
-only), one HubSpot batch read of the contacts, and one or two Salesforce sObject Collections calls
-(updates of Tasks already linked, upserts by External ID of the others) - plus DynamoDB reads
-(R18). The order of decisions follows the SPEC: switch and window (S1, R5), echo (R14), contact
-(R4, R6), Assigned To (R7, R8), then the Task itself (R3, R9, S2).
+only), one HubSpot batch read of the contacts not read in the last minute, and one or two
+Salesforce sObject Collections calls (updates of Tasks already linked, upserts by External ID of the
+others) - plus one DynamoDB BatchGetItem for the activities' links, one for the contacts' links and
+one BatchWriteItem for what changed (R18). The order of decisions follows the SPEC: switch and window
+(S1, R5), echo (R14), contact (R4, R6), Assigned To (R7, R8), then the Task itself (R3, R9, S2).
+
+A Task once created stays on its contact (R6), and its Assigned To is decided from that same
+contact on every later update (R7): the link remembers the contact, so an unchanged activity
+delivered again changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from activity_sync.adapters.dynamodb import LinkItem, LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.dynamodb import (
+    Link,
+    LinkItem,
+    LinkRepository,
+    SettingsRepository,
+    SyncStateRepository,
+)
 from activity_sync.adapters.hubspot_activities import (
-    CONTACT_PROPERTIES,
     ENGAGEMENTS,
     ActivityShapeError,
     engagement_activities,
@@ -37,16 +46,11 @@ from activity_sync.domain import (
     TypeSettings,
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
-from activity_sync.rules.contact_choice import (
-    SalesforcePersonMatch,
-    choose_contact,
-    resolve_salesforce_person,
-)
+from activity_sync.rules.contact_choice import choose_contact
 from activity_sync.rules.echo import carries_salesforce_id, fingerprint
-from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map
+from activity_sync.rules.owner_mapping import OwnerMap
 from activity_sync.rules.task_mapping import (
     HubSpotActivityKey,
     activity_external_id,
@@ -56,6 +60,12 @@ from activity_sync.rules.task_mapping import (
 )
 from activity_sync.rules.windows import SkipReason, check_window
 from activity_sync.usecases.batch import BatchResult
+from activity_sync.usecases.directories import (
+    ContactDirectory,
+    OwnerDirectory,
+    contact_link,
+    current_person,
+)
 from activity_sync.usecases.type_syncer import TypeSyncer
 
 # Salesforce record errors worth another try; any other record error is about the data and goes
@@ -66,69 +76,13 @@ TRANSIENT_SALESFORCE_ERRORS = frozenset(
 )
 # Upserting onto an existing Task must not send createable-only fields (TaskSubtype).
 NOT_UPDATEABLE_ERRORS = frozenset({"INVALID_FIELD_FOR_INSERT_UPDATE"})
-OWNER_MAP_TTL_SECONDS = 600
 # Where activities with no associated contact wait; the poller re-queues them now and then (an
 # association added later brings them in) and the syncer parks them again if still alone.
 UNASSOCIATED = "unassociated"
 
 
-def current_person(
-    override: str | None, properties: Mapping[str, str | None], link: LinkItem | None
-) -> SalesforcePersonMatch | None:
-    """R4's person for a contact, freshest source first: a manual override, then HubSpot's own
-    Salesforce id properties (they follow lead conversions and merges), then the link the
-    service stored (an earlier email match)."""
-    return resolve_salesforce_person(
-        override, properties.get("salesforcecontactid"), properties.get("salesforceleadid")
-    ) or (resolve_salesforce_person(link.salesforce_id, None, None) if link else None)
-
-
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class OwnerDirectory:
-    """The R8 owner map, built from HubSpot owners and active Salesforce users (one call each)
-    and kept for ten minutes in a warm Lambda; overrides are re-read with it. Each build is also
-    written to the links table (``hubspot#owner#<id>``), where operators can see who maps to whom."""
-
-    def __init__(
-        self,
-        hubspot: Callable[[], HubSpotApi],
-        salesforce: Callable[[], SalesforceApi],
-        settings: SettingsRepository,
-        links: LinkRepository | None = None,
-    ) -> None:
-        # Callables: the current clients, so a rotated credential is used at the next build.
-        self._hubspot = hubspot
-        self._salesforce = salesforce
-        self._settings = settings
-        self._links = links
-        self._map: OwnerMap | None = None
-        self._built_at = 0.0
-
-    def current(self) -> OwnerMap:
-        if self._map is None or time.monotonic() - self._built_at > OWNER_MAP_TTL_SECONDS:
-            overrides = self._settings.overrides("owner")
-            self._map = build_owner_map(
-                self._hubspot().owners(), self._salesforce().active_users(), overrides
-            )
-            for note in self._map.notes:
-                logger.info("owner mapping", extra={"note": note.message, "kind": note.kind})
-            self._built_at = time.monotonic()
-            if self._links is not None:
-                self._store(self._map, overrides)
-        return self._map
-
-    def _store(self, owner_map: OwnerMap, overrides: Mapping[str, str]) -> None:
-        """Write the links that changed since the last build (a read, and a write per change)."""
-        stored = self._links.links("owner", list(owner_map.to_salesforce)) if self._links else {}
-        for owner_id, user_id in owner_map.to_salesforce.items():
-            current = stored.get(owner_id)
-            if current is None or current.salesforce_id != user_id:
-                assert self._links is not None
-                source = "override" if owner_id in overrides else "email"
-                self._links.link("owner", owner_id, user_id, source=source)
 
 
 @dataclass
@@ -141,6 +95,11 @@ class _Pending:
     draft: SalesforceTaskDraft | None = None
     contact_ids: tuple[str, ...] = field(default_factory=tuple)
     record: HubSpotRecord | None = None  # as HubSpot returned it (engagement types)
+    chosen_contact: str | None = None  # the HubSpot contact the Task is (or goes) on
+
+    @property
+    def key(self) -> str:
+        return activity_external_id(self.activity)
 
 
 class HubSpotToSalesforce(TypeSyncer):
@@ -157,6 +116,7 @@ class HubSpotToSalesforce(TypeSyncer):
         salesforce: SalesforceApi,
         queues: ChangeQueues,
         owners: OwnerDirectory,
+        contacts: ContactDirectory | None = None,
     ) -> None:
         super().__init__(
             SyncType.hubspot_to_salesforce(activity_type),
@@ -169,12 +129,17 @@ class HubSpotToSalesforce(TypeSyncer):
         self.activity_type = activity_type
         self._queues = queues
         self._owners = owners
+        self._contacts = contacts or ContactDirectory(lambda: hubspot, ttl_seconds=0)
+        self._task_links: dict[str, LinkItem] = {}
 
     def sync(
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
     ) -> None:
         self._delete_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
         pending = self._load([(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT], result)
+        # One read of the links of every activity of the batch: the window, the contact and the
+        # write all consult it.
+        self._task_links = self._links.links("activity", [item.key for item in pending])
         pending = self._filter(pending, settings, result)
         self._choose_people(pending, settings, result)
         self._write(pending, result)
@@ -192,19 +157,15 @@ class HubSpotToSalesforce(TypeSyncer):
             for change in deletions
             for kind in kinds
         ]
-        twins = {
-            ("activity", key): link.salesforce_id for key, link in self._links.links("activity", keys).items()
-        }
+        twins = list(self._links.links("activity", keys).values())
         spec = ENGAGEMENTS.get(self.activity_type)
         if spec is not None:
-            copies = self._links.links(spec.object_type, [c.object_id for c in deletions])
-            twins.update({(spec.object_type, hs_id): link.salesforce_id for hs_id, link in copies.items()})
+            twins += self._links.links(spec.object_type, [c.object_id for c in deletions]).values()
         if twins and mirror:
-            self._salesforce.delete(list(twins.values()))
+            self._salesforce.delete([link.salesforce_id for link in twins])
         # Either way the pair is over: unlinked, the decision stands when a later poll (or a
         # change of the setting) sees the same deletion again.
-        for object_type, hubspot_id in twins:
-            self._links.unlink(object_type, hubspot_id)
+        self._links.unlink(twins)
         if mirror:
             self._count("deleted", "deleted_in_hubspot", len(twins))
         else:
@@ -225,7 +186,7 @@ class HubSpotToSalesforce(TypeSyncer):
                 self._collect(by_id, activity, message_id, change)
             return list(by_id.values())
         ids = list(dict.fromkeys(change.object_id for _, change in upserts))
-        records = self._hubspot.read_objects(spec.object_type, ids, spec.properties)
+        records = self._hubspot.read_objects(spec.object_type, ids, spec.properties) if ids else {}
         contacts = (
             self._hubspot.associated_ids(spec.object_type, "contacts", list(records)) if records else {}
         )
@@ -267,21 +228,16 @@ class HubSpotToSalesforce(TypeSyncer):
         to date (R3) even when a switch turned off and on again moved the window past it."""
         kept: list[_Pending] = []
         copies: list[_Pending] = []
-        outside: list[_Pending] = []
         for item in pending:
             if carries_salesforce_id(item.activity):
                 copies.append(item)
-            elif not check_window(self.activity_type, item.activity.occurred_at, settings).should_sync:
-                outside.append(item)
-            else:
+            elif (
+                check_window(self.activity_type, item.activity.occurred_at, settings).should_sync
+                or item.key in self._task_links
+            ):
                 kept.append(item)
-        if outside:
-            synced = self._links.links("activity", [activity_external_id(i.activity) for i in outside])
-            for item in outside:
-                if activity_external_id(item.activity) in synced:
-                    kept.append(item)
-                else:
-                    self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
+            else:
+                self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
         self._update_salesforce_originals(copies, result)
         return kept
 
@@ -321,7 +277,7 @@ class HubSpotToSalesforce(TypeSyncer):
                 for item, link in edits
             ],
         )
-        done = 0
+        remembered: list[Link] = []
         for (item, link), outcome in zip(edits, outcomes, strict=True):
             if not outcome.success:
                 target = (
@@ -336,23 +292,32 @@ class HubSpotToSalesforce(TypeSyncer):
             raw = item.record.properties if item.record else {}
             details = dict(link.details or {})
             details["task_state"] = {name: raw.get(name) for name in details.get("task_state", {})}
-            self._links.link(
-                spec.object_type if spec else "tasks",
-                item.activity.id,
-                link.salesforce_id,
-                source=link.source or "sync",
-                fingerprint=link.fingerprint,
-                written_side=link.written_side,
-                details=details,
+            remembered.append(
+                Link(
+                    link.hubspot_object_type,
+                    item.activity.id,
+                    link.salesforce_id,
+                    link.source or "sync",
+                    link.fingerprint,
+                    link.written_side,
+                    details,
+                )
             )
-            done += 1
-        self._count("synced", "update_of_salesforce_task", done)
+        self._links.save(remembered)
+        self._count("synced", "update_of_salesforce_task", len(remembered))
 
     def _choose_people(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> None:
         """R4/R6/R7: the Contact or Lead each Task goes on, and who it is assigned to. Activities
-        whose contacts do not sync yet are parked until one does."""
+        whose contacts do not sync yet are parked until one does. A Task already created keeps its
+        contact, and its Assigned To follows from that contact (R6, R7)."""
         contact_ids = list(dict.fromkeys(c for item in pending for c in item.contact_ids))
-        candidates = self._candidates(contact_ids)
+        woken = {
+            c
+            for item in pending
+            if item.change.source is ChangeSource.CONTACT_STARTED_SYNCING
+            for c in item.contact_ids
+        }
+        candidates = self._candidates(contact_ids, woken)
         owner_map: OwnerMap | None = None
         integration_user: str | None = None
         waiting: list[_Pending] = []
@@ -364,7 +329,9 @@ class HubSpotToSalesforce(TypeSyncer):
                     result.dead[message_id] = f"no HubSpot contact {', '.join(item.contact_ids)}"
                 continue
             # The window was decided in _filter; what is left is whether a contact syncs (R4, R6).
-            chosen = choose_contact(candidates[c] for c in item.contact_ids if c in candidates)
+            chosen = self._kept_contact(item, candidates) or choose_contact(
+                candidates[c] for c in item.contact_ids if c in candidates
+            )
             if chosen is None or chosen.salesforce_person_id is None:
                 waiting.append(item)
                 continue
@@ -373,6 +340,7 @@ class HubSpotToSalesforce(TypeSyncer):
                 integration_user = self._settings.integration_user_id() or self._salesforce.user_id
             assert integration_user is not None
             assignment = assign_task_owner(item.activity, chosen, owner_map, integration_user)
+            item.chosen_contact = chosen.hubspot_id
             try:
                 item.draft = build_task(
                     item.activity,
@@ -385,13 +353,24 @@ class HubSpotToSalesforce(TypeSyncer):
                     result.dead[message_id] = f"cannot build the Task: {error}"
         self._park(waiting, candidates)
 
-    def _candidates(self, contact_ids: list[str]) -> dict[str, ContactCandidate]:
+    def _kept_contact(
+        self, item: _Pending, candidates: Mapping[str, ContactCandidate]
+    ) -> ContactCandidate | None:
+        """The contact an existing Task was created on, while it still syncs (R6: a Task never
+        moves to another contact, and R7 decides its owner from the same one)."""
+        link = self._task_links.get(item.key)
+        kept = str((link.details or {}).get("contact_id") or "") if link else ""
+        candidate = candidates.get(kept)
+        return candidate if candidate is not None and candidate.salesforce_person_id else None
+
+    def _candidates(self, contact_ids: list[str], fresh: set[str]) -> dict[str, ContactCandidate]:
         if not contact_ids:
             return {}
-        records = self._hubspot.read_objects("contacts", contact_ids, CONTACT_PROPERTIES)
+        records = self._contacts.read(contact_ids, fresh=fresh)
         links = self._links.links("contact", list(records))
         overrides = self._settings.overrides("contact")
         candidates: dict[str, ContactCandidate] = {}
+        changed: list[Link] = []
         for contact_id, record in records.items():
             props = record.properties
             link = links.get(contact_id)
@@ -400,13 +379,14 @@ class HubSpotToSalesforce(TypeSyncer):
             if created_at is None:
                 continue
             if match is not None and (link is None or link.salesforce_id != match.person_id):
-                self._links.link("contact", contact_id, match.person_id, source=match.source.value)
+                changed.append(contact_link(record, match))
             candidates[contact_id] = ContactCandidate(
                 hubspot_id=contact_id,
                 created_at=created_at,
                 salesforce_person_id=match.person_id if match else None,
                 owner_id=props.get("hubspot_owner_id") or None,
             )
+        self._links.save(changed)
         return candidates
 
     def _park(self, waiting: list[_Pending], candidates: Mapping[str, ContactCandidate]) -> None:
@@ -415,14 +395,17 @@ class HubSpotToSalesforce(TypeSyncer):
         if not waiting:
             return
         unknown: dict[str, None] = {}
+        entries = []
         for item in waiting:
             message = item.change.model_copy(update={"source": ChangeSource.CONTACT_STARTED_SYNCING})
-            self._state.add_waiting(
-                list(item.contact_ids) or [UNASSOCIATED],
-                self.sync_type,
-                item.activity.id,
-                message.model_dump(mode="json"),
-                SkipReason.CONTACT_NOT_SYNCING,
+            entries.append(
+                (
+                    list(item.contact_ids) or [UNASSOCIATED],
+                    self.sync_type,
+                    item.activity.id,
+                    message.model_dump(mode="json"),
+                    str(SkipReason.CONTACT_NOT_SYNCING),
+                )
             )
             unknown.update(
                 dict.fromkeys(
@@ -431,12 +414,13 @@ class HubSpotToSalesforce(TypeSyncer):
                     if c in candidates and candidates[c].salesforce_person_id is None
                 )
             )
+        self._state.add_waiting_many(entries)
         no_contact = sum(1 for item in waiting if not item.contact_ids)
         self._count("waiting", SkipReason.CONTACT_NOT_SYNCING, len(waiting) - no_contact)
         self._count("waiting", "no_associated_contact", no_contact)
         if unknown:
             self._queues.send_contact_changes(
-                ContactChangeMessage(hubspot_contact_id=c, source=ChangeSource.HUBSPOT_WEBHOOK)
+                ContactChangeMessage(hubspot_contact_id=c, source=ChangeSource.ACTIVITY_WAITING)
                 for c in unknown
             )
 
@@ -446,13 +430,12 @@ class HubSpotToSalesforce(TypeSyncer):
         ready = [item for item in pending if item.draft is not None]
         if not ready:
             return
-        links = self._links.links("activity", [item.draft.external_id for item in ready if item.draft])
         updates: list[tuple[_Pending, str]] = []
         creates: list[_Pending] = []
         unchanged = 0
         for item in ready:
             assert item.draft is not None
-            link = links.get(item.draft.external_id)
+            link = self._task_links.get(item.draft.external_id)
             if link is None:
                 creates.append(item)
             elif link.fingerprint == fingerprint(item.draft.update_fields):
@@ -460,12 +443,13 @@ class HubSpotToSalesforce(TypeSyncer):
             else:
                 updates.append((item, link.salesforce_id))
         self._count("skipped", "unchanged", unchanged)
+        links: list[Link] = []
         if updates:
             outcomes = self._salesforce.update(
                 "Task",
                 [{"Id": task_id, **item.draft.update_fields} for item, task_id in updates if item.draft],
             )
-            self._settle([item for item, _ in updates], outcomes, result, updated=True)
+            links += self._settle([item for item, _ in updates], outcomes, result, updated=True)
         if creates:
             outcomes = self._salesforce.upsert(
                 "Task",
@@ -492,28 +476,42 @@ class HubSpotToSalesforce(TypeSyncer):
                 outcomes = [
                     replaced.get(id(item), outcome) for item, outcome in zip(creates, outcomes, strict=True)
                 ]
-            self._settle(creates, outcomes, result, updated=False)
+            links += self._settle(creates, outcomes, result, updated=False)
+        self._links.save(links)
+        self._count("synced", None, len(links))
 
     def _settle(
         self, items: list[_Pending], outcomes: list[WriteResult], result: BatchResult, *, updated: bool
-    ) -> None:
-        synced = 0
+    ) -> list[Link]:
+        """The links of the Tasks written; the messages of the others fail with Salesforce's words."""
+        links: list[Link] = []
         for item, outcome in zip(items, outcomes, strict=True):
             assert item.draft is not None
             if outcome.success and outcome.id:
-                self._links.link(
-                    "activity",
-                    item.draft.external_id,
-                    outcome.id,
-                    source="sync",
-                    fingerprint=fingerprint(item.draft.update_fields),
-                    written_side="salesforce",
-                    details={"fields": sorted(item.draft.update_fields)},
+                stored = self._task_links.get(item.draft.external_id)
+                kept_contact = (stored.details or {}).get("contact_id") if stored else None
+                links.append(
+                    Link(
+                        "activity",
+                        item.draft.external_id,
+                        outcome.id,
+                        "sync",
+                        fingerprint(item.draft.update_fields),
+                        "salesforce",
+                        {
+                            "fields": sorted(item.draft.update_fields),
+                            "contact_id": kept_contact or item.chosen_contact,
+                            "source_modified_at": _stamp(item.activity.updated_at),
+                        },
+                    )
                 )
-                synced += 1
                 continue
             reason = f"Salesforce refused the Task {'update' if updated else 'upsert'}: {outcome.message}"
             target = result.retry if TRANSIENT_SALESFORCE_ERRORS & set(outcome.error_codes) else result.dead
             for message_id in item.message_ids:
                 target[message_id] = reason
-        self._count("synced", None, synced)
+        return links
+
+
+def _stamp(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat()

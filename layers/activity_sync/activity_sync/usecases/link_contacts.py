@@ -2,24 +2,32 @@
 starts to sync: the activities that were waiting for it are queued again ("the contact is
 triggered to sync"), and their windows (R5) are checked once more by their syncers.
 
-A batch of contact changes costs one HubSpot batch read and, for the contacts with no link yet,
-one Salesforce query per object (Contacts, Leads) for up to 100 emails (R18).
+A batch of contact changes costs one HubSpot batch read, one DynamoDB BatchGetItem of their links
+and, for the contacts with no link yet or whose email changed, one Salesforce query per object
+(Contacts, Leads) for up to 200 emails (R18). A contact already linked whose email and Salesforce
+ids did not change costs nothing more: most contact changes are of properties the sync never reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.dynamodb import (
+    Link,
+    LinkItem,
+    LinkRepository,
+    SettingsRepository,
+    SyncStateRepository,
+)
 from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
 from activity_sync.adapters.queues import ChangeQueues
-from activity_sync.messages import ChangeMessage, ContactChangeMessage
+from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
 from activity_sync.rules.contact_choice import resolve_salesforce_person
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.usecases.batch import BatchResult
-from activity_sync.usecases.hubspot_to_salesforce import current_person
+from activity_sync.usecases.directories import contact_link, contact_link_details, current_person
 
 
 class ContactLinker:
@@ -43,30 +51,53 @@ class ContactLinker:
     def handle(self, changes: Sequence[tuple[str, ContactChangeMessage]]) -> BatchResult:
         result = BatchResult()
         contact_ids = list(dict.fromkeys(c.hubspot_contact_id for _, c in changes if c.hubspot_contact_id))
+        # Checked in full even when linked: a person who changed on the Salesforce side (a Lead
+        # converted, a Contact created with the same email), or a contact an activity waits for.
+        recheck = {
+            c.hubspot_contact_id
+            for _, c in changes
+            if c.hubspot_contact_id
+            and c.source in (ChangeSource.SALESFORCE_POLL, ChangeSource.ACTIVITY_WAITING)
+        }
         try:
-            syncing = self.link(contact_ids)
+            syncing = self.link(contact_ids, recheck=recheck)
             woken = self.wake(syncing)
         except VendorApiError as error:
+            target = result.retry if error.retryable else result.dead
             for message_id, _ in changes:
-                result.retry[message_id] = str(error)
+                target[message_id] = str(error)
             return result
         logger.info(
             "contacts linked", extra={"contacts": len(contact_ids), "syncing": len(syncing), "woken": woken}
         )
         return result
 
-    def link(self, contact_ids: list[str]) -> dict[str, str]:
-        """Find and store the Salesforce person of each contact; returns those that sync."""
+    def link(self, contact_ids: list[str], recheck: set[str] | None = None) -> dict[str, str]:
+        """Find and store the Salesforce person of each contact; returns those that sync. A contact
+        already linked whose email and HubSpot Salesforce ids are as the link remembers is passed
+        over (a change of another property), unless it is in ``recheck``."""
         if not contact_ids:
             return {}
+        recheck = recheck or set()
         records = self._hubspot.read_objects("contacts", contact_ids, CONTACT_PROPERTIES)
         links = self._links.links("contact", list(records))
         overrides = self._settings.overrides("contact")
+        changed: dict[str, HubSpotRecord] = {}
+        syncing: dict[str, str] = {}
+        for contact_id, record in records.items():
+            link = links.get(contact_id)
+            if (
+                contact_id not in recheck
+                and link is not None
+                and _unchanged(link, record, overrides.get(contact_id))
+            ):
+                continue
+            changed[contact_id] = record
         # Matched by email again unless an override or HubSpot's own properties say who it is: a
         # stored match goes stale when a Lead is converted or a Contact merged.
         unresolved_emails = {
             email
-            for contact_id, record in records.items()
+            for contact_id, record in changed.items()
             if not overrides.get(contact_id)
             and not (
                 record.properties.get("salesforcecontactid") or record.properties.get("salesforceleadid")
@@ -74,11 +105,12 @@ class ContactLinker:
             and (email := normalize_email(record.properties.get("email")))
         }
         people = self._salesforce.people_by_email(sorted(unresolved_emails)) if unresolved_emails else {}
-        syncing: dict[str, str] = {}
-        for contact_id, record in records.items():
+        new_links: list[Link] = []
+        for contact_id, record in changed.items():
             props = record.properties
             link = links.get(contact_id)
-            matches = people.get(normalize_email(props.get("email")) or "", {})
+            email = normalize_email(props.get("email"))
+            matches = people.get(email or "", {})
             match = (
                 resolve_salesforce_person(
                     overrides.get(contact_id), props.get("salesforcecontactid"), props.get("salesforceleadid")
@@ -90,9 +122,9 @@ class ContactLinker:
             )
             if match is None:
                 continue
-            if link is None or link.salesforce_id != match.person_id:
-                self._links.link("contact", contact_id, match.person_id, source=match.source.value)
+            new_links.append(contact_link(record, match))
             syncing[contact_id] = match.person_id
+        self._links.save(new_links, links)
         return syncing
 
     def wake(self, syncing: dict[str, str]) -> int:
@@ -106,3 +138,10 @@ class ContactLinker:
             self._state.remove_waiting(items)
             woken += len(items)
         return woken
+
+
+def _unchanged(link: LinkItem, record: HubSpotRecord, override: str | None) -> bool:
+    details = link.details or {}
+    if "email" not in details or override is not None:
+        return False
+    return details == contact_link_details(record)

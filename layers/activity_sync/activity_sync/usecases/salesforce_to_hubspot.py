@@ -3,7 +3,8 @@ activity on the right contact (R10-R13), without echoes (R14).
 
 A batch costs one sObject Collections retrieve, one HubSpot batch upsert by the unique property
 ``activity_sync_salesforce_id`` (so a retry or a race can never make a second activity, R15) and
-one association batch per target object, plus DynamoDB link reads (R18).
+one association batch per target object, plus one DynamoDB BatchGetItem for the records' links,
+one for their people's and one BatchWriteItem for the new links (R18).
 
 Echoes (R14), decided per record from its link:
 * the service's own write coming back (fields as written, or the API user's last modification
@@ -18,13 +19,18 @@ Conflicting edits on both sides: the later modification wins; a tie goes to Sale
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.dynamodb import (
+    Link,
+    LinkItem,
+    LinkRepository,
+    SettingsRepository,
+    SyncStateRepository,
+)
 from activity_sync.adapters.hubspot_activities import ENGAGEMENTS
-from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
     HUBSPOT_SALESFORCE_ID_PROPERTY,
     SALESFORCE_EXTERNAL_ID_FIELD,
@@ -56,7 +62,7 @@ from activity_sync.rules.salesforce_types import classify_salesforce_activity
 from activity_sync.rules.task_mapping import HubSpotActivityKey
 from activity_sync.rules.windows import SkipReason, should_sync_salesforce_change
 from activity_sync.usecases.batch import BatchResult
-from activity_sync.usecases.hubspot_to_salesforce import OwnerDirectory
+from activity_sync.usecases.directories import OwnerDirectory
 from activity_sync.usecases.type_syncer import TypeSyncer
 
 TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject")
@@ -71,6 +77,7 @@ class _Pending:
     message_ids: list[str] = field(default_factory=list)
     draft: HubSpotActivityDraft | None = None
     imported: bool = False  # asked for by an explicit import: R11's window does not apply
+    link: LinkItem | None = None  # the link naming this record, if the service wrote or copied it
 
 
 class SalesforceToHubSpot(TypeSyncer):
@@ -86,7 +93,7 @@ class SalesforceToHubSpot(TypeSyncer):
         hubspot: HubSpotApi,
         salesforce: SalesforceApi,
         owners: OwnerDirectory,
-        queues: ChangeQueues,
+        siblings: Callable[[SalesforceActivityType], SalesforceToHubSpot] | None = None,
     ) -> None:
         super().__init__(
             SyncType.salesforce_to_hubspot(activity_type),
@@ -99,7 +106,7 @@ class SalesforceToHubSpot(TypeSyncer):
         self.activity_type = activity_type
         self.sobject = "Event" if activity_type is SalesforceActivityType.MEETING else "Task"
         self._owners = owners
-        self._queues = queues
+        self._siblings = siblings
 
     def sync(
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
@@ -107,11 +114,10 @@ class SalesforceToHubSpot(TypeSyncer):
         upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
         self._archive_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
         fields = EVENT_FIELDS if self.sobject == "Event" else TASK_FIELDS
-        records = self._salesforce.retrieve(
-            self.sobject, list(dict.fromkeys(c.object_id for _, c in upserts)), fields
-        )
+        ids = list(dict.fromkeys(c.object_id for _, c in upserts))
+        records = self._salesforce.retrieve(self.sobject, ids, fields) if ids else {}
         pending: dict[str, _Pending] = {}
-        misrouted: list[ChangeMessage] = []
+        misrouted: dict[SalesforceActivityType, list[tuple[str, ChangeMessage]]] = {}
         for message_id, change in upserts:
             record = records.get(change.object_id)
             if record is None:
@@ -119,17 +125,28 @@ class SalesforceToHubSpot(TypeSyncer):
                 continue
             actual = classify_salesforce_activity(self.sobject, record.get("TaskSubtype"))
             if actual is not self.activity_type:
-                # Routed here without its subtype (an Outbound Message that omits it): hand it on.
+                # Routed here without its subtype (an Outbound Message that omits it): the syncer of
+                # its real type handles it, with that type's switch and figures.
                 if actual is not None:
-                    misrouted.append(
-                        change.model_copy(update={"sync_type": SyncType.salesforce_to_hubspot(actual).key})
+                    routed = change.model_copy(
+                        update={"sync_type": SyncType.salesforce_to_hubspot(actual).key}
                     )
+                    misrouted.setdefault(actual, []).append((message_id, routed))
                 continue
             item = pending.setdefault(change.object_id, _Pending(record))
             item.message_ids.append(message_id)
             item.imported = item.imported or change.source is ChangeSource.IMPORT
-        if misrouted:
-            self._queues.send_changes(misrouted)
+        for actual, routed_changes in misrouted.items():
+            if self._siblings is None:
+                for message_id, _ in routed_changes:
+                    result.dead[message_id] = (
+                        f"a {actual.value} record reached the {self.activity_type} syncer"
+                    )
+            else:
+                result.merge(self._siblings(actual).handle(routed_changes))
+        links = self._links.by_salesforce_ids(str(item.record["Id"]) for item in pending.values())
+        for item in pending.values():
+            item.link = links.get(str(item.record["Id"]))
         native, edits = self._classify(list(pending.values()), settings)
         self._update_hubspot_tasks(edits, result)
         self._upsert(native, result)
@@ -142,12 +159,10 @@ class SalesforceToHubSpot(TypeSyncer):
         if not deletions:
             return
         mirror = self._settings.sync_deletions()
+        links = self._links.by_salesforce_ids(change.object_id for change in deletions)
         by_type: dict[str, list[str]] = {}
-        for change in deletions:
-            link = self._links.by_salesforce_id(change.object_id)
-            if link is None:
-                continue
-            _, object_type, hubspot_id = link.pk.split("#", 2)
+        for link in links.values():
+            object_type, hubspot_id = link.hubspot_object_type, link.hubspot_id
             if object_type == "activity":
                 key = HubSpotActivityKey.parse(hubspot_id)
                 spec = ENGAGEMENTS.get(key.type)
@@ -156,9 +171,9 @@ class SalesforceToHubSpot(TypeSyncer):
                 by_type.setdefault(spec.object_type, []).append(key.id)
             else:
                 by_type.setdefault(object_type, []).append(hubspot_id)
-            # Either way the pair is over: unlinked, the decision stands when a later poll (or a
-            # change of the setting) sees the same deletion again.
-            self._links.unlink(object_type, hubspot_id)
+        # Either way the pair is over: unlinked, the decision stands when a later poll (or a
+        # change of the setting) sees the same deletion again.
+        self._links.unlink(links.values())
         if not mirror:
             self._count("skipped", "deleted_in_salesforce", len(deletions))
             return
@@ -184,7 +199,7 @@ class SalesforceToHubSpot(TypeSyncer):
             ):
                 self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)  # R11: not retroactive
                 continue
-            link = self._links.by_salesforce_id(str(record["Id"]))
+            link = item.link
             origin = classify_salesforce_change(
                 record,
                 service_user_id=self._salesforce.user_id,
@@ -256,7 +271,10 @@ class SalesforceToHubSpot(TypeSyncer):
         """R12 first: a record whose person has no HubSpot contact is not copied (R17: it would
         land on nobody); then one batch upsert, then the associations, and only then the links -
         so a failed association is retried rather than remembered as done."""
-        contacts = self._hubspot_contacts([str(item.record.get("WhoId") or "") for item in native])
+        people = self._linked_hubspot_objects(
+            [str(item.record.get(name) or "") for item in native for name in ("WhoId", "WhatId")]
+        )
+        contacts = self._hubspot_contacts([str(item.record.get("WhoId") or "") for item in native], people)
         ready: list[tuple[_Pending, str]] = []
         for item in native:
             who = str(item.record.get("WhoId") or "")
@@ -290,29 +308,38 @@ class SalesforceToHubSpot(TypeSyncer):
                 self._fail(
                     item, f"HubSpot refused the {object_type} upsert: {outcome.message}", outcome, result
                 )
-        associated = self._associate(object_type, synced, result)
+        associated = self._associate(object_type, synced, people, result)
+        links: list[Link] = []
         for item, hubspot_id, _ in synced:
             if hubspot_id not in associated:
                 continue
             assert item.draft is not None
-            self._links.link(
-                object_type,
-                hubspot_id,
-                str(item.record["Id"]),
-                source="sync",
-                fingerprint=fingerprint(item.draft.properties),
-                written_side="hubspot",
-                details={
-                    "fields": sorted(item.draft.properties),
-                    # What a person may change on a task copy in HubSpot, as written: a change to
-                    # these flows back to the Salesforce original (R14).
-                    "task_state": {k: item.draft.properties.get(k) for k in TASK_STATE_PROPERTIES},
-                },
+            links.append(
+                Link(
+                    object_type,
+                    hubspot_id,
+                    str(item.record["Id"]),
+                    "sync",
+                    fingerprint(item.draft.properties),
+                    "hubspot",
+                    {
+                        "fields": sorted(item.draft.properties),
+                        # What a person may change on a task copy in HubSpot, as written: a change to
+                        # these flows back to the Salesforce original (R14).
+                        "task_state": {k: item.draft.properties.get(k) for k in TASK_STATE_PROPERTIES},
+                        "source_modified_at": item.record.get("SystemModstamp"),
+                    },
+                )
             )
-        self._count("synced", None, len(associated))
+        self._links.save(links)
+        self._count("synced", None, len(links))
 
     def _associate(
-        self, object_type: str, synced: list[tuple[_Pending, str, str]], result: BatchResult
+        self,
+        object_type: str,
+        synced: list[tuple[_Pending, str, str]],
+        linked: Mapping[str, tuple[str, str]],
+        result: BatchResult,
     ) -> set[str]:
         """R12: the contact behind WhoId, and the company/deal behind WhatId where linked. Returns
         the HubSpot ids whose contact association is in place; the others are retried."""
@@ -324,7 +351,7 @@ class SalesforceToHubSpot(TypeSyncer):
         }
         targets = {"companies": COMPANY_ASSOCIATION, "deals": DEAL_ASSOCIATION}
         for item, hubspot_id, _ in synced:
-            what = self._linked_hubspot_object(item.record.get("WhatId"))
+            what = linked.get(str(item.record.get("WhatId") or ""))
             if what is not None and what[0] in ("company", "deal"):
                 target = "companies" if what[0] == "company" else "deals"
                 pairs.setdefault(target, []).append((hubspot_id, what[1], targets[target][object_type]))
@@ -346,15 +373,15 @@ class SalesforceToHubSpot(TypeSyncer):
                                 )
         return associated
 
-    def _hubspot_contacts(self, who_ids: list[str]) -> dict[str, str]:
+    def _hubspot_contacts(self, who_ids: list[str], linked: Mapping[str, tuple[str, str]]) -> dict[str, str]:
         """Salesforce Contact/Lead id -> HubSpot contact id: from the links, else by the person's
         email (one retrieve per object and one HubSpot search per 100 emails), linking what it finds."""
         found: dict[str, str] = {}
         missing: dict[str, list[str]] = {"Contact": [], "Lead": []}
         for who_id in dict.fromkeys(w for w in who_ids if w):
-            linked = self._linked_hubspot_object(who_id)
-            if linked is not None and linked[0] == "contact":
-                found[who_id] = linked[1]
+            link = linked.get(who_id)
+            if link is not None and link[0] == "contact":
+                found[who_id] = link[1]
             elif who_id.startswith("003"):
                 missing["Contact"].append(who_id)
             elif who_id.startswith("00Q"):
@@ -375,14 +402,10 @@ class SalesforceToHubSpot(TypeSyncer):
                 found[person_id] = contact.id
         return found
 
-    def _linked_hubspot_object(self, salesforce_id: object) -> tuple[str, str] | None:
-        if not isinstance(salesforce_id, str) or not salesforce_id:
-            return None
-        link = self._links.by_salesforce_id(salesforce_id)
-        if link is None:
-            return None
-        _, object_type, hubspot_id = link.pk.split("#", 2)
-        return object_type, hubspot_id
+    def _linked_hubspot_objects(self, salesforce_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Salesforce id -> (HubSpot object type, id) for the ids the links name (one batch read)."""
+        links = self._links.by_salesforce_ids(i for i in salesforce_ids if i)
+        return {sf_id: (link.hubspot_object_type, link.hubspot_id) for sf_id, link in links.items()}
 
     def _fail(self, item: _Pending, reason: str, outcome: WriteResult, result: BatchResult) -> None:
         target = result.retry if TRANSIENT_HUBSPOT_ERRORS & set(outcome.error_codes) else result.dead

@@ -4,6 +4,7 @@ figures (R16). A subclass implements ``sync`` for its direction."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -35,24 +36,44 @@ class TypeSyncer(ABC):
         self._state = state
         self._hubspot = hubspot
         self._salesforce = salesforce
+        self._tally: Counter[tuple[str, str | None]] = Counter()
 
     def handle(self, changes: Sequence[tuple[str, ChangeMessage]]) -> BatchResult:
         result = BatchResult()
-        settings = self._settings.type_settings(self.sync_type)
-        if not is_on(settings):
-            # S1: nothing syncs while the switch is off; the figure says how much waited for it.
-            self._count("waiting", SkipReason.TYPE_OFF, len(changes))
-            return result
         try:
+            settings = self._settings.type_settings(self.sync_type)
+            if not is_on(settings):
+                # A switch just turned on may not be in this container's copy of the settings yet:
+                # look again before setting anything aside for it.
+                settings = self._settings.type_settings(self.sync_type, fresh=True)
+            if not is_on(settings):
+                # S1: nothing syncs while the switch is off; the figure says how much waited for it.
+                self._count("waiting", SkipReason.TYPE_OFF, len(changes))
+                return result
             self.sync(changes, settings, result)
         except VendorApiError as error:
-            # A whole call failed (rate limit, outage, credentials): every message not yet settled
-            # is retried, and dead-lettered with this reason once it runs out of tries.
+            # A whole call failed. Rate limits, outages and timeouts are retried; an answer that
+            # will not change (credentials, a missing scope, a request the vendor refuses) sends
+            # every unsettled message to the dead-letter queue now, with the vendor's words.
             logger.warning("vendor call failed", extra={"error": str(error), "retryable": error.retryable})
-            for message_id, _ in changes:
-                if message_id not in result.dead:
-                    result.retry.setdefault(message_id, str(error))
+            target = result.retry if error.retryable else result.dead
+            self._settle_the_rest(changes, result, target, str(error))
+        except Exception as error:  # settled per message, with its reason, below
+            # Anything else (a DynamoDB throttle, a bug): each message is retried with the reason,
+            # and dead-lettered with it once out of tries - never a bare failed invocation.
+            logger.exception("batch failed")
+            self._settle_the_rest(changes, result, result.retry, f"{type(error).__name__}: {error}")
+        finally:
+            self._flush_counts()
         return result
+
+    @staticmethod
+    def _settle_the_rest(
+        changes: Sequence[tuple[str, ChangeMessage]], result: BatchResult, target: dict[str, str], reason: str
+    ) -> None:
+        for message_id, _ in changes:
+            if message_id not in result.dead and message_id not in result.retry:
+                target[message_id] = reason
 
     @abstractmethod
     def sync(
@@ -61,11 +82,23 @@ class TypeSyncer(ABC):
         """Apply the changes of a switched-on type, recording failures in ``result``."""
 
     def _count(self, status: str, reason: str | None, n: int) -> None:
-        """One outcome figure (R16): in DynamoDB for ``activity-sync status``, and as a CloudWatch
-        metric (``ActivitiesSynced``, ``ActivitiesWaiting``… by the handler's SyncType dimension)."""
+        """One outcome figure (R16), added up over the batch and written once at its end."""
         if n > 0:
+            self._tally[(status, str(reason) if reason else None)] += n
+
+    def _flush_counts(self) -> None:
+        """The batch's figures: in DynamoDB for ``activity-sync status`` (one UpdateItem per
+        outcome), and as CloudWatch metrics (``ActivitiesSynced``, ``ActivitiesWaiting``… by the
+        handler's SyncType dimension)."""
+        tally, self._tally = self._tally, Counter()
+        if not tally:
+            return
+        for (status, reason), n in tally.items():
             metrics.add_metric(name=f"Activities{status.capitalize()}", unit=MetricUnit.Count, value=n)
-            self._state.count_outcome(self.sync_type, status, str(reason) if reason else None, n)
             logger.info(
                 "outcome", extra={"sync_type": self.sync_type.key, "status": status, "reason": reason, "n": n}
             )
+        try:
+            self._state.count_outcomes(self.sync_type, tally)
+        except Exception:  # the figures must never undo the work they describe
+            logger.exception("could not record the outcome figures", extra={"tally": str(dict(tally))})

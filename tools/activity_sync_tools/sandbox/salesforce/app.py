@@ -312,9 +312,13 @@ class SalesforceSandbox(SandboxApp):
         include_session_id: bool = False,
         send_as: str | None = None,
         verify_tls: bool | str = True,
+        skip_changes_by: list[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Outbound Messages on ``objects`` to ``endpoint_url``. ``skip_changes_by``: users whose
+        changes send nothing (``@key``, id or username), as a flow's entry condition would."""
         fields_by_object: dict[str, list[str]] = {}
         send_as_id = self.resolve_user(send_as) if send_as else None
+        skipped_ids = tuple(self.resolve_user(user) for user in skip_changes_by or ())
         for name in objects:
             obj = self.schema.require(name)
             wanted = fields.get(obj.name, []) if isinstance(fields, dict) else fields
@@ -336,6 +340,7 @@ class SalesforceSandbox(SandboxApp):
             include_session_id=include_session_id,
             send_as=send_as_id,
             verify_tls=verify_tls,
+            skip_changes_by=skipped_ids,
         )
         return [action.describe() for action in actions]
 
@@ -1446,6 +1451,7 @@ class SalesforceSandbox(SandboxApp):
                         include_session_id=bool(body.get("include_session_id", False)),
                         send_as=body.get("send_as"),
                         verify_tls=body.get("verify_tls", True),
+                        skip_changes_by=list(body.get("skip_changes_by") or []),
                     )
             except (ValueError, SalesforceError) as exc:
                 return self._admin_error(str(exc))

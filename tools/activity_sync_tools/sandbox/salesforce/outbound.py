@@ -87,6 +87,9 @@ class OutboundAction:
     include_session_id: bool = False
     send_as: str | None = None
     verify_tls: bool | str = True
+    # The flow's entry condition: changes made by these users send nothing (the project's flows
+    # leave out the integration user's own writes, see salesforce/force-app/.../flows).
+    skip_changes_by: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,6 +224,7 @@ class OutboundMessenger:
         include_session_id: bool = False,
         send_as: str | None = None,
         verify_tls: bool | str = True,
+        skip_changes_by: tuple[str, ...] = (),
     ) -> list[OutboundAction]:
         created = []
         for sobject in objects:
@@ -232,6 +236,7 @@ class OutboundMessenger:
                 include_session_id=include_session_id,
                 send_as=send_as,
                 verify_tls=verify_tls,
+                skip_changes_by=skip_changes_by,
             )
             created.append(action)
         with self._lock:
@@ -290,7 +295,7 @@ class OutboundMessenger:
                 if change.kind == "deleted":
                     continue
                 for action in self._actions:
-                    if action.sobject != change.sobject:
+                    if action.sobject != change.sobject or change.user_id in action.skip_changes_by:
                         continue
                     if any(
                         p.action_id == action.action_id

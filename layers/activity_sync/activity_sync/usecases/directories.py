@@ -1,0 +1,143 @@
+"""What changes rarely and every batch needs, kept per container for a while (R18): the owner map
+(R8) and the HubSpot contacts activities are associated with (R4, R6).
+
+Freshness where it matters: a contact's Salesforce person comes from the links table (read every
+batch) or an override before it comes from the cached HubSpot properties, so a contact that just
+started to sync is seen at once; the cache is bypassed for contacts whose activities were woken
+because they started to sync.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from activity_sync.adapters.dynamodb import Link, LinkItem, LinkRepository, SettingsRepository
+from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
+from activity_sync.observability import logger
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi
+from activity_sync.rules.contact_choice import SalesforcePersonMatch, resolve_salesforce_person
+from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map, normalize_email
+
+OWNER_MAP_TTL_SECONDS = 600
+CONTACT_CACHE_SECONDS = 60
+CONTACT_CACHE_SIZE = 20_000
+
+
+def current_person(
+    override: str | None, properties: Mapping[str, str | None], link: LinkItem | None
+) -> SalesforcePersonMatch | None:
+    """R4's person for a contact, freshest source first: a manual override, then HubSpot's own
+    Salesforce id properties (they follow lead conversions and merges), then the link the
+    service stored (an earlier email match)."""
+    return resolve_salesforce_person(
+        override, properties.get("salesforcecontactid"), properties.get("salesforceleadid")
+    ) or (resolve_salesforce_person(link.salesforce_id, None, None) if link else None)
+
+
+def contact_link(record: HubSpotRecord, match: SalesforcePersonMatch) -> Link:
+    """The link of a HubSpot contact to its Salesforce person, remembering what R4 read."""
+    return Link(
+        "contact", record.id, match.person_id, match.source.value, details=contact_link_details(record)
+    )
+
+
+def contact_link_details(record: HubSpotRecord) -> dict[str, str | None]:
+    """What a contact's link remembers of it, to tell a change that matters to R4 (its email, its
+    Salesforce id properties) from one that does not (a marketing roll-up, a phone number)."""
+    props = record.properties
+    return {
+        "email": normalize_email(props.get("email")),
+        "salesforcecontactid": props.get("salesforcecontactid") or None,
+        "salesforceleadid": props.get("salesforceleadid") or None,
+    }
+
+
+class OwnerDirectory:
+    """The R8 owner map, built from HubSpot owners and active Salesforce users (one call each)
+    and kept for ten minutes in a warm Lambda; overrides are re-read with it. Each build is also
+    written to the links table (``hubspot#owner#<id>``), where operators can see who maps to whom."""
+
+    def __init__(
+        self,
+        hubspot: Callable[[], HubSpotApi],
+        salesforce: Callable[[], SalesforceApi],
+        settings: SettingsRepository,
+        links: LinkRepository | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # Callables: the current clients, so a rotated credential is used at the next build.
+        self._hubspot = hubspot
+        self._salesforce = salesforce
+        self._settings = settings
+        self._links = links
+        self._clock = clock
+        self._map: OwnerMap | None = None
+        self._built_at = 0.0
+
+    def current(self) -> OwnerMap:
+        if self._map is None or self._clock() - self._built_at > OWNER_MAP_TTL_SECONDS:
+            overrides = self._settings.overrides("owner")
+            self._map = build_owner_map(
+                self._hubspot().owners(), self._salesforce().active_users(), overrides
+            )
+            for note in self._map.notes:
+                logger.info("owner mapping", extra={"note": note.message, "kind": note.kind})
+            self._built_at = self._clock()
+            if self._links is not None:
+                self._store(self._links, self._map, overrides)
+        return self._map
+
+    @staticmethod
+    def _store(links: LinkRepository, owner_map: OwnerMap, overrides: Mapping[str, str]) -> None:
+        """Write the links that changed since the last build (one read, one batch write)."""
+        stored = links.links("owner", list(owner_map.to_salesforce))
+        links.save(
+            (
+                Link("owner", owner_id, user_id, "override" if owner_id in overrides else "email")
+                for owner_id, user_id in owner_map.to_salesforce.items()
+            ),
+            stored,
+        )
+
+
+class ContactDirectory:
+    """HubSpot contacts by id, read in batches (100 a call) and kept ``ttl_seconds`` per container,
+    so that a stream of activities on the same people does not read them again every batch."""
+
+    def __init__(
+        self,
+        hubspot: Callable[[], HubSpotApi],
+        ttl_seconds: float = CONTACT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        max_size: int = CONTACT_CACHE_SIZE,
+    ) -> None:
+        self._hubspot = hubspot
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._max_size = max_size
+        self._cache: dict[str, tuple[float, HubSpotRecord]] = {}
+
+    def read(self, contact_ids: Sequence[str], *, fresh: Iterable[str] = ()) -> dict[str, HubSpotRecord]:
+        """The contacts that exist among ``contact_ids``; those in ``fresh`` are read again. Only
+        contacts found are kept: one created a moment later is found by the next batch."""
+        now = self._clock()
+        bypass = set(fresh)
+        wanted = list(dict.fromkeys(contact_ids))
+        missing = [
+            c for c in wanted if c in bypass or c not in self._cache or now - self._cache[c][0] >= self._ttl
+        ]
+        if missing:
+            found = self._hubspot().read_objects("contacts", missing, CONTACT_PROPERTIES)
+            if len(self._cache) + len(found) > self._max_size:
+                self._cache.clear()  # simple bound: a container that sees this many people starts over
+            for contact_id in missing:
+                if contact_id in found:
+                    self._cache[contact_id] = (now, found[contact_id])
+                else:
+                    self._cache.pop(contact_id, None)
+        return {c: self._cache[c][1] for c in wanted if c in self._cache}
+
+    def forget(self, contact_ids: Iterable[str]) -> None:
+        for contact_id in contact_ids:
+            self._cache.pop(contact_id, None)
