@@ -25,8 +25,13 @@ SAFETY_MARGIN_SHARE = 0.2
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000
-    deadline = time.monotonic() + remaining - min(SAFETY_MARGIN_SECONDS, remaining * SAFETY_MARGIN_SHARE)
-    summary = service().poller().run(dt.datetime.now(dt.UTC), deadline=deadline)
+    margin = min(SAFETY_MARGIN_SECONDS, remaining * SAFETY_MARGIN_SHARE)
+    deadline = time.monotonic() + remaining - margin
+    sync = service()
+    # Vendor calls, their retries included, end by the deadline too (each job sets its priority).
+    sync.begin(None, remaining - margin)
+    summary = sync.poller().run(dt.datetime.now(dt.UTC), deadline=deadline)
+    sync.end()
     metrics.add_metric(name="ChangesQueuedByPoll", unit=MetricUnit.Count, value=sum(summary.queued.values()))
     # A failed job does not fail the invocation (the schedule's retries would repeat every other
     # job too); it is logged with its name and counted here, for an alarm.

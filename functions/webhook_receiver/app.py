@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from activity_sync.adapters.hubspot_webhooks import WebhookRejected
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_outbound import ACK_RESPONSE
-from activity_sync.config import RuntimeConfig, load_connection_settings
+from activity_sync.config import RECEIVER_PARAMETERS, RuntimeConfig, load_connection_settings
 from activity_sync.observability import logger, metrics, tracer
 from activity_sync.usecases.ingest import Receiver
 
@@ -30,7 +30,9 @@ app = APIGatewayHttpResolver()
 def receiver() -> Receiver:
     config = RuntimeConfig.load()
     return Receiver(
-        lambda force_fetch=False: load_connection_settings(config, force_fetch=force_fetch),
+        lambda force_fetch=False: load_connection_settings(
+            config, RECEIVER_PARAMETERS, force_fetch=force_fetch
+        ),
         ChangeQueues(config),
         idempotency=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
     )

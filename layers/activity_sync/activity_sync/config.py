@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities import parameters
@@ -158,15 +158,41 @@ class ConnectionSettings:
         return int(raw) if raw and raw.isdigit() and raw != "0" else None
 
 
-def load_connection_settings(config: RuntimeConfig, *, force_fetch: bool = False) -> ConnectionSettings:
-    """Every parameter under the stage prefix, SecureStrings decrypted, cached for a minute."""
-    values = parameters.get_parameters(
-        config.ssm_prefix,
-        recursive=True,
+# Each function reads only the parameters it uses (and its role may read no others): the
+# internet-facing receiver never holds the vendors' API credentials.
+VENDOR_PARAMETERS = (
+    "hubspot/api-base-url",
+    "hubspot/private-app-token",
+    "salesforce/token-url",
+    "salesforce/auth-flow",
+    "salesforce/client-id",
+    "salesforce/username",
+    "salesforce/api-version",
+    "salesforce/client-secret",  # client_credentials flow
+    "salesforce/jwt-private-key",  # jwt_bearer flow
+)
+RECEIVER_PARAMETERS = (
+    "hubspot/webhook-client-secret",
+    "hubspot/portal-id",
+    "webhooks/activity-route-token",
+    "webhooks/outbound-message-token",
+    "salesforce/org-id",
+)
+
+
+def load_connection_settings(
+    config: RuntimeConfig, names: Sequence[str] = VENDOR_PARAMETERS, *, force_fetch: bool = False
+) -> ConnectionSettings:
+    """The named parameters under the stage prefix (one GetParameters call for up to ten, with
+    SecureStrings decrypted), cached for a minute; a parameter that does not exist is absent."""
+    by_path = {f"{config.ssm_prefix}/{name}": name for name in names}
+    values = parameters.get_parameters_by_name(
+        {path: {} for path in by_path},
         decrypt=True,
-        max_age=SETTINGS_MAX_AGE_SECONDS,
-        force_fetch=force_fetch,
+        max_age=0 if force_fetch else SETTINGS_MAX_AGE_SECONDS,
+        raise_on_error=False,
     )
     return ConnectionSettings(
-        prefix=config.ssm_prefix, values={k.lstrip("/"): str(v) for k, v in values.items()}
+        prefix=config.ssm_prefix,
+        values={by_path[path]: str(value) for path, value in values.items() if path in by_path},
     )

@@ -1,24 +1,36 @@
-"""Builds the service's objects from a Lambda's environment: the stack's resources (environment
-variables), the vendor connections (SSM), the repositories and the use cases. Handlers call
-``service()`` once per container; clients are rebuilt when their credentials change in SSM, so a
-rotated secret takes effect without a redeploy (S3).
+"""Builds the service's objects from a Lambda's environment: the stack's resources (the stack's
+directory in SSM), the vendor connections (SSM), the repositories, the API budgets and the use
+cases. Handlers call ``service()`` once per container and ``begin(...)`` once per invocation;
+clients are rebuilt when their credentials change in SSM, so a rotated secret takes effect without
+a redeploy (S3).
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from activity_sync.adapters.budget import (
+    DEFAULT_HUBSPOT_REQUESTS_PER_10S,
+    DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
+    HUBSPOT,
+    SALESFORCE,
+    ApiBudget,
+    VendorLimits,
+)
 from activity_sync.adapters.dynamodb import (
     LinkRepository,
     SettingsRepository,
     SyncStateRepository,
     bind_tables,
 )
+from activity_sync.adapters.http import Deadline
 from activity_sync.adapters.hubspot_api import HubSpotClient
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
 from activity_sync.config import ConnectionSettings, RuntimeConfig, load_connection_settings
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType
+from activity_sync.observability import logger
+from activity_sync.rules.priority import priority_of
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
 from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
 from activity_sync.usecases.link_contacts import ContactLinker
@@ -38,7 +50,49 @@ class Service:
         self._salesforce: tuple[tuple[str | None, ...], SalesforceClient] | None = None
         self._owners: OwnerDirectory | None = None
         self.contacts = ContactDirectory(self.hubspot)
+        # Shared by both clients: when this invocation's vendor calls must be over.
+        self.deadline = Deadline()
+        self.budgets = {
+            HUBSPOT: ApiBudget(HUBSPOT, config.sync_state_table, self._hubspot_limits),
+            SALESFORCE: ApiBudget(SALESFORCE, config.sync_state_table, self._salesforce_limits),
+        }
 
+    # -- one invocation --------------------------------------------------------------------------
+    def begin(self, sync_type: SyncType | None, call_seconds: float | None) -> None:
+        """An invocation starts: its vendor calls are for ``sync_type`` (its priority and its share
+        of the API figures; None for work that serves every type) and must be over within
+        ``call_seconds`` (None: no limit)."""
+        for budget in self.budgets.values():
+            budget.priority = priority_of(sync_type)
+            budget.sync_key = sync_type.key if sync_type else None
+        if call_seconds is None:
+            self.deadline.clear()
+        else:
+            self.deadline.set_in(call_seconds)
+
+    def end(self) -> None:
+        """An invocation is over: record the Salesforce user the service signs in as (once per
+        container, when it changed), for the receiver's echo check (R14)."""
+        client = self._salesforce[1] if self._salesforce else None
+        user_id = client.known_user_id if client is not None else None
+        if user_id:
+            try:
+                self.settings.remember_salesforce_api_user(user_id)
+            except Exception:  # a figure for the receiver; the invocation's work is done
+                logger.exception("could not record the Salesforce API user")
+
+    def _hubspot_limits(self) -> VendorLimits:
+        current = self.settings.global_settings()
+        return VendorLimits(
+            calls_per_window=current.hubspot_requests_per_10s or DEFAULT_HUBSPOT_REQUESTS_PER_10S,
+            searches_per_second=current.hubspot_searches_per_second or DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
+            daily_allocation=current.hubspot_daily_allocation,
+        )
+
+    def _salesforce_limits(self) -> VendorLimits:
+        return VendorLimits(daily_allocation=self.settings.global_settings().salesforce_daily_allocation)
+
+    # -- vendors ---------------------------------------------------------------------------------
     def connection(self) -> ConnectionSettings:
         return load_connection_settings(self.config)
 
@@ -46,7 +100,10 @@ class Service:
         connection = self.connection()
         key = (connection.hubspot_api_base_url, connection.require("hubspot/private-app-token"))
         if self._hubspot is None or self._hubspot[0] != key:
-            self._hubspot = (key, HubSpotClient(*key))
+            self._hubspot = (
+                key,
+                HubSpotClient(*key, budget=self.budgets[HUBSPOT], deadline=self.deadline),
+            )
         return self._hubspot[1]
 
     def salesforce(self) -> SalesforceClient:
@@ -74,7 +131,10 @@ class Service:
                 username=username,
                 private_key_pem=private_key,
             )
-            self._salesforce = (key, SalesforceClient(auth, api_version))
+            client = SalesforceClient(
+                auth, api_version, budget=self.budgets[SALESFORCE], deadline=self.deadline
+            )
+            self._salesforce = (key, client)
         return self._salesforce[1]
 
     def owners(self) -> OwnerDirectory:
@@ -113,9 +173,11 @@ class Service:
         return Poller(
             settings=self.settings,
             state=self.state,
+            links=self.links,
             hubspot=self.hubspot,
             salesforce=self.salesforce,
             queues=self.queues,
+            budgets=list(self.budgets.values()),
         )
 
     def contact_linker(self) -> ContactLinker:

@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from activity_sync.adapters.http import (
+    CALL_BUDGET_SECONDS,
+    MIN_REQUEST_SECONDS,
+    SETTLE_SECONDS,
+    Deadline,
+    call_seconds,
+    worst_case_call_seconds,
+)
 from activity_sync.adapters.hubspot_api import HubSpotClient, parse_instant
 from activity_sync.ports import HubSpotApi, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot.testing import Admin
 
 from .conftest import HUBSPOT_TOKEN, SandboxLog
+
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.integration
 
@@ -702,3 +713,38 @@ def test_a_dropped_connection_is_retried(hubspot: HubSpotClient, hubspot_log: Sa
 
     # Then the client reconnected and asked again
     assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/read") == 2
+
+
+def test_r18_retries_stop_where_the_invocation_would_run_out_of_time(
+    hubspot_server: RunningServer, hubspot_log: SandboxLog
+) -> None:
+    # Given an endpoint answering 429 with Retry-After: 2, and a client with 3.5 s of calls left
+    deadline = Deadline()
+    client = HubSpotClient(hubspot_server.url, HUBSPOT_TOKEN, deadline=deadline)
+    hubspot_log.fault("GET /crm/v3/owners", "rate_limit", retry_after=2, times=None)
+    deadline.set_in(MIN_REQUEST_SECONDS + 1.5)
+    # When owners are listed
+    with pytest.raises(VendorApiError) as raised:
+        client.owners()
+    # Then the client asked once and gave up (a wait of 2 s would leave no time for another try):
+    # retryable, so the message is retried later by its queue instead of the function timing out
+    assert raised.value.retryable
+    assert hubspot_log.count("GET", "/crm/v3/owners") == 1
+    # And with no time left at all, no request starts
+    deadline.set_in(MIN_REQUEST_SECONDS / 2)
+    with pytest.raises(VendorApiError, match="no time left"):
+        client.forms()
+    assert hubspot_log.count("GET", "/marketing/v3/forms") == 0
+
+
+def test_r18_the_retry_budget_fits_in_the_syncers_timeout() -> None:
+    # The worst a call could take without a deadline is cut by it: the deadline a syncer sets
+    # (RETRY_BUDGET_SECONDS), plus the time it keeps to settle its batch, fits in its timeout.
+    from activity_sync_tools.local.nested import load_stack_template
+
+    resources = load_stack_template(ROOT / "template.yaml")["Resources"]
+    syncer = resources["HubSpotNoteSyncer"]["Properties"]
+    assert worst_case_call_seconds() > syncer["Timeout"]  # why the deadline exists
+    assert syncer["Timeout"] > CALL_BUDGET_SECONDS + SETTLE_SECONDS
+    assert call_seconds(syncer["Timeout"]) == CALL_BUDGET_SECONDS
+    assert call_seconds(20) == 20 - SETTLE_SECONDS

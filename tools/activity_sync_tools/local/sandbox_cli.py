@@ -87,7 +87,7 @@ def local_up_hint(hubspot: Any, salesforce: Any) -> str:
 
 
 def run_sandbox(arguments: argparse.Namespace) -> int:
-    from activity_sync_tools.local.cli import wait_for_stop_signal
+    from activity_sync_tools.local.signals import stop_signals
     from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
     from activity_sync_tools.sandbox.salesforce import start_salesforce_sandbox
 
@@ -110,8 +110,9 @@ def run_sandbox(arguments: argparse.Namespace) -> int:
             for name, value in details.items():
                 print(f"  {name:<22} {value}")
         print(f"\nPoint the local stack at them:\n  {local_up_hint(hubspot, salesforce)}")
-        print("\nReady. Ctrl-C stops the sandboxes.", flush=True)
-        wait_for_stop_signal()
+        with stop_signals() as wait_for_stop:
+            print("\nReady. Ctrl-C stops the sandboxes.", flush=True)
+            wait_for_stop()
     except ValueError as error:  # a seed the sandbox refuses
         print(f"activity-sync sandbox: {error}", file=sys.stderr)
         return 2

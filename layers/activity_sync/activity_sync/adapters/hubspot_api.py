@@ -1,11 +1,11 @@
 """``ports.HubSpotApi`` over HubSpot's REST API with plain ``requests``.
 
-Every call is batch-first and counted (``HubSpotClient.calls``) because HubSpot meters calls, not
-records (R18). Retries of 429 and 5xx answers happen below ``requests`` in a mounted urllib3
-``Retry`` that honours ``Retry-After``; every POST this client sends is a search, a batch read or an
-idempotent write (upsert by a unique property, update by id, association create, property create
-answered 409 when repeated), so POSTs are retried as safely as GETs. The client never calls a
-non-idempotent create.
+Every call is batch-first, counted (``HubSpotClient.calls``) and asked of the stack's shared API
+budget first (``adapters.budget``), because HubSpot meters calls, not records (R18). Retries of 429
+and 5xx answers happen below ``requests`` (``adapters.http``) within the invocation's deadline;
+every POST this client sends is a search, a batch read or an idempotent write (upsert by a unique
+property, update by id, association create, property create answered 409 when repeated), so POSTs
+are retried as safely as GETs. The client never calls a non-idempotent create.
 
 API facts used here are in shared/reference/hubspot-api.md unless a comment cites a HubSpot page.
 """
@@ -16,25 +16,20 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
+from activity_sync.adapters.http import MAX_RETRIES, Deadline, mount_retries, transport_error
 from activity_sync.domain import HubSpotOwner
 from activity_sync.observability import logger
 from activity_sync.ports import HubSpotRecord, VendorApiError, WriteResult
 
+if TYPE_CHECKING:
+    from activity_sync.adapters.budget import ApiBudget
+
 VENDOR = "hubspot"
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 30.0
-REQUEST_TIMEOUT = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
 
 BATCH_SIZE = 100  # CRM object batch endpoints (read, upsert, associations create)
 # Associations batch read accepts at most 1,000 ids since 2025-02-10
@@ -52,12 +47,6 @@ FORM_SUBMISSIONS_PAGE_SIZE = 50  # the legacy submissions feed's maximum
 PROPERTY_GROUP = "activity_sync"
 PROPERTY_GROUP_LABEL = "Activity sync"
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# A Retry-After longer than this (a daily limit, say) is not slept through inside one invocation: the
-# call fails with a retryable VendorApiError and the message is retried later by its queue.
-MAX_RETRY_AFTER_SECONDS = 30
-BACKOFF_FACTOR_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 8.0
 
 # Contacts keep their last-modified instant in ``lastmodifieddate``, every other object in
 # ``hs_lastmodifieddate`` (the default properties table of
@@ -70,100 +59,6 @@ _MODIFIED_PROPERTY_BY_TYPE = {
 _DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
 
 WriteItem = tuple[str, Mapping[str, str | None]]  # (record key, properties)
-RetryListener = Callable[[str, str, int | None, float | None, Exception | None], None]
-
-
-# -- retries shared by both vendor clients -------------------------------------------------------
-
-
-class ReportingRetry(Retry):
-    """urllib3's ``Retry`` that reports every retry it decides on (for logs and call counters) and
-    gives up, instead of sleeping, when the server asks to wait longer than ``max_wait_seconds``."""
-
-    def __init__(
-        self,
-        *args: Any,
-        listener: RetryListener | None = None,
-        max_wait_seconds: float = MAX_RETRY_AFTER_SECONDS,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.listener = listener
-        self.max_wait_seconds = max_wait_seconds
-
-    def new(self, **kw: Any) -> Self:
-        retry = super().new(**kw)
-        retry.listener = self.listener
-        retry.max_wait_seconds = self.max_wait_seconds
-        return retry
-
-    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
-        try:
-            return super().sleep_for_retry(response)
-        except InvalidHeader:
-            return False  # an unreadable Retry-After: the caller falls back to backoff
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        try:
-            wait = self.get_retry_after(response) if response is not None else None
-        except InvalidHeader:
-            wait = None  # an unreadable Retry-After: fall back to exponential backoff
-        if wait is not None and wait > self.max_wait_seconds:
-            reason = ResponseError(f"Retry-After {wait:.0f}s is too long to wait")
-            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]  # urllib3 does the same
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        if self.listener is not None:
-            status = response.status if response is not None else None
-            self.listener(method or "", url or "", status, wait, error)
-        return retry
-
-
-def mount_retries(
-    session: requests.Session,
-    *,
-    max_retries: int,
-    allowed_methods: Iterable[str],
-    listener: RetryListener,
-) -> None:
-    """Mount an adapter retrying connection errors, 429 and 5xx with exponential backoff, honouring
-    ``Retry-After``, for ``allowed_methods`` (the caller vouches that they are idempotent)."""
-    retry = ReportingRetry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        other=0,
-        redirect=0,
-        allowed_methods=frozenset(m.upper() for m in allowed_methods),
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=BACKOFF_FACTOR_SECONDS,
-        backoff_max=BACKOFF_MAX_SECONDS,
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the final answer is mapped to VendorApiError by the client
-        listener=listener,
-    )
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-
-
-def transport_error(vendor: str, what: str, error: requests.RequestException) -> VendorApiError:
-    """A request that got no usable answer. Timeouts and dropped connections may pass; TLS and
-    malformed-request problems will not."""
-    if isinstance(error, requests.exceptions.SSLError):
-        return VendorApiError(vendor, None, f"{what}: TLS failure: {error}", retryable=False)
-    retryable = isinstance(
-        error, requests.Timeout | requests.ConnectionError | requests.exceptions.RetryError
-    )
-    return VendorApiError(vendor, None, f"{what}: {type(error).__name__}: {error}", retryable=retryable)
 
 
 # -- value helpers -------------------------------------------------------------------------------
@@ -254,7 +149,9 @@ class HubSpotClient:
         token: str,
         *,
         session: requests.Session | None = None,
-        max_retries: int = 5,
+        budget: ApiBudget | None = None,
+        deadline: Deadline | None = None,
+        max_retries: int = MAX_RETRIES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
@@ -262,8 +159,14 @@ class HubSpotClient:
         self._session = session or requests.Session()
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
+        self._budget = budget
+        self.deadline = deadline or Deadline()
         mount_retries(
-            self._session, max_retries=max_retries, allowed_methods=("GET", "POST"), listener=self._on_retry
+            self._session,
+            allowed_methods=("GET", "POST"),
+            listener=self._on_retry,
+            deadline=self.deadline,
+            max_retries=max_retries,
         )
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -274,6 +177,7 @@ class HubSpotClient:
         if self._base_path and path.startswith(self._base_path):
             path = path[len(self._base_path) :]
         key = f"{method} {path}"
+        self._spend(path)  # a retry is a call too
         self.calls[key] += 1
         self.retries[key] += 1
         logger.warning(
@@ -298,6 +202,8 @@ class HubSpotClient:
         accept: frozenset[int] = frozenset(),
     ) -> requests.Response:
         key = f"{method} {path}"
+        timeout = self.deadline.timeout(key, VENDOR)
+        self._spend(path)
         self.calls[key] += 1
         try:
             response = self._session.request(
@@ -306,15 +212,30 @@ class HubSpotClient:
                 params=params,
                 json=body,
                 headers=self._headers,
-                timeout=REQUEST_TIMEOUT,
+                timeout=timeout,
                 # An explicit CA bundle on the session must win over REQUESTS_CA_BUNDLE.
                 verify=self._session.verify,
             )
         except requests.RequestException as error:
             raise transport_error(VENDOR, key, error) from error
+        self._observe(response)
         if response.status_code >= 400 and response.status_code not in accept:
             raise hubspot_error(response, key)
         return response
+
+    def _spend(self, path: str) -> None:
+        """One call (and, for a search, one search) from the shared budget, or BudgetExhausted."""
+        if self._budget is not None:
+            self._budget.acquire("search" if path.endswith("/search") else "call")
+
+    def _observe(self, response: requests.Response) -> None:
+        """HubSpot's own daily figures (absent on search answers), for the shared budget."""
+        if self._budget is None:
+            return
+        remaining = response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        daily = response.headers.get("X-HubSpot-RateLimit-Daily")
+        if remaining and remaining.isdigit():
+            self._budget.observe(int(remaining), int(daily) if daily and daily.isdigit() else None)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)

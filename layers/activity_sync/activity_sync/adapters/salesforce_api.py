@@ -2,11 +2,14 @@
 (OAuth 2.0 client credentials or JWT bearer, token cached per warm Lambda).
 
 Writes go through sObject Collections: up to 200 records for one API call (R18), ``allOrNone``
-false so that one bad record does not fail the others. 429 and 5xx answers are retried by the
-urllib3 ``Retry`` mounted on the session (GET, PATCH and DELETE are idempotent here: collections
-upsert by external id, update by id and delete by id; the only POSTs are token requests); an
-expired session is renewed once. API facts are in shared/reference/salesforce-api.md unless a
-comment cites a Salesforce page.
+false so that one bad record does not fail the others. Every REST call is asked of the stack's
+shared API budget first (``adapters.budget``), whose daily figure follows ``Sforce-Limit-Info``.
+429 and 5xx answers are retried within the invocation's deadline by the urllib3 ``Retry`` mounted
+on the session (``adapters.http``; GET, PATCH and DELETE are idempotent here: collections upsert by
+external id, update by id and delete by id; the only POSTs are token requests); an expired session
+is renewed once. simple-salesforce, and PyJWT for the JWT bearer flow, are imported on first use:
+a function that never calls Salesforce does not pay for them at its cold start. API facts are in
+shared/reference/salesforce-api.md unless a comment cites a Salesforce page.
 """
 
 from __future__ import annotations
@@ -16,18 +19,27 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import jwt
 import requests
-from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from activity_sync.adapters.hubspot_api import REQUEST_TIMEOUT, mount_retries, transport_error
+from activity_sync.adapters.http import (
+    MAX_RETRIES,
+    REQUEST_TIMEOUT,
+    Deadline,
+    mount_retries,
+    transport_error,
+)
 from activity_sync.domain import SalesforceUser
 from activity_sync.observability import logger
 from activity_sync.ports import VendorApiError, WriteResult
+
+if TYPE_CHECKING:
+    from simple_salesforce.api import Salesforce
+    from simple_salesforce.exceptions import SalesforceError
+
+    from activity_sync.adapters.budget import ApiBudget
 
 VENDOR = "salesforce"
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records (or ids) per call
@@ -112,7 +124,7 @@ class SalesforceAuth:
         private_key_pem: str | None = None,
         audience: str | None = None,
         session: requests.Session | None = None,
-        max_retries: int = 5,
+        max_retries: int = MAX_RETRIES,
     ) -> None:
         if flow not in ("client_credentials", "jwt_bearer"):
             raise ValueError(f"unknown Salesforce auth flow {flow!r}")
@@ -131,9 +143,9 @@ class SalesforceAuth:
         self.calls: Counter[str] = Counter()
         mount_retries(
             self._session,
-            max_retries=max_retries,
             allowed_methods=("GET", "PATCH", "DELETE", "POST"),
             listener=self._on_retry,
+            max_retries=max_retries,
         )
 
     @property
@@ -144,6 +156,11 @@ class SalesforceAuth:
         """(access token, instance URL), from the cache or a new token request."""
         current = self.current()
         return current.access_token, current.instance_url
+
+    def cached(self) -> SalesforceToken | None:
+        """The cached token, if any (no request)."""
+        with _TOKEN_CACHE_LOCK:
+            return _TOKEN_CACHE.get(self._cache_key)
 
     def current(self) -> SalesforceToken:
         with _TOKEN_CACHE_LOCK:
@@ -179,6 +196,8 @@ class SalesforceAuth:
             "aud": self.audience,
             "exp": int(time.time()) + JWT_LIFETIME_SECONDS,
         }
+        import jwt  # PyJWT and cryptography: only the JWT bearer flow pays for them
+
         assertion = jwt.encode(claims, self._private_key_pem, algorithm="RS256")
         return {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
 
@@ -304,7 +323,9 @@ class SalesforceClient:
         api_version: str = "62.0",
         *,
         session: requests.Session | None = None,
-        max_retries: int = 5,
+        budget: ApiBudget | None = None,
+        deadline: Deadline | None = None,
+        max_retries: int = MAX_RETRIES,
     ) -> None:
         self.auth = auth
         self.api_version = api_version.removeprefix("v")
@@ -312,11 +333,14 @@ class SalesforceClient:
         self.calls: Counter[str] = Counter()
         self._salesforce: Salesforce | None = None
         self._user_id: str | None = None
+        self._budget = budget
+        self.deadline = deadline or Deadline()
         mount_retries(
             self._session,
-            max_retries=max_retries,
             allowed_methods=("GET", "PATCH", "DELETE", "POST"),
             listener=self._on_retry,
+            deadline=self.deadline,
+            max_retries=max_retries,
         )
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -328,6 +352,8 @@ class SalesforceClient:
         key = f"{method} {path.removeprefix(data_prefix)}"
         # A session shared with the auth also retries token requests: those are not API calls.
         if not path.startswith(OAUTH_TOKEN_PATH):
+            if self._budget is not None:
+                self._budget.acquire()  # a retry is a call too
             self.calls[key] += 1
         logger.warning(
             "Salesforce request retried",
@@ -342,6 +368,8 @@ class SalesforceClient:
 
     def _client(self) -> Salesforce:
         if self._salesforce is None:
+            from simple_salesforce.api import Salesforce  # heavy (SOAP, zeep): on first use only
+
             access_token, instance_url = self.auth.token()
             self._salesforce = Salesforce(
                 instance_url=instance_url,
@@ -355,16 +383,22 @@ class SalesforceClient:
     @property
     def _request_options(self) -> dict[str, Any]:
         # An explicit CA bundle on the session must win over REQUESTS_CA_BUNDLE.
-        return {"timeout": REQUEST_TIMEOUT, "verify": self._session.verify}
+        return {"timeout": self.deadline.timeout("Salesforce", VENDOR), "verify": self._session.verify}
 
     def _call[T](self, what: str, operation: Callable[[Salesforce], T]) -> T:
         """Run one REST request; on an expired or revoked session renew the token and try once more."""
+        from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
         renewed = False
         while True:
             salesforce = self._client()
+            if self._budget is not None:
+                self._budget.acquire()
             self.calls[what] += 1
             try:
-                return operation(salesforce)
+                answer = operation(salesforce)
+                self._observe(salesforce)
+                return answer
             except SalesforceExpiredSession as error:
                 if renewed:
                     raise salesforce_error(what, error) from error
@@ -378,6 +412,21 @@ class SalesforceClient:
                 raise salesforce_error(what, error) from error
             except requests.RequestException as error:
                 raise transport_error(VENDOR, what, error) from error
+
+    def _observe(self, salesforce: Salesforce) -> None:
+        """The org's daily figures from ``Sforce-Limit-Info`` (simple-salesforce parses it into
+        ``api_usage``), for the shared budget."""
+        usage = (salesforce.api_usage or {}).get("api-usage") if self._budget is not None else None
+        if usage is not None and self._budget is not None:
+            self._budget.observe(int(usage.total) - int(usage.used), int(usage.total))
+
+    @property
+    def known_user_id(self) -> str | None:
+        """The user the service runs as, if known without a request (after the first token)."""
+        if self._user_id is None:
+            token = self.auth.cached()
+            self._user_id = token.user_id if token is not None else None
+        return self._user_id
 
     def _restful(self, method: str, path: str, **kwargs: Any) -> Any:
         def send(salesforce: Salesforce) -> Any:
@@ -522,6 +571,8 @@ class SalesforceClient:
         return self._user_id
 
     def _userinfo_user_id(self) -> str:
+        from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
         def userinfo(salesforce: Salesforce) -> str:
             response = self._session.get(
                 f"https://{salesforce.sf_instance}/services/oauth2/userinfo",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from activity_sync.adapters.budget import BudgetExhausted
 from activity_sync.adapters.dynamodb import (
     Link,
     LinkItem,
@@ -62,6 +63,10 @@ class ContactLinker:
         try:
             syncing = self.link(contact_ids, recheck=recheck)
             woken = self.wake(syncing)
+        except BudgetExhausted as spent:
+            for message_id, _ in changes:
+                result.defer[message_id] = (str(spent), spent.delay_seconds)
+            return result
         except VendorApiError as error:
             target = result.retry if error.retryable else result.dead
             for message_id, _ in changes:

@@ -42,7 +42,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from activity_sync.adapters.dynamodb import SettingsRepository, SyncStateItem, SyncStateRepository
+from activity_sync.adapters.budget import ApiBudget
+from activity_sync.adapters.dynamodb import (
+    LinkRepository,
+    SettingsRepository,
+    SyncStateItem,
+    SyncStateRepository,
+)
 from activity_sync.adapters.hubspot_activities import ENGAGEMENTS, parse_hubspot_time
 from activity_sync.adapters.hubspot_api import modified_property
 from activity_sync.adapters.queues import ChangeQueues
@@ -151,11 +157,15 @@ class Poller:
         hubspot: Callable[[], HubSpotApi],
         salesforce: Callable[[], SalesforceApi],
         queues: ChangeQueues,
+        links: LinkRepository | None = None,
+        budgets: Sequence[ApiBudget] = (),
         limits: PollLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._state = state
+        self._links = links
+        self._budgets = list(budgets)
         self._hubspot = hubspot
         self._salesforce = salesforce
         self._queues = queues

@@ -1,5 +1,6 @@
-"""What a queue-consuming handler needs from its environment: its dead-letter queue and how many
-deliveries a message gets (both set per function by template.yaml)."""
+"""What a queue-consuming handler needs from its environment: its dead-letter queue, its own queue
+(to hand back what the API budget holds back) and how many deliveries a message gets (all set per
+function by the templates)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
-from activity_sync.usecases.batch import DeadLetters, QueuedMessage
+from activity_sync.usecases.batch import Claim, DeadLetters, QueuedMessage
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
@@ -25,12 +26,19 @@ def queued_messages(event: Mapping[str, Any]) -> list[QueuedMessage]:
     ]
 
 
-def dead_letters_from_environ() -> DeadLetters:
-    return DeadLetters(os.environ.get("DEAD_LETTER_QUEUE_URL"))
+def dead_letters_from_environ(queue_key: str, claim: Claim | None = None) -> DeadLetters:
+    return DeadLetters(
+        os.environ.get("DEAD_LETTER_QUEUE_URL"),
+        own_queue_url=os.environ.get("QUEUE_URL"),
+        queue_key=queue_key,
+        claim=claim,
+    )
 
 
-def max_receive_count_from_environ() -> int:
-    return int(os.environ.get("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT))
+def tries_from_environ() -> int:
+    """How many deliveries the consumer tries a message: one fewer than the queue's
+    ``maxReceiveCount``, whose last delivery settles a try that ended without a result."""
+    return max(1, int(os.environ.get("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT)) - 1)
 
 
 def partial_batch_response(redeliver: list[str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from activity_sync.adapters.budget import BudgetExhausted
 from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
 from activity_sync.domain import SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage
@@ -51,6 +52,16 @@ class TypeSyncer(ABC):
                 self._count("waiting", SkipReason.TYPE_OFF, len(changes))
                 return result
             self.sync(changes, settings, result)
+        except BudgetExhausted as spent:
+            # The vendors' budget is spent for now: what is left goes back to the queue, to come
+            # again when the budget returns - waiting, not failing (R18).
+            logger.info(
+                "held back by the API budget", extra={"scope": spent.scope, "delay": spent.delay_seconds}
+            )
+            held = [message_id for message_id, _ in changes if not result.settled(message_id)]
+            for message_id in held:
+                result.defer[message_id] = (str(spent), spent.delay_seconds)
+            self._count("waiting", "api_budget", len(held))
         except VendorApiError as error:
             # A whole call failed. Rate limits, outages and timeouts are retried; an answer that
             # will not change (credentials, a missing scope, a request the vendor refuses) sends
@@ -72,7 +83,7 @@ class TypeSyncer(ABC):
         changes: Sequence[tuple[str, ChangeMessage]], result: BatchResult, target: dict[str, str], reason: str
     ) -> None:
         for message_id, _ in changes:
-            if message_id not in result.dead and message_id not in result.retry:
+            if not result.settled(message_id):
                 target[message_id] = reason
 
     @abstractmethod
