@@ -51,13 +51,7 @@ class SenderSettings:
                 setattr(self, name, value)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "max_retries": self.max_retries,
-            "retry_backoff_seconds": self.retry_backoff_seconds,
-            "max_backoff_seconds": self.max_backoff_seconds,
-            "retry_after_scale": self.retry_after_scale,
-            "timeout_seconds": self.timeout_seconds,
-        }
+        return {name: getattr(self, name) for name in ("max_retries", *self.RETRY_NUMBERS)}
 
 
 @dataclass
