@@ -233,6 +233,7 @@ def _record_basics(modified_property: str) -> list[_Spec]:
     ]
 
 
+# Each type lists HubSpot's own properties for it: runs alike in shape across types are other properties.
 _DEFAULT_SPECS: dict[str, list[_Spec]] = {
     "contacts": [
         _s("email"),

@@ -92,6 +92,7 @@ class Delivery:
     shown: dict[str, Any]
     retry_in_seconds: float | None = None
 
+    # A flat JSON object like several others here (options, settings); only the shape is shared.
     def to_api(self) -> dict[str, Any]:
         return {
             "deliveryId": self.delivery_id,

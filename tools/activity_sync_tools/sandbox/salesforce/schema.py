@@ -57,6 +57,7 @@ class PicklistValue:
         }
 
 
+# Kept apart from the HubSpot sandbox's PropertyDefinition it resembles: each is its vendor's field metadata.
 @dataclass
 class FieldDef:
     name: str
