@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -70,6 +71,8 @@ class Queued[ContentT]:
 
 @dataclass(frozen=True)
 class OutgoingRequest:
+    """One POST the sender makes."""
+
     url: str
     body: str
     headers: dict[str, str]
@@ -108,11 +111,11 @@ class Delivery:
         }
 
 
-class BackgroundSender[ContentT]:
+class BackgroundSender[ContentT](ABC):
     """Queues requests and sends them from a background thread, retrying failures with backoff.
 
-    Subclasses set ``settings``, ``thread_name`` and ``batch_size``, build the request in
-    :meth:`_request` and name the final failures in :meth:`_is_rejection`.
+    Subclasses set ``settings``, ``thread_name`` and ``batch_size`` and implement the abstract
+    methods below; the base class owns the queue, the thread, the retries and the delivery log.
     """
 
     thread_name: ClassVar[str]
@@ -132,12 +135,17 @@ class BackgroundSender[ContentT]:
         self._session.trust_env = False  # requests go straight to the target, never via a proxy
 
     # -- what a subclass says ------------------------------------------------------------------
+    @abstractmethod
     def _request(self, batch: list[Queued[ContentT]]) -> OutgoingRequest:
-        raise NotImplementedError
+        """The POST that carries ``batch`` (at most ``batch_size`` items)."""
 
+    @abstractmethod
     def _is_rejection(self, status: int) -> bool:
         """Whether a non-2XX ``status`` is final (not retried)."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def _reset_own_state(self) -> None:
+        """A subclass's part of :meth:`reset` (called with the sender idle and locked)."""
 
     def _batch_window_seconds(self) -> float:
         """How long a new item waits for others to share its request."""
@@ -146,9 +154,6 @@ class BackgroundSender[ContentT]:
     def _has_target(self) -> bool:
         """Whether pending items can be sent now (False keeps them queued)."""
         return True
-
-    def _reset_own_state(self) -> None:
-        """A subclass's part of :meth:`reset` (called with the sender idle and locked)."""
 
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -178,7 +183,7 @@ class BackgroundSender[ContentT]:
             return len(self._pending)
 
     def settings_changed(self) -> None:
-        """Wake the sender so that a new batching window or target applies at once."""
+        """Wake the sender so that changed settings (a batching window, a target) apply at once."""
         with self._condition:
             self._condition.notify_all()
 
