@@ -128,6 +128,7 @@ class FormField:
     required: bool = False
     object_type_id: str = "0-1"
 
+    # The Forms API's field JSON: alike in shape to PropertyDefinition.to_api, but another API's schema.
     def to_api(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "objectTypeId": self.object_type_id,

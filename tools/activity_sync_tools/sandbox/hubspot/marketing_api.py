@@ -5,7 +5,9 @@ unauthenticated like HubSpot's, which creates or updates the contact by email)."
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
@@ -37,20 +39,10 @@ class MarketingApi:
 
     # -- marketing emails ----------------------------------------------------------------------
     def emails(self, request: Request) -> Response:
-        limit = int_param(request, "limit", 10, minimum=1, maximum=300)
-        offset = int_param(request, "after", 0)
-        archived = bool_param(request, "archived")
+        listing = _Listing.parse(request, default_limit=10, max_limit=300)
         with self.sandbox.lock:
-            emails = sorted(
-                (e for e in self.state.emails.values() if e.archived == archived), key=lambda e: e.id
-            )
-            page = [e.to_api() for e in emails[offset : offset + limit]]
-        body: dict[str, Any] = {"total": len(emails), "results": page}
-        if offset + limit < len(emails):
-            body["paging"] = {
-                "next": {"after": str(offset + limit), "link": f"{request.base_url}?after={offset + limit}"}
-            }
-        return json_response(body)
+            total, page = listing.page(self.state.emails.values(), lambda e: e.id)
+        return json_response({"total": total, **page})
 
     def email(self, request: Request, email_id: str) -> Response:
         with self.sandbox.lock:
@@ -100,21 +92,10 @@ class MarketingApi:
 
     # -- forms ---------------------------------------------------------------------------------
     def forms(self, request: Request) -> Response:
-        limit = int_param(request, "limit", 20, minimum=1, maximum=100)
-        offset = int_param(request, "after", 0)
-        archived = bool_param(request, "archived")
+        listing = _Listing.parse(request, default_limit=20, max_limit=100)
         with self.sandbox.lock:
-            forms = sorted(
-                (f for f in self.state.forms.values() if f.archived == archived),
-                key=lambda f: (f.created_at, f.id),
-            )
-            page = [f.to_api() for f in forms[offset : offset + limit]]
-        body: dict[str, Any] = {"results": page}
-        if offset + limit < len(forms):
-            body["paging"] = {
-                "next": {"after": str(offset + limit), "link": f"{request.base_url}?after={offset + limit}"}
-            }
-        return json_response(body)
+            _, page = listing.page(self.state.forms.values(), lambda f: (f.created_at, f.id))
+        return json_response(page)
 
     def form(self, request: Request, form_id: str) -> Response:
         with self.sandbox.lock:
@@ -246,3 +227,36 @@ def _optional_int(request: Request, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise validation_error(f"{name} must be a timestamp in milliseconds; got {raw}") from None
+
+
+class _Listed(Protocol):
+    archived: bool
+
+    def to_api(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A listing route's query: ``?limit``, ``?after`` (an offset) and ``?archived``."""
+
+    base_url: str
+    limit: int
+    offset: int
+    archived: bool
+
+    @classmethod
+    def parse(cls, request: Request, *, default_limit: int, max_limit: int) -> _Listing:
+        limit = int_param(request, "limit", default_limit, minimum=1, maximum=max_limit)
+        offset = int_param(request, "after", 0)
+        return cls(request.base_url, limit, offset, bool_param(request, "archived"))
+
+    def page[T: _Listed](
+        self, items: Iterable[T], sort_key: Callable[[T], Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """How many of ``items`` are listed (live or archived), and the page: ``{"results", "paging"?}``."""
+        listed = sorted((item for item in items if item.archived == self.archived), key=sort_key)
+        end = self.offset + self.limit
+        page: dict[str, Any] = {"results": [item.to_api() for item in listed[self.offset : end]]}
+        if end < len(listed):
+            page["paging"] = {"next": {"after": str(end), "link": f"{self.base_url}?after={end}"}}
+        return len(listed), page

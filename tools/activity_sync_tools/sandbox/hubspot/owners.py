@@ -23,7 +23,7 @@ class Owner:
     teams: list[dict[str, Any]] = field(default_factory=list)
 
     def to_api(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        return {
             "id": str(self.id),
             "email": self.email,
             "firstName": self.first_name,
@@ -36,7 +36,6 @@ class Owner:
             "archived": self.archived,
             "teams": self.teams,
         }
-        return body
 
 
 class OwnerDirectory:

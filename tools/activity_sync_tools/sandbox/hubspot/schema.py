@@ -222,6 +222,18 @@ _COMMON_ENGAGEMENT: list[_Spec] = [
     _s("hs_attachment_ids"),
 ]
 
+
+def _record_basics(modified_property: str) -> list[_Spec]:
+    """The owner and the properties HubSpot keeps on every contact, company and deal."""
+    return [
+        _s(_OWNER, "enumeration"),
+        _s("createdate", "datetime"),
+        _s(modified_property, "datetime", True),
+        _s("hs_object_id", "number", True),
+    ]
+
+
+# Each type lists HubSpot's own properties for it: runs alike in shape across types are other properties.
 _DEFAULT_SPECS: dict[str, list[_Spec]] = {
     "contacts": [
         _s("email"),
@@ -244,10 +256,7 @@ _DEFAULT_SPECS: dict[str, list[_Spec]] = {
                 "other",
             ),
         ),
-        _s(_OWNER, "enumeration"),
-        _s("createdate", "datetime"),
-        _s("lastmodifieddate", "datetime", True),
-        _s("hs_object_id", "number", True),
+        *_record_basics("lastmodifieddate"),
         # Written by HubSpot's own Salesforce connector.
         _s("salesforcecontactid"),
         _s("salesforceleadid"),
@@ -274,10 +283,7 @@ _DEFAULT_SPECS: dict[str, list[_Spec]] = {
     "companies": [
         _s("name"),
         _s("domain"),
-        _s(_OWNER, "enumeration"),
-        _s("createdate", "datetime"),
-        _s("hs_lastmodifieddate", "datetime", True),
-        _s("hs_object_id", "number", True),
+        *_record_basics("hs_lastmodifieddate"),
         _s("salesforceaccountid"),
     ],
     "deals": [
@@ -286,10 +292,7 @@ _DEFAULT_SPECS: dict[str, list[_Spec]] = {
         _s("dealstage"),
         _s("pipeline"),
         _s("closedate", "datetime"),
-        _s(_OWNER, "enumeration"),
-        _s("createdate", "datetime"),
-        _s("hs_lastmodifieddate", "datetime", True),
-        _s("hs_object_id", "number", True),
+        *_record_basics("hs_lastmodifieddate"),
         _s("salesforceopportunityid"),
     ],
     "calls": [

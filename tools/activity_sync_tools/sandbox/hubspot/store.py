@@ -70,6 +70,7 @@ class CrmRecord:
         return self.properties.get(name)
 
 
+# Alike in shape to core.LoggedRequest (plain fields, optional ones last), unrelated in meaning.
 @dataclass(frozen=True)
 class ChangeEvent:
     action: str  # creation | propertyChange | deletion | associationChange
@@ -297,6 +298,7 @@ class CrmStore:
         return changed
 
     # -- validation ----------------------------------------------------------------------------
+    # Its signature is shaped like update's, but it only checks and converts values; update writes them.
     def normalize(
         self,
         object_type: ObjectType,

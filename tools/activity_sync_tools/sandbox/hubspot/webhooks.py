@@ -17,21 +17,16 @@ sender POSTs to the app's target URL as JSON arrays of up to 100 events, signed,
 from __future__ import annotations
 
 import base64
-import collections
-import contextlib
-import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import requests
-
 from .schema import ASSOCIATION_TYPES, find_object_type
+from .sender import BackgroundSender, OutgoingRequest, Queued, SenderSettings
 from .store import ChangeEvent
 
 SUBSCRIPTION_FAMILIES = ("contact", "company", "deal", "object")
@@ -84,24 +79,11 @@ class Subscription:
 
 
 @dataclass
-class WebhookSettings:
+class WebhookSettings(SenderSettings):
     target_url: str | None = None
     client_secret: str = "hubspot-sandbox-client-secret"  # noqa: S105 - the sandbox's fake secret
     app_id: int = 4_200_001
     batch_window_seconds: float = 0.05
-    max_retries: int = 10
-    retry_backoff_seconds: float = 0.05
-    max_backoff_seconds: float = 2.0
-    retry_after_scale: float = 1.0
-    timeout_seconds: float = 5.0
-
-    _NUMBERS = (
-        "batch_window_seconds",
-        "retry_backoff_seconds",
-        "max_backoff_seconds",
-        "retry_after_scale",
-        "timeout_seconds",
-    )
 
     def update(self, body: dict[str, Any]) -> None:
         if "target_url" in body:
@@ -112,68 +94,14 @@ class WebhookSettings:
             self.app_id = int(body["app_id"])
         if "max_retries" in body:
             self.max_retries = int(body["max_retries"])
-        for name in self._NUMBERS:
-            if name in body:
-                value = float(body[name])
-                if value < 0:
-                    raise ValueError(f"{name} must not be negative")
-                setattr(self, name, value)
+        self.set_numbers(body, ("batch_window_seconds", *self.RETRY_NUMBERS))
 
     def describe(self) -> dict[str, Any]:
         return {
             "target_url": self.target_url,
             "app_id": self.app_id,
             "batch_window_seconds": self.batch_window_seconds,
-            "max_retries": self.max_retries,
-            "retry_backoff_seconds": self.retry_backoff_seconds,
-            "max_backoff_seconds": self.max_backoff_seconds,
-            "retry_after_scale": self.retry_after_scale,
-            "timeout_seconds": self.timeout_seconds,
-        }
-
-
-@dataclass
-class PendingEvent:
-    payload: dict[str, Any]
-    attempt_number: int = 0
-    due_at: float = 0.0  # time.monotonic(): not sent before (retry backoff)
-    queued_at: float = 0.0  # time.monotonic(): the batching window runs from here
-
-    def ready_at(self, batch_window: float) -> float:
-        return max(self.due_at, self.queued_at + batch_window)
-
-    @property
-    def event_id(self) -> int:
-        return int(self.payload["eventId"])
-
-
-@dataclass
-class Delivery:
-    delivery_id: int
-    trigger: str
-    at: str
-    url: str
-    status: int | None
-    error: str | None
-    outcome: str  # delivered | retrying | rejected | abandoned
-    duration_ms: int
-    events: list[dict[str, Any]] = field(default_factory=list)
-    retry_in_seconds: float | None = None
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "deliveryId": self.delivery_id,
-            "trigger": self.trigger,
-            "at": self.at,
-            "url": self.url,
-            "status": self.status,
-            "error": self.error,
-            "outcome": self.outcome,
-            "durationMs": self.duration_ms,
-            "retryInSeconds": self.retry_in_seconds,
-            "eventIds": [e["eventId"] for e in self.events],
-            "attemptNumbers": sorted({e["attemptNumber"] for e in self.events}),
-            "events": self.events,
+            **super().describe(),
         }
 
 
@@ -211,24 +139,21 @@ def sign_v1(client_secret: str, body: str) -> str:
     return hashlib.sha256(f"{client_secret}{body}".encode()).hexdigest()
 
 
-class WebhookDispatcher:
-    """Queues events for subscribed changes and delivers them from a background thread."""
+class WebhookDispatcher(BackgroundSender[dict[str, Any]]):
+    """Queues an event for each subscription a change matches and delivers them in batches from a
+    background thread."""
+
+    thread_name = "hubspot-webhook-sender"
+    batch_size = MAX_EVENTS_PER_REQUEST
+    settings: WebhookSettings
 
     def __init__(self, portal_id: int, settings: WebhookSettings) -> None:
+        super().__init__()
         self.portal_id = portal_id
         self.settings = settings
         self.subscriptions: list[Subscription] = []
-        self._condition = threading.Condition()
-        self._delivery_lock = threading.Lock()
-        self._pending: list[PendingEvent] = []
-        self._deliveries: collections.deque[Delivery] = collections.deque(maxlen=10_000)
         self._next_event_id = 1
         self._next_subscription_id = 1
-        self._next_delivery_id = 1
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._session = requests.Session()
-        self._session.trust_env = False  # deliveries go straight to the target, never via a proxy
 
     # -- configuration -------------------------------------------------------------------------
     def set_subscriptions(self, raw: list[Any]) -> None:
@@ -239,50 +164,29 @@ class WebhookDispatcher:
                 self._next_subscription_id += 1
             self.subscriptions = parsed
 
-    def reset(self) -> None:
-        # Wait out an in-flight delivery so that nothing it requeues survives the reset.
-        with self._delivery_lock, self._condition:
-            self._pending.clear()
-            self._deliveries.clear()
-            self.subscriptions = []
-            self._next_event_id = self._next_subscription_id = self._next_delivery_id = 1
+    def _reset_own_state(self) -> None:
+        self.subscriptions = []
+        self._next_event_id = self._next_subscription_id = 1
 
     def describe(self) -> dict[str, Any]:
         with self._condition:
             return {
                 **self.settings.describe(),
                 "subscriptions": [s.to_api() for s in self.subscriptions],
-                "pending": len(self._pending),
+                "pending": self.pending_count(),
             }
-
-    def deliveries(self) -> list[dict[str, Any]]:
-        with self._condition:
-            return [d.to_api() for d in self._deliveries]
-
-    def clear_deliveries(self) -> None:
-        with self._condition:
-            self._deliveries.clear()
-
-    def pending_count(self) -> int:
-        with self._condition:
-            return len(self._pending)
 
     # -- events --------------------------------------------------------------------------------
     def emit(self, event: ChangeEvent) -> None:
         if not self.settings.target_url:
             return
         with self._condition:
-            queued = False
+            payloads: list[dict[str, Any]] = []
             for subscription in self.subscriptions:
                 if subscription.matches(event):
-                    payload = self._payload(subscription, event, self._next_event_id)
+                    payloads.append(self._payload(subscription, event, self._next_event_id))
                     self._next_event_id += 1
-                    now = time.monotonic()
-                    self._pending.append(PendingEvent(payload, 0, now, now))
-                    queued = True
-            if queued:
-                self._ensure_sender()
-                self._condition.notify_all()
+            self._queue(payloads)
 
     def _payload(self, subscription: Subscription, event: ChangeEvent, event_id: int) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -325,67 +229,19 @@ class WebhookDispatcher:
         return payload
 
     # -- delivery ------------------------------------------------------------------------------
-    def flush(self) -> list[dict[str, Any]]:
-        """Deliver every pending event now (each at most once), ignoring batching and backoff."""
-        return [d.to_api() for d in self._deliver("flush", include_not_due=True)]
+    def _batch_window_seconds(self) -> float:
+        return self.settings.batch_window_seconds
 
-    def _ensure_sender(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="hubspot-webhook-sender", daemon=True)
-            self._thread.start()
+    def _has_target(self) -> bool:
+        return bool(self.settings.target_url)
 
-    def close(self) -> None:
-        with self._condition:
-            self._stopping = True
-            self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._session.close()
+    def _is_rejection(self, status: int) -> bool:
+        return status in NON_RETRYABLE_STATUSES
 
-    def settings_changed(self) -> None:
-        """Wake the sender so that a new batching window or target applies at once."""
-        with self._condition:
-            self._condition.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._stopping and not self._pending:
-                    self._condition.wait()
-                if self._stopping:
-                    return
-                # Wait out the batching window so that a burst of changes shares a request.
-                window = self.settings.batch_window_seconds
-                wait = min(p.ready_at(window) for p in self._pending) - time.monotonic()
-                if wait > 0:
-                    self._condition.wait(timeout=wait)
-                    continue
-            self._deliver("background", include_not_due=False)
-
-    def _deliver(self, trigger: str, *, include_not_due: bool) -> list[Delivery]:
-        done: list[Delivery] = []
-        attempted: set[int] = set()
-        with self._delivery_lock:
-            while True:
-                with self._condition:
-                    now = time.monotonic()
-                    ready = [
-                        p
-                        for p in self._pending
-                        if p.event_id not in attempted and (include_not_due or p.due_at <= now)
-                    ][:MAX_EVENTS_PER_REQUEST]
-                    if not ready or not self.settings.target_url:
-                        return done
-                    taken = {p.event_id for p in ready}
-                    self._pending = [p for p in self._pending if p.event_id not in taken]
-                attempted |= taken
-                done.append(self._post(ready, trigger))
-
-    def _post(self, batch: list[PendingEvent], trigger: str) -> Delivery:
+    def _request(self, batch: list[Queued[dict[str, Any]]]) -> OutgoingRequest:
         settings = self.settings
         url = settings.target_url or ""
-        events = [{**p.payload, "attemptNumber": p.attempt_number} for p in batch]
+        events = [{**p.content, "attemptNumber": p.attempt_number} for p in batch]
         body = json.dumps(events, separators=(",", ":"))
         timestamp = str(int(time.time() * 1000))
         headers = {
@@ -397,60 +253,9 @@ class WebhookDispatcher:
             "X-HubSpot-Request-Timestamp": timestamp,
             "X-HubSpot-Timeout-Millis": str(int(settings.timeout_seconds * 1000)),
         }
-        started = time.monotonic()
-        status: int | None = None
-        error: str | None = None
-        retry_after: str | None = None
-        try:
-            response = self._session.post(
-                url, data=body.encode(), headers=headers, timeout=settings.timeout_seconds
-            )
-            status = response.status_code
-            retry_after = response.headers.get("Retry-After")
-            response.close()
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        delivery = Delivery(
-            delivery_id=0,
-            trigger=trigger,
-            at=dt.datetime.now(dt.UTC).isoformat(),
-            url=url,
-            status=status,
-            error=error,
-            outcome="delivered",
-            duration_ms=int((time.monotonic() - started) * 1000),
-            events=events,
-        )
-        if status is not None and 200 <= status < 300:
-            pass
-        elif status in NON_RETRYABLE_STATUSES:
-            delivery.outcome = "rejected"
-        else:
-            self._schedule_retries(batch, delivery, status, retry_after)
-        with self._condition:
-            delivery.delivery_id = self._next_delivery_id
-            self._next_delivery_id += 1
-            self._deliveries.append(delivery)
-        return delivery
-
-    def _schedule_retries(
-        self, batch: list[PendingEvent], delivery: Delivery, status: int | None, retry_after: str | None
-    ) -> None:
-        settings = self.settings
-        retrying = [p for p in batch if p.attempt_number < settings.max_retries]
-        if not retrying:
-            delivery.outcome = "abandoned"
-            return
-        attempt = min(p.attempt_number for p in retrying)
-        delay = min(settings.retry_backoff_seconds * (2**attempt), settings.max_backoff_seconds)
-        if status == 429 and retry_after:
-            with contextlib.suppress(ValueError):
-                delay = float(retry_after) * settings.retry_after_scale
-        delivery.outcome = "retrying"
-        delivery.retry_in_seconds = delay
-        now = time.monotonic()
-        with self._condition:
-            for pending in retrying:
-                retry = PendingEvent(pending.payload, pending.attempt_number + 1, now + delay, now)
-                self._pending.append(retry)
-            self._condition.notify_all()
+        shown = {
+            "eventIds": [e["eventId"] for e in events],
+            "attemptNumbers": sorted({e["attemptNumber"] for e in events}),
+            "events": events,
+        }
+        return OutgoingRequest(url, body, headers, shown)

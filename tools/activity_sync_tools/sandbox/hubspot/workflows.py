@@ -20,19 +20,13 @@ first failure final.
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import datetime as dt
 import json
-import threading
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-import requests
 
 from .errors import validation_error
 from .schema import CONTACTS, ms_to_iso, parse_instant
+from .sender import BackgroundSender, OutgoingRequest, Queued, SenderSettings
 from .store import CrmRecord
 
 if TYPE_CHECKING:
@@ -169,22 +163,19 @@ def _owner(sandbox: HubSpotSandbox, raw: str, refs: dict[str, str]) -> str:
 
 
 @dataclass
-class WorkflowWebhookSettings:
+class WorkflowWebhookSettings(SenderSettings):
     target_url: str | None = None
     bearer_token: str | None = None
     retry: bool = True
-    max_retries: int = 10
-    retry_backoff_seconds: float = 0.05
-    max_backoff_seconds: float = 2.0
-    retry_after_scale: float = 1.0
-    timeout_seconds: float = 5.0
 
-    _NUMBERS = ("retry_backoff_seconds", "max_backoff_seconds", "retry_after_scale", "timeout_seconds")
-    _KEYS = frozenset({"target_url", "bearer_token", "retry", "max_retries", *_NUMBERS})
+    _KEYS = frozenset({"target_url", "bearer_token", "retry", "max_retries", *SenderSettings.RETRY_NUMBERS})
 
     @property
     def configured(self) -> bool:
         return bool(self.target_url and self.bearer_token)
+
+    def may_retry(self, attempt_number: int) -> bool:
+        return self.retry and super().may_retry(attempt_number)
 
     def updated(self, body: dict[str, Any]) -> WorkflowWebhookSettings:
         """A copy with ``body`` applied; ValueError when any of it is invalid."""
@@ -210,12 +201,7 @@ class WorkflowWebhookSettings:
             new.max_retries = int(body["max_retries"])
             if new.max_retries < 0:
                 raise ValueError("max_retries must not be negative")
-        for name in self._NUMBERS:
-            if name in body:
-                value = float(body[name])
-                if value < 0:
-                    raise ValueError(f"{name} must not be negative")
-                setattr(new, name, value)
+        new.set_numbers(body, self.RETRY_NUMBERS)
         if new.target_url and not new.bearer_token:
             raise ValueError("a workflow webhook with a target_url needs a bearer_token")
         return new
@@ -225,115 +211,47 @@ class WorkflowWebhookSettings:
             "target_url": self.target_url,
             "bearer_token_set": self.bearer_token is not None,
             "retry": self.retry,
-            "max_retries": self.max_retries,
-            "retry_backoff_seconds": self.retry_backoff_seconds,
-            "max_backoff_seconds": self.max_backoff_seconds,
-            "retry_after_scale": self.retry_after_scale,
-            "timeout_seconds": self.timeout_seconds,
+            **super().describe(),
         }
 
 
-@dataclass
-class PendingPost:
+@dataclass(frozen=True)
+class WorkflowRequest:
     """One enrollment's request; the target and token are the action's when the activity happened."""
 
-    sequence: int
     body: dict[str, Any]
     url: str
     token: str
-    attempt_number: int = 0
-    due_at: float = 0.0  # time.monotonic(): not sent before (retry backoff)
 
 
-@dataclass
-class WorkflowDelivery:
-    delivery_id: int
-    trigger: str
-    at: str
-    url: str
-    status: int | None
-    error: str | None
-    outcome: str  # delivered | retrying | rejected | abandoned
-    duration_ms: int
-    attempt_number: int
-    body: dict[str, Any] = field(default_factory=dict)
-    retry_in_seconds: float | None = None
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "deliveryId": self.delivery_id,
-            "trigger": self.trigger,
-            "at": self.at,
-            "url": self.url,
-            "status": self.status,
-            "error": self.error,
-            "outcome": self.outcome,
-            "durationMs": self.duration_ms,
-            "retryInSeconds": self.retry_in_seconds,
-            "attemptNumber": self.attempt_number,
-            "activityType": self.body.get("type"),
-            "activityId": self.body.get("id"),
-            "body": self.body,
-        }
-
-
-def retryable(status: int | None) -> bool:
-    """HubSpot's workflow webhooks: a 4XX is final except 429; anything else not 2XX is retried."""
-    return status is None or status == 429 or not 400 <= status < 500
-
-
-class WorkflowWebhookSender:
+class WorkflowWebhookSender(BackgroundSender[WorkflowRequest]):
     """Queues the action's requests and sends them from a background thread, one per activity, in
-    order, retrying failures with backoff (the pattern of :class:`.webhooks.WebhookDispatcher`)."""
+    order, retrying failures with backoff."""
+
+    thread_name = "hubspot-workflow-webhook-sender"
+    settings: WorkflowWebhookSettings
 
     def __init__(self) -> None:
+        super().__init__()
         self.settings = WorkflowWebhookSettings()
-        self._condition = threading.Condition()
-        self._delivery_lock = threading.Lock()
-        self._pending: list[PendingPost] = []
-        self._deliveries: collections.deque[WorkflowDelivery] = collections.deque(maxlen=10_000)
-        self._next_sequence = 1
-        self._next_delivery_id = 1
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._session = requests.Session()
-        self._session.trust_env = False  # requests go straight to the target, never via a proxy
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, body: dict[str, Any]) -> None:
         with self._condition:
             self.settings = self.settings.updated(body)
-            self._condition.notify_all()
+            self.settings_changed()
 
     def unconfigure(self) -> None:
         """Forget the action and what it still had to send (the delivery log stays)."""
-        with self._delivery_lock, self._condition:
+        with self._idle():
             self.settings = WorkflowWebhookSettings()
             self._pending.clear()
 
-    def reset(self) -> None:
-        # Wait out an in-flight request so that nothing it requeues survives the reset.
-        with self._delivery_lock, self._condition:
-            self.settings = WorkflowWebhookSettings()
-            self._pending.clear()
-            self._deliveries.clear()
-            self._next_sequence = self._next_delivery_id = 1
+    def _reset_own_state(self) -> None:
+        self.settings = WorkflowWebhookSettings()
 
     def describe(self) -> dict[str, Any]:
-        with self._condition:
-            return {**self.settings.describe(), "pending": len(self._pending)}
-
-    def deliveries(self) -> list[dict[str, Any]]:
-        with self._condition:
-            return [d.to_api() for d in self._deliveries]
-
-    def clear_deliveries(self) -> None:
-        with self._condition:
-            self._deliveries.clear()
-
-    def pending_count(self) -> int:
-        with self._condition:
-            return len(self._pending)
+        return {**self.settings.describe(), "pending": self.pending_count()}
 
     # -- sending -------------------------------------------------------------------------------
     def send(self, body: dict[str, Any]) -> bool:
@@ -342,126 +260,26 @@ class WorkflowWebhookSender:
             settings = self.settings
             if not settings.target_url or not settings.bearer_token:
                 return False
-            pending = PendingPost(
-                self._next_sequence, body, settings.target_url, settings.bearer_token, 0, time.monotonic()
-            )
-            self._next_sequence += 1
-            self._pending.append(pending)
-            self._ensure_sender()
-            self._condition.notify_all()
+            self._queue([WorkflowRequest(body, settings.target_url, settings.bearer_token)])
             return True
 
-    def flush(self) -> list[dict[str, Any]]:
-        """Send every pending request now (each at most once), ignoring backoff."""
-        return [d.to_api() for d in self._deliver("flush", include_not_due=True)]
+    def _is_rejection(self, status: int) -> bool:
+        """HubSpot's workflow webhooks: a 4XX is final except 429; anything else not 2XX is retried."""
+        return 400 <= status < 500 and status != 429
 
-    def close(self) -> None:
-        with self._condition:
-            self._stopping = True
-            self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._session.close()
-
-    def _ensure_sender(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stopping = False
-            self._thread = threading.Thread(
-                target=self._run, name="hubspot-workflow-webhook-sender", daemon=True
-            )
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._stopping and not self._pending:
-                    self._condition.wait()
-                if self._stopping:
-                    return
-                wait = min(p.due_at for p in self._pending) - time.monotonic()
-                if wait > 0:
-                    self._condition.wait(timeout=wait)
-                    continue
-            self._deliver("background", include_not_due=False)
-
-    def _deliver(self, trigger: str, *, include_not_due: bool) -> list[WorkflowDelivery]:
-        done: list[WorkflowDelivery] = []
-        attempted: set[int] = set()
-        with self._delivery_lock:
-            while True:
-                with self._condition:
-                    now = time.monotonic()
-                    item = next(
-                        (
-                            p
-                            for p in self._pending
-                            if p.sequence not in attempted and (include_not_due or p.due_at <= now)
-                        ),
-                        None,
-                    )
-                    if item is None:
-                        return done
-                    self._pending.remove(item)
-                attempted.add(item.sequence)
-                done.append(self._post(item, trigger))
-
-    def _post(self, item: PendingPost, trigger: str) -> WorkflowDelivery:
-        settings = self.settings
+    def _request(self, batch: list[Queued[WorkflowRequest]]) -> OutgoingRequest:
+        [queued] = batch
+        request = queued.content
         headers = {
             "Content-Type": "application/json",
-            "Authorization": f"Bearer {item.token}",
+            "Authorization": f"Bearer {request.token}",
             "User-Agent": "HubSpot Workflows Webhooks (sandbox)",
         }
-        started = time.monotonic()
-        status: int | None = None
-        error: str | None = None
-        retry_after: str | None = None
-        try:
-            response = self._session.post(
-                item.url,
-                data=json.dumps(item.body, separators=(",", ":")).encode(),
-                headers=headers,
-                timeout=settings.timeout_seconds,
-                allow_redirects=False,
-            )
-            status = response.status_code
-            retry_after = response.headers.get("Retry-After")
-            response.close()
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        delivery = WorkflowDelivery(
-            delivery_id=0,
-            trigger=trigger,
-            at=dt.datetime.now(dt.UTC).isoformat(),
-            url=item.url,
-            status=status,
-            error=error,
-            outcome="delivered",
-            duration_ms=int((time.monotonic() - started) * 1000),
-            attempt_number=item.attempt_number,
-            body=item.body,
-        )
-        if status is not None and 200 <= status < 300:
-            pass
-        elif not retryable(status):
-            delivery.outcome = "rejected"
-        elif not settings.retry or item.attempt_number >= settings.max_retries:
-            delivery.outcome = "abandoned"
-        else:
-            delay = min(
-                settings.retry_backoff_seconds * (2**item.attempt_number), settings.max_backoff_seconds
-            )
-            if status == 429 and retry_after:
-                with contextlib.suppress(ValueError):
-                    delay = float(retry_after) * settings.retry_after_scale
-            delivery.outcome = "retrying"
-            delivery.retry_in_seconds = delay
-            retry = replace(item, attempt_number=item.attempt_number + 1, due_at=time.monotonic() + delay)
-            with self._condition:
-                self._pending.append(retry)
-                self._condition.notify_all()
-        with self._condition:
-            delivery.delivery_id = self._next_delivery_id
-            self._next_delivery_id += 1
-            self._deliveries.append(delivery)
-        return delivery
+        shown = {
+            "attemptNumber": queued.attempt_number,
+            "activityType": request.body.get("type"),
+            "activityId": request.body.get("id"),
+            "body": request.body,
+        }
+        body = json.dumps(request.body, separators=(",", ":"))
+        return OutgoingRequest(request.url, body, headers, shown, follow_redirects=False)

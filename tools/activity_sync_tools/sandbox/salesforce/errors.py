@@ -51,6 +51,12 @@ def not_found(message: str = "The requested resource does not exist") -> Salesfo
     return SalesforceError("NOT_FOUND", message, 404)
 
 
+def required_fields_missing(fields: list[str]) -> SalesforceError:
+    return SalesforceError(
+        "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(fields)}]", 400, fields
+    )
+
+
 def malformed_query(message: str) -> SalesforceError:
     return SalesforceError("MALFORMED_QUERY", message, 400)
 

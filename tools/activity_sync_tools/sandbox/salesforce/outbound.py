@@ -264,6 +264,7 @@ class OutboundMessenger:
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=self.timeout_seconds + 1)
 
+    # A flat JSON object like several others here (options, deliveries); only the shape is shared.
     def settings(self) -> dict[str, Any]:
         return {
             "background": self.background,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activity_sync_tools.sandbox.salesforce.errors import SalesforceError
-from activity_sync_tools.sandbox.salesforce.values import Value
+from activity_sync_tools.sandbox.salesforce.values import NUMBER_TYPES, TEXT_FIELD_TYPES, Value
 
 EXTERNAL_ID_FIELD = "HubSpot_Activity_Id__c"
 
@@ -35,26 +35,7 @@ _SOAP_TYPES = {
     "date": "xsd:date",
     "datetime": "xsd:dateTime",
 }
-FIELD_TYPES = frozenset(
-    {
-        "id",
-        "reference",
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "combobox",
-        "boolean",
-        "int",
-        "double",
-        "currency",
-        "percent",
-        "date",
-        "datetime",
-    }
-)
+FIELD_TYPES = TEXT_FIELD_TYPES | NUMBER_TYPES | {"id", "reference", "boolean", "int", "date", "datetime"}
 
 
 @dataclass
@@ -76,6 +57,7 @@ class PicklistValue:
         }
 
 
+# Kept apart from the HubSpot sandbox's PropertyDefinition it resembles: each is its vendor's field metadata.
 @dataclass
 class FieldDef:
     name: str
@@ -261,6 +243,55 @@ def _read_only(name: str, type_: str, **kwargs: Any) -> FieldDef:
     return FieldDef(name, type_, createable=False, updateable=False, **kwargs)
 
 
+def _checkbox(name: str, label: str, *, default: bool = False) -> FieldDef:
+    """A boolean field: never null, ``default`` unless given."""
+    return FieldDef(
+        name, "boolean", label=label, nillable=False, defaulted_on_create=True, default_value=default
+    )
+
+
+def _system_checkbox(name: str, label: str) -> FieldDef:
+    """A boolean Salesforce maintains (IsDeleted, IsClosed, ...)."""
+    return _read_only(name, "boolean", label=label, nillable=False, defaulted_on_create=True)
+
+
+def _system_picklist(
+    name: str, label: str, values: list[str], default: str, *, closed: Iterable[str] = ()
+) -> FieldDef:
+    """A restricted picklist Salesforce fills with ``default`` when a create leaves it out."""
+    return FieldDef(
+        name,
+        "picklist",
+        label=label,
+        nillable=False,
+        defaulted_on_create=True,
+        restricted=True,
+        picklist=_picklist(values, default, closed),
+    )
+
+
+def _subject_field(values: list[str]) -> FieldDef:
+    """An activity's Subject: a combobox whose suggestions depend on the object."""
+    return FieldDef("Subject", "combobox", label="Subject", length=255, picklist=_picklist(values))
+
+
+def _reference(
+    name: str, label: str, to: tuple[str, ...], relationship: str, *, read_only: bool = False, **kwargs: Any
+) -> FieldDef:
+    """A lookup to ``to`` (an 18-character id), reached in SOQL through ``relationship``."""
+    return FieldDef(
+        name,
+        "reference",
+        label=label,
+        length=18,
+        reference_to=to,
+        relationship_name=relationship,
+        createable=not read_only,
+        updateable=not read_only,
+        **kwargs,
+    )
+
+
 def _system_fields(*, owner: bool = True, deletable: bool = True) -> list[FieldDef]:
     fields = [
         FieldDef(
@@ -275,56 +306,30 @@ def _system_fields(*, owner: bool = True, deletable: bool = True) -> list[FieldD
         ),
     ]
     if deletable:
-        fields.append(
-            _read_only("IsDeleted", "boolean", label="Deleted", nillable=False, defaulted_on_create=True)
-        )
+        fields.append(_system_checkbox("IsDeleted", "Deleted"))
     if owner:
         fields.append(
-            FieldDef(
-                "OwnerId",
-                "reference",
-                label="Owner ID",
-                length=18,
-                nillable=False,
-                defaulted_on_create=True,
-                reference_to=("User",),
-                relationship_name="Owner",
-            )
+            _reference("OwnerId", "Owner ID", ("User",), "Owner", nillable=False, defaulted_on_create=True)
         )
     fields += [
-        _read_only("CreatedDate", "datetime", label="Created Date", nillable=False, defaulted_on_create=True),
-        _read_only(
-            "CreatedById",
-            "reference",
-            label="Created By ID",
-            length=18,
-            nillable=False,
-            defaulted_on_create=True,
-            reference_to=("User",),
-            relationship_name="CreatedBy",
-        ),
-        _read_only(
-            "LastModifiedDate",
-            "datetime",
-            label="Last Modified Date",
-            nillable=False,
-            defaulted_on_create=True,
-        ),
-        _read_only(
-            "LastModifiedById",
-            "reference",
-            label="Last Modified By ID",
-            length=18,
-            nillable=False,
-            defaulted_on_create=True,
-            reference_to=("User",),
-            relationship_name="LastModifiedBy",
-        ),
-        _read_only(
-            "SystemModstamp", "datetime", label="System Modstamp", nillable=False, defaulted_on_create=True
-        ),
+        _system_timestamp("CreatedDate", "Created Date"),
+        _system_reference("CreatedById", "Created By ID", "CreatedBy"),
+        _system_timestamp("LastModifiedDate", "Last Modified Date"),
+        _system_reference("LastModifiedById", "Last Modified By ID", "LastModifiedBy"),
+        _system_timestamp("SystemModstamp", "System Modstamp"),
     ]
     return fields
+
+
+def _system_timestamp(name: str, label: str) -> FieldDef:
+    return _read_only(name, "datetime", label=label, nillable=False, defaulted_on_create=True)
+
+
+def _system_reference(name: str, label: str, relationship: str) -> FieldDef:
+    """The user Salesforce records as having created or last changed a record."""
+    return _reference(
+        name, label, ("User",), relationship, read_only=True, nillable=False, defaulted_on_create=True
+    )
 
 
 def _person_name_fields() -> list[FieldDef]:
@@ -332,6 +337,16 @@ def _person_name_fields() -> list[FieldDef]:
         FieldDef("FirstName", "string", label="First Name", length=40),
         FieldDef("LastName", "string", label="Last Name", length=80, nillable=False),
         _read_only("Name", "string", label="Full Name", length=121, name_field=True),
+    ]
+
+
+def _prospect_fields(*, phone_label: str) -> list[FieldDef]:
+    """The person fields Contact and Lead share (converting a Lead carries them to its Contact)."""
+    return [
+        *_person_name_fields(),
+        FieldDef("Email", "email", label="Email", length=80),
+        FieldDef("Phone", "phone", label=phone_label, length=40),
+        FieldDef("Title", "string", label="Title", length=128),
     ]
 
 
@@ -349,30 +364,9 @@ def _external_id_field() -> FieldDef:
 
 def _activity_fields(subtype_field: str, subtype_values: list[str], subtype_default: str) -> list[FieldDef]:
     return [
-        FieldDef(
-            "WhoId",
-            "reference",
-            label="Name ID",
-            length=18,
-            reference_to=("Contact", "Lead"),
-            relationship_name="Who",
-        ),
-        FieldDef(
-            "WhatId",
-            "reference",
-            label="Related To ID",
-            length=18,
-            reference_to=("Account", "Opportunity"),
-            relationship_name="What",
-        ),
-        _read_only(
-            "AccountId",
-            "reference",
-            label="Account ID",
-            length=18,
-            reference_to=("Account",),
-            relationship_name="Account",
-        ),
+        _reference("WhoId", "Name ID", ("Contact", "Lead"), "Who"),
+        _reference("WhatId", "Related To ID", ("Account", "Opportunity"), "What"),
+        _reference("AccountId", "Account ID", ("Account",), "Account", read_only=True),
         FieldDef("Description", "textarea", label="Description", length=32000),
         FieldDef(
             subtype_field,
@@ -383,7 +377,7 @@ def _activity_fields(subtype_field: str, subtype_values: list[str], subtype_defa
             picklist=_picklist(subtype_values, subtype_default),
             restricted=True,
         ),
-        _read_only("IsArchived", "boolean", label="Archived", nillable=False, defaulted_on_create=True),
+        _system_checkbox("IsArchived", "Archived"),
     ]
 
 
@@ -396,14 +390,7 @@ def default_objects() -> dict[str, ObjectDef]:
         FieldDef("Email", "email", label="Email", length=128, nillable=False),
         *_person_name_fields(),
         FieldDef("Alias", "string", label="Alias", length=8, nillable=False, defaulted_on_create=True),
-        FieldDef(
-            "IsActive",
-            "boolean",
-            label="Active",
-            nillable=False,
-            defaulted_on_create=True,
-            default_value=True,
-        ),
+        _checkbox("IsActive", "Active", default=True),
         FieldDef("Title", "string", label="Title", length=80),
     ]:
         user.add(definition)
@@ -426,62 +413,28 @@ def default_objects() -> dict[str, ObjectDef]:
     contact = ObjectDef("Contact", "Contact", "Contacts", "003")
     for definition in [
         *_system_fields(),
-        *_person_name_fields(),
-        FieldDef("Email", "email", label="Email", length=80),
-        FieldDef("Phone", "phone", label="Business Phone", length=40),
-        FieldDef("Title", "string", label="Title", length=128),
-        FieldDef(
-            "AccountId",
-            "reference",
-            label="Account ID",
-            length=18,
-            reference_to=("Account",),
-            relationship_name="Account",
-        ),
+        *_prospect_fields(phone_label="Business Phone"),
+        _reference("AccountId", "Account ID", ("Account",), "Account"),
     ]:
         contact.add(definition)
 
     lead = ObjectDef("Lead", "Lead", "Leads", "00Q")
     for definition in [
         *_system_fields(),
-        *_person_name_fields(),
-        FieldDef("Email", "email", label="Email", length=80),
-        FieldDef("Phone", "phone", label="Phone", length=40),
-        FieldDef("Title", "string", label="Title", length=128),
+        *_prospect_fields(phone_label="Phone"),
         FieldDef("Company", "string", label="Company", length=255, nillable=False),
-        FieldDef(
+        _system_picklist(
             "Status",
-            "picklist",
-            label="Lead Status",
-            nillable=False,
-            defaulted_on_create=True,
-            restricted=True,
-            picklist=_picklist(
-                [
-                    "Open - Not Contacted",
-                    "Working - Contacted",
-                    "Closed - Converted",
-                    "Closed - Not Converted",
-                ],
-                "Open - Not Contacted",
-            ),
+            "Lead Status",
+            ["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"],
+            "Open - Not Contacted",
         ),
-        _read_only("IsConverted", "boolean", label="Converted", nillable=False, defaulted_on_create=True),
-        _read_only(
-            "ConvertedContactId",
-            "reference",
-            label="Converted Contact ID",
-            length=18,
-            reference_to=("Contact",),
-            relationship_name="ConvertedContact",
+        _system_checkbox("IsConverted", "Converted"),
+        _reference(
+            "ConvertedContactId", "Converted Contact ID", ("Contact",), "ConvertedContact", read_only=True
         ),
-        _read_only(
-            "ConvertedAccountId",
-            "reference",
-            label="Converted Account ID",
-            length=18,
-            reference_to=("Account",),
-            relationship_name="ConvertedAccount",
+        _reference(
+            "ConvertedAccountId", "Converted Account ID", ("Account",), "ConvertedAccount", read_only=True
         ),
         _read_only("ConvertedDate", "date", label="Converted Date"),
     ]:
@@ -506,60 +459,31 @@ def default_objects() -> dict[str, ObjectDef]:
     for definition in [
         *_system_fields(),
         FieldDef("Name", "string", label="Name", length=120, nillable=False, name_field=True),
-        FieldDef(
-            "AccountId",
-            "reference",
-            label="Account ID",
-            length=18,
-            reference_to=("Account",),
-            relationship_name="Account",
-        ),
+        _reference("AccountId", "Account ID", ("Account",), "Account"),
         FieldDef(
             "StageName", "picklist", label="Stage", nillable=False, restricted=True, picklist=stage_values
         ),
         FieldDef("CloseDate", "date", label="Close Date", nillable=False),
         FieldDef("Amount", "currency", label="Amount"),
-        _read_only("IsClosed", "boolean", label="Closed", nillable=False, defaulted_on_create=True),
-        _read_only("IsWon", "boolean", label="Won", nillable=False, defaulted_on_create=True),
+        _system_checkbox("IsClosed", "Closed"),
+        _system_checkbox("IsWon", "Won"),
     ]:
         opportunity.add(definition)
 
     task = ObjectDef("Task", "Task", "Tasks", "00T")
     for definition in [
         *_system_fields(),
-        FieldDef(
-            "Subject",
-            "combobox",
-            label="Subject",
-            length=255,
-            picklist=_picklist(["Call", "Send Letter", "Send Quote", "Other"]),
-        ),
+        _subject_field(["Call", "Send Letter", "Send Quote", "Other"]),
         FieldDef("ActivityDate", "date", label="Due Date Only"),
-        FieldDef(
+        _system_picklist(
             "Status",
-            "picklist",
-            label="Status",
-            nillable=False,
-            defaulted_on_create=True,
-            restricted=True,
-            picklist=_picklist(
-                ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"],
-                "Not Started",
-                closed=["Completed"],
-            ),
+            "Status",
+            ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"],
+            "Not Started",
+            closed=["Completed"],
         ),
-        FieldDef(
-            "Priority",
-            "picklist",
-            label="Priority",
-            nillable=False,
-            defaulted_on_create=True,
-            restricted=True,
-            picklist=_picklist(["High", "Normal", "Low"], "Normal"),
-        ),
-        _read_only(
-            "IsHighPriority", "boolean", label="High Priority", nillable=False, defaulted_on_create=True
-        ),
+        _system_picklist("Priority", "Priority", ["High", "Normal", "Low"], "Normal"),
+        _system_checkbox("IsHighPriority", "High Priority"),
         FieldDef(
             "Type",
             "picklist",
@@ -569,7 +493,7 @@ def default_objects() -> dict[str, ObjectDef]:
         *_activity_fields(
             "TaskSubtype", ["Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"], "Task"
         ),
-        _read_only("IsClosed", "boolean", label="Closed", nillable=False, defaulted_on_create=True),
+        _system_checkbox("IsClosed", "Closed"),
         _read_only("CompletedDateTime", "datetime", label="Completed Date/Time"),
         FieldDef("CallDurationInSeconds", "int", label="Call Duration"),
         FieldDef(
@@ -581,14 +505,7 @@ def default_objects() -> dict[str, ObjectDef]:
         ),
         FieldDef("CallDisposition", "string", label="Call Result", length=255),
         FieldDef("CallObject", "string", label="Call Object Identifier", length=255),
-        FieldDef(
-            "IsReminderSet",
-            "boolean",
-            label="Reminder Set",
-            nillable=False,
-            defaulted_on_create=True,
-            default_value=False,
-        ),
+        _checkbox("IsReminderSet", "Reminder Set"),
         _external_id_field(),
     ]:
         task.add(definition)
@@ -596,22 +513,9 @@ def default_objects() -> dict[str, ObjectDef]:
     event = ObjectDef("Event", "Event", "Events", "00U")
     for definition in [
         *_system_fields(),
-        FieldDef(
-            "Subject",
-            "combobox",
-            label="Subject",
-            length=255,
-            picklist=_picklist(["Call", "Email", "Meeting", "Send Letter/Quote", "Other"]),
-        ),
+        _subject_field(["Call", "Email", "Meeting", "Send Letter/Quote", "Other"]),
         FieldDef("Location", "string", label="Location", length=255),
-        FieldDef(
-            "IsAllDayEvent",
-            "boolean",
-            label="All-Day Event",
-            nillable=False,
-            defaulted_on_create=True,
-            default_value=False,
-        ),
+        _checkbox("IsAllDayEvent", "All-Day Event"),
         FieldDef("ActivityDateTime", "datetime", label="Due Date Time"),
         FieldDef("ActivityDate", "date", label="Due Date Only"),
         FieldDef("DurationInMinutes", "int", label="Duration"),
@@ -626,14 +530,7 @@ def default_objects() -> dict[str, ObjectDef]:
             defaulted_on_create=True,
             picklist=_picklist(["Busy", "OutOfOffice", "Free"], "Busy"),
         ),
-        FieldDef(
-            "IsPrivate",
-            "boolean",
-            label="Private",
-            nillable=False,
-            defaulted_on_create=True,
-            default_value=False,
-        ),
+        _checkbox("IsPrivate", "Private"),
         *_activity_fields("EventSubtype", ["Event"], "Event"),
         _external_id_field(),
     ]:

@@ -243,9 +243,12 @@ class _Parser:
             raise self.fail()
         return self.advance()
 
-    def expect_punct(self, char: str) -> Token:
+    def at_punct(self, char: str) -> bool:
         token = self.peek()
-        if token.kind != "punct" or token.text != char:
+        return token.kind == "punct" and token.text == char
+
+    def expect_punct(self, char: str) -> Token:
+        if not self.at_punct(char):
             raise self.fail()
         return self.advance()
 
@@ -257,7 +260,7 @@ class _Parser:
         if self.at_keyword("COUNT"):
             self.advance()
             self.expect_punct("(")
-            if self.peek().kind != "punct" or self.peek().text != ")":
+            if not self.at_punct(")"):
                 raise malformed_query(
                     "The sandbox supports COUNT() only, not COUNT(field) or other aggregates"
                 )
@@ -270,12 +273,12 @@ class _Parser:
                     if token.kind == "punct" and token.text == "(":
                         raise malformed_query("Sub-queries are not supported by the Salesforce sandbox")
                     raise self.fail(token)
-                if self.peek().kind == "punct" and self.peek().text == "(":
+                if self.at_punct("("):
                     raise malformed_query(
                         f"Aggregate or function '{token.text}()' is not supported by the sandbox"
                     )
                 raw_fields.append(token)
-                if self.peek().kind == "punct" and self.peek().text == ",":
+                if self.at_punct(","):
                     self.advance()
                     continue
                 break
@@ -375,17 +378,22 @@ class _Parser:
             400,
         )
 
+    def field_that_can_be(self, use: str) -> FieldPath:
+        """The next token as a field that can be ``use``d ("sorted", "filtered"): no text area can."""
+        token = self.advance()
+        if token.kind != "ident":
+            raise self.fail(token)
+        path = self.field_path(token)
+        if path.definition.type == "textarea":
+            raise SalesforceError(
+                "INVALID_FIELD", f"field '{path.text}' can not be {use} in a query call", 400
+            )
+        return path
+
     def order_items(self) -> list[OrderItem]:
         items: list[OrderItem] = []
         while True:
-            token = self.advance()
-            if token.kind != "ident":
-                raise self.fail(token)
-            path = self.field_path(token)
-            if path.definition.type == "textarea":
-                raise SalesforceError(
-                    "INVALID_FIELD", f"field '{path.text}' can not be sorted in a query call", 400
-                )
+            path = self.field_that_can_be("sorted")
             descending = False
             if self.at_keyword("ASC", "DESC"):
                 descending = self.advance().upper == "DESC"
@@ -396,31 +404,30 @@ class _Parser:
                     raise self.fail()
                 nulls_last = self.advance().upper == "LAST"
             items.append(OrderItem(path, descending, nulls_last))
-            if self.peek().kind == "punct" and self.peek().text == ",":
+            if self.at_punct(","):
                 self.advance()
                 continue
             return items
 
     def condition(self) -> Condition:
-        parts = [self.conjunction()]
-        while self.at_keyword("OR"):
-            self.advance()
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else Junction("OR", tuple(parts))
+        return self.junction("OR", self.conjunction)
 
     def conjunction(self) -> Condition:
-        parts = [self.negation()]
-        while self.at_keyword("AND"):
+        return self.junction("AND", self.negation)
+
+    def junction(self, keyword: str, operand: Callable[[], Condition]) -> Condition:
+        """``operand`` (keyword ``operand``)*: one condition, or a :class:`Junction` of several."""
+        parts = [operand()]
+        while self.at_keyword(keyword):
             self.advance()
-            parts.append(self.negation())
-        return parts[0] if len(parts) == 1 else Junction("AND", tuple(parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else Junction(keyword, tuple(parts))
 
     def negation(self) -> Condition:
         if self.at_keyword("NOT"):
             self.advance()
             return Negation(self.negation())
-        token = self.peek()
-        if token.kind == "punct" and token.text == "(":
+        if self.at_punct("("):
             self.advance()
             inner = self.condition()
             self.expect_punct(")")
@@ -428,14 +435,7 @@ class _Parser:
         return self.predicate()
 
     def predicate(self) -> Condition:
-        token = self.advance()
-        if token.kind != "ident":
-            raise self.fail(token)
-        path = self.field_path(token)
-        if path.definition.type == "textarea":
-            raise SalesforceError(
-                "INVALID_FIELD", f"field '{path.text}' can not be filtered in a query call", 400
-            )
+        path = self.field_that_can_be("filtered")
         if self.at_keyword("NOT", "IN"):
             negated = self.advance().upper == "NOT"
             if negated:
@@ -444,7 +444,7 @@ class _Parser:
             if self.at_keyword("SELECT"):
                 raise malformed_query("Semi-join sub-queries are not supported by the Salesforce sandbox")
             literals = [self.literal(path)]
-            while self.peek().kind == "punct" and self.peek().text == ",":
+            while self.at_punct(","):
                 self.advance()
                 literals.append(self.literal(path))
             self.expect_punct(")")
@@ -495,20 +495,14 @@ class _Parser:
             if field_type in NUMBER_TYPES or field_type == "int":
                 return Literal("number", float(token.text))
             raise self.type_error(path)
-        if token.kind == "datetime":
-            if field_type != "datetime":
+        parse_temporal = _TEMPORAL_LITERALS.get(token.kind)
+        if parse_temporal is not None:
+            if field_type != token.kind:
                 raise self.type_error(path)
-            instant = parse_datetime(token.text)
-            if instant is None:
+            temporal = parse_temporal(token.text)
+            if temporal is None:
                 raise self.fail(token)
-            return Literal("datetime", instant)
-        if token.kind == "date":
-            if field_type != "date":
-                raise self.type_error(path)
-            day = parse_date(token.text)
-            if day is None:
-                raise self.fail(token)
-            return Literal("date", day)
+            return Literal(token.kind, temporal)
         raise self.fail(token)
 
     def type_error(self, path: FieldPath) -> SalesforceError:
@@ -528,6 +522,11 @@ class _Parser:
         )
 
 
+# A date-time or date literal token, parsed (None: not a valid one); a field of that type takes it.
+_TEMPORAL_LITERALS: dict[str, Callable[[str], dt.datetime | dt.date | None]] = {
+    "datetime": parse_datetime,
+    "date": parse_date,
+}
 _DATE_LITERALS = frozenset(
     {
         "TODAY",

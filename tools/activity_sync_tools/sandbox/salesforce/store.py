@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activity_sync_tools.sandbox.core import SandboxClock
-from activity_sync_tools.sandbox.salesforce.errors import SalesforceError, not_found
+from activity_sync_tools.sandbox.salesforce.errors import SalesforceError, not_found, required_fields_missing
 from activity_sync_tools.sandbox.salesforce.ids import IdMinter, parse_id
 from activity_sync_tools.sandbox.salesforce.schema import FieldDef, ObjectDef, Schema
 from activity_sync_tools.sandbox.salesforce.values import Value, coerce, truncate_ms
@@ -103,9 +103,21 @@ class Store:
                 if removed is not None:
                     self.by_type[removed.sobject].pop(record_id, None)
             else:
-                self.records[record_id] = previous
-                self.by_type[previous.sobject][record_id] = previous
+                self._put(previous)
         del self._journal.changes[savepoint.changes_length :]
+
+    def _write(self, record: StoredRecord, change: str, user_id: str, *, seeding: bool) -> StoredRecord:
+        """Store ``record`` in the transaction (undone by a rollback) and journal the ``change`` for the
+        listeners (not for a seed)."""
+        self._remember(record.id)
+        self._put(record)
+        if not seeding:
+            self._journal.changes.append(Change(record.sobject, record.id, change, user_id))
+        return record
+
+    def _put(self, record: StoredRecord) -> None:
+        self.records[record.id] = record
+        self.by_type[record.sobject][record.id] = record
 
     def _remember(self, record_id: str) -> None:
         if self._journal.depth == 0:
@@ -187,9 +199,7 @@ class Store:
             elif definition.required:
                 missing.append(definition.name)
         if missing:
-            raise SalesforceError(
-                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", 400, missing
-            )
+            raise required_fields_missing(missing)
         if "IsDeleted" in values:
             values["IsDeleted"] = False
         values["CreatedDate"] = given.get("CreatedDate") or now
@@ -202,13 +212,7 @@ class Store:
         record_id = self.minter.mint(obj.key_prefix)
         values["Id"] = record_id
         self._check_unique(obj, values, record_id)
-        self._remember(record_id)
-        record = StoredRecord(obj.name, values)
-        self.records[record_id] = record
-        self.by_type[obj.name][record_id] = record
-        if not seeding:
-            self._journal.changes.append(Change(obj.name, record_id, "created", user_id))
-        return record
+        return self._write(StoredRecord(obj.name, values), "created", user_id, seeding=seeding)
 
     def update(
         self, obj: ObjectDef, raw_id: str, data: dict[str, Any], user_id: str, *, seeding: bool = False
@@ -220,9 +224,7 @@ class Store:
             name for name, value in given.items() if value is None and not obj.fields[name.lower()].nillable
         ]
         if missing:
-            raise SalesforceError(
-                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", 400, missing
-            )
+            raise required_fields_missing(missing)
         now = self.now()
         values = dict(record.values)
         values.update(given)
@@ -232,13 +234,7 @@ class Store:
         self._derive(obj, values, record.values, now)
         self._check_references(obj, values, given)
         self._check_unique(obj, values, record.id)
-        self._remember(record.id)
-        updated = StoredRecord(obj.name, values)
-        self.records[record.id] = updated
-        self.by_type[obj.name][record.id] = updated
-        if not seeding:
-            self._journal.changes.append(Change(obj.name, record.id, "updated", user_id))
-        return updated
+        return self._write(StoredRecord(obj.name, values), "updated", user_id, seeding=seeding)
 
     def delete(
         self, obj: ObjectDef | None, raw_id: str, user_id: str, *, seeding: bool = False
@@ -256,16 +252,10 @@ class Store:
                 "DELETE_FAILED", "Users cannot be deleted; deactivate them instead", 400, []
             )
         now = self.now()
-        self._remember(record.id)
-        values = dict(record.values)
-        values["IsDeleted"] = True
-        values["SystemModstamp"] = now
-        deleted = StoredRecord(record.sobject, values, deleted_at=now)
-        self.records[record.id] = deleted
-        self.by_type[record.sobject][record.id] = deleted
-        if not seeding:
-            self._journal.changes.append(Change(record.sobject, record.id, "deleted", user_id))
-        return deleted
+        values = {**record.values, "IsDeleted": True, "SystemModstamp": now}
+        return self._write(
+            StoredRecord(record.sobject, values, deleted_at=now), "deleted", user_id, seeding=seeding
+        )
 
     def upsert(
         self, obj: ObjectDef, field_name: str, value: str, data: dict[str, Any], user_id: str
@@ -495,12 +485,7 @@ class Store:
             if not isinstance(day, dt.date) and isinstance(start, dt.datetime):
                 day = start.date()
             if not isinstance(day, dt.date):
-                raise SalesforceError(
-                    "REQUIRED_FIELD_MISSING",
-                    "Required fields are missing: [ActivityDate]",
-                    400,
-                    ["ActivityDate"],
-                )
+                raise required_fields_missing(["ActivityDate"])
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             values["ActivityDate"] = day
             values["StartDateTime"] = midnight
@@ -514,12 +499,7 @@ class Store:
         if start is None:
             start = values.get("StartDateTime") or values.get("ActivityDateTime")
         if not isinstance(start, dt.datetime):
-            raise SalesforceError(
-                "REQUIRED_FIELD_MISSING",
-                "Required fields are missing: [ActivityDateTime]",
-                400,
-                ["ActivityDateTime"],
-            )
+            raise required_fields_missing(["ActivityDateTime"])
         end = values.get("EndDateTime")
         duration = values.get("DurationInMinutes")
         if old is not None and changed("DurationInMinutes") and not changed("EndDateTime"):
@@ -545,12 +525,7 @@ class Store:
                 )
             end = start + dt.timedelta(minutes=duration)
         else:
-            raise SalesforceError(
-                "REQUIRED_FIELD_MISSING",
-                "Required fields are missing: [DurationInMinutes]",
-                400,
-                ["DurationInMinutes"],
-            )
+            raise required_fields_missing(["DurationInMinutes"])
         values["StartDateTime"] = start
         values["ActivityDateTime"] = start
         values["ActivityDate"] = start.date()

@@ -99,19 +99,10 @@ def _cannot_deserialize(kind: str, raw: Any) -> Exception:
     )
 
 
-STRING_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "combobox",
-        "multipicklist",
-        "encryptedstring",
-    }
-)
+# The text types a field of the sandbox's schema may have.
+TEXT_FIELD_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "combobox"})
+# The types whose values are taken and compared as text (Salesforce's other text types too).
+STRING_TYPES = TEXT_FIELD_TYPES | {"multipicklist", "encryptedstring"}
 NUMBER_TYPES = frozenset({"double", "currency", "percent"})
 
 
