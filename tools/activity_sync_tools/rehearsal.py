@@ -111,11 +111,15 @@ class Rehearsal:
                     "SalesforceClientId": SALESFORCE_CLIENT_ID,
                     "SalesforceOrgId": org_id,
                     "SalesforceApiVersion": "62.0",
+                    # The sandboxes index and commit at once: nothing to let settle.
+                    "PollSettleSeconds": "0",
                 },
                 # The Salesforce sandbox's certificate is self-signed: the functions trust it the
                 # way a corporate proxy's CA is trusted, through requests' CA bundle variable.
                 extra_env={
                     "REQUESTS_CA_BUNDLE": str(salesforce.ca_bundle),
+                    # Forms come and go between the rehearsal's steps: the poller lists them each run.
+                    "POLL_FORMS_LIST_SECONDS": "0",
                     **(
                         {"ACTIVITY_SYNC_SETTINGS_CACHE_SECONDS": str(settings_cache_seconds)}
                         if settings_cache_seconds is not None

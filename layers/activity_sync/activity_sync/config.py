@@ -13,6 +13,7 @@ without a redeploy (S3).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,8 @@ class RuntimeConfig:
     contact_queue_url: str | None = None
     dead_letter_queue_urls: Mapping[SyncType, str] = field(default_factory=dict)
     contact_dead_letter_queue_url: str | None = None
+    poll_settle: dt.timedelta = dt.timedelta(minutes=2)  # the poller reads what changed before now - this
+    poll_forms_list_seconds: float = 900  # how long the poller keeps the list of forms
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeConfig:
@@ -97,6 +100,8 @@ class RuntimeConfig:
             or resources.get("contact_changes_queue_url"),
             dead_letter_queue_urls=dead_letters,
             contact_dead_letter_queue_url=resources.get("contact_changes_dead_letter_queue_url"),
+            poll_settle=dt.timedelta(seconds=float(env.get("POLL_SETTLE_SECONDS", "120"))),
+            poll_forms_list_seconds=float(env.get("POLL_FORMS_LIST_SECONDS", "900")),
         )
 
     def queue_url(self, sync_type: SyncType) -> str:

@@ -27,6 +27,16 @@ class HubSpotRecord:
 
 
 @dataclass(frozen=True)
+class EmailEventPage:
+    """One page of the marketing email events feed: its events, the offset that asked for it
+    (None: the first page) and the offset of the next page (None: the last)."""
+
+    events: Sequence[Mapping[str, Any]]
+    offset: str | None
+    next_offset: str | None
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """One record's outcome in a batch write, in the order of the request."""
 
@@ -85,10 +95,11 @@ class HubSpotApi(Protocol):
 
     def owners(self) -> list[HubSpotOwner]: ...
 
-    def email_events(
-        self, since: dt.datetime, until: dt.datetime, event_types: Sequence[str]
-    ) -> Iterator[dict[str, Any]]:
-        """Marketing email events (v1 feed) in [since, until)."""
+    def email_event_pages(
+        self, since: dt.datetime, until: dt.datetime, offset: str | None = None
+    ) -> Iterator[EmailEventPage]:
+        """Marketing email events of every kind in [since, until), a page at a time (v1 feed),
+        from ``offset`` (a page's ``offset``, to resume where a run stopped)."""
         ...
 
     def marketing_email_names(self) -> dict[str, str]:

@@ -34,7 +34,7 @@ from activity_sync.rules.priority import priority_of
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
 from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
 from activity_sync.usecases.link_contacts import ContactLinker
-from activity_sync.usecases.poll import Poller
+from activity_sync.usecases.poll import PollCaches, Poller
 from activity_sync.usecases.salesforce_to_hubspot import SalesforceToHubSpot
 
 
@@ -50,6 +50,7 @@ class Service:
         self._salesforce: tuple[tuple[str | None, ...], SalesforceClient] | None = None
         self._owners: OwnerDirectory | None = None
         self.contacts = ContactDirectory(self.hubspot)
+        self.poll_caches = PollCaches(forms_seconds=config.poll_forms_list_seconds)
         # Shared by both clients: when this invocation's vendor calls must be over.
         self.deadline = Deadline()
         self.budgets = {
@@ -178,6 +179,8 @@ class Service:
             salesforce=self.salesforce,
             queues=self.queues,
             budgets=list(self.budgets.values()),
+            caches=self.poll_caches,
+            settle=self.config.poll_settle,
         )
 
     def contact_linker(self) -> ContactLinker:

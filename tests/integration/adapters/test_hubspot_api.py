@@ -341,13 +341,22 @@ def test_email_events_filters_types_and_the_half_open_window_and_pages_by_offset
     )
     hubspot_log.clear()
 
-    # When opens and clicks in [start, end) are read
-    events = list(hubspot.email_events(start, end, ["OPEN", "click"]))
+    # When the events in [start, end) are read, every kind in one stream
+    pages = list(hubspot.email_event_pages(start, end))
+    events = [e for page in pages for e in page.events]
 
-    # Then 1,001 opens (two pages of at most 1,000) and the one click inside the window come back
+    # Then 1,001 opens, the click and the send inside the window come back, in two pages of at
+    # most 1,000, each page naming the offset that asked for it
     assert sum(1 for e in events if e["type"] == "OPEN") == 1001
     assert [e["recipient"] for e in events if e["type"] == "CLICK"] == ["a@example.com"]
-    assert hubspot_log.count("GET", "/email/public/v1/events") == 3
+    assert [e["type"] for e in events if e["type"] == "SENT"] == ["SENT"]
+    assert hubspot_log.count("GET", "/email/public/v1/events") == 2
+    assert pages[0].offset is None
+    assert pages[1].offset == pages[0].next_offset is not None
+    assert pages[-1].next_offset is None
+    # And a read resumed from a page's offset starts at that page
+    resumed = list(hubspot.email_event_pages(start, end, pages[1].offset))
+    assert [len(p.events) for p in resumed] == [len(pages[1].events)]
 
 
 def test_marketing_email_names_map_event_campaign_ids_to_email_names(
@@ -370,7 +379,7 @@ def test_marketing_email_names_map_event_campaign_ids_to_email_names(
     app: Any = hubspot_server.app
     with app.lock:  # the sandbox has no route that archives a marketing email
         app.marketing.emails[int(refs["marketing_emails"]["a"])].archived = True
-    events = list(hubspot.email_events(T0, T0 + dt.timedelta(seconds=1), ["OPEN"]))
+    events = [e for page in hubspot.email_event_pages(T0, T0 + dt.timedelta(seconds=1)) for e in page.events]
 
     # When the names are read
     names = hubspot.marketing_email_names()

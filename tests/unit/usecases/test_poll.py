@@ -1,5 +1,6 @@
-"""The poller: jobs isolated from each other, a time budget, durable progress in small steps,
-contacts that start to match on the Salesforce side (R4), and activities parked with no contact.
+"""The poller: jobs isolated from each other, a time budget, exactly-once progress in small
+durable steps, nothing synced queued again, contacts that start to match on the Salesforce side
+(R4), and activities parked with no contact.
 
 Vendors are fakes (only the calls the poller makes); DynamoDB and SQS are moto, holding the
 tables and queues of template.yaml itself.
@@ -23,6 +24,8 @@ from pynamodb.models import Model
 
 from activity_sync.adapters.dynamodb import (
     ALL_MODELS,
+    Link,
+    LinkRepository,
     SettingsRepository,
     SyncStateRepository,
     bind_tables,
@@ -31,8 +34,9 @@ from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
-from activity_sync.usecases.poll import OVERLAP, Poller, PollLimits, PollSummary
+from activity_sync.ports import EmailEventPage, HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
+from activity_sync.rules.salesforce_ids import normalize_salesforce_id
+from activity_sync.usecases.poll import SETTLE_LAG, PollCaches, Poller, PollLimits, PollSummary, Watermark
 from activity_sync_tools.local.aws import create_queue, create_table, queues_in_creation_order
 from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.template import StackModel, TemplateResolver, build_stack_model
@@ -48,6 +52,10 @@ MARKETING = SyncType.hubspot_to_salesforce(HubSpotActivityType.MARKETING_EMAIL)
 FORMS = SyncType.hubspot_to_salesforce(HubSpotActivityType.FORM_SUBMISSION)
 SF_MEETING = SyncType.salesforce_to_hubspot(SalesforceActivityType.MEETING)
 SF_TASK = SyncType.salesforce_to_hubspot(SalesforceActivityType.TASK)
+SF_EMAIL = SyncType.salesforce_to_hubspot(SalesforceActivityType.EMAIL)
+SF_CALL = SyncType.salesforce_to_hubspot(SalesforceActivityType.CALL)
+SERVICE_USER = "005000000000001"
+UNTIL = NOW - SETTLE_LAG
 
 
 # ------------------------------------------------------------------------------------- fakes
@@ -81,6 +89,8 @@ class FakeSalesforce:
         self.seconds_per_row = 0.0
         self.fail_after: dict[str, tuple[int, Exception]] = {}  # sobject -> (rows yielded, error)
 
+    user_id = SERVICE_USER + "AAA"  # the user the service signs in as
+
     def add(self, sobject: str, record_id: str, modified: dt.datetime, **fields: Any) -> None:
         row = {"Id": record_id, "SystemModstamp": _sf_stamp(modified), "IsDeleted": False, **fields}
         self.rows.setdefault(sobject, []).append(row)
@@ -89,6 +99,7 @@ class FakeSalesforce:
         self.queries.append(soql)
         sobject = re.search(r"FROM (\w+)", soql)
         window = re.search(r"SystemModstamp >= (\S+) AND SystemModstamp < (\S+)", soql)
+        not_by = re.search(r"LastModifiedById != '(\w+)'", soql)
         assert sobject is not None
         assert window is not None
         since, until = (dt.datetime.fromisoformat(v) for v in window.groups())
@@ -97,6 +108,7 @@ class FakeSalesforce:
                 r
                 for r in self.rows.get(sobject.group(1), [])
                 if since <= dt.datetime.fromisoformat(r["SystemModstamp"]) < until
+                and not (not_by and str(r.get("LastModifiedById", ""))[:15] == not_by.group(1)[:15])
             ),
             key=lambda r: (r["SystemModstamp"], r["Id"]),
         )
@@ -119,7 +131,11 @@ class FakeHubSpot:
         self.search_fail_after: int | None = None
         self.events: list[dict[str, Any]] = []
         self.event_windows: list[tuple[dt.datetime, dt.datetime]] = []
+        self.event_page_size = 1000
+        self.event_offsets: list[str | None] = []
         self.seconds_per_event_call = 0.0
+        self.forms_calls = 0
+        self.names_calls = 0
         self.forms_list: list[dict[str, Any]] = []
         self.submissions: dict[str, list[dict[str, Any]]] = {}
         self.failing_forms: set[str] = set()
@@ -140,18 +156,30 @@ class FakeHubSpot:
                 raise VendorApiError("hubspot", 502, "bad gateway", retryable=True)
             yield record
 
-    def email_events(
-        self, since: dt.datetime, until: dt.datetime, event_types: Sequence[str]
-    ) -> Iterator[dict[str, Any]]:
+    def email_event_pages(
+        self, since: dt.datetime, until: dt.datetime, offset: str | None = None
+    ) -> Iterator[EmailEventPage]:
         self.event_windows.append((since, until))
-        self.clock.now += self.seconds_per_event_call
         since_ms, until_ms = since.timestamp() * 1000, until.timestamp() * 1000
-        yield from (e for e in self.events if since_ms <= e["created"] < until_ms)
+        inside = [e for e in self.events if since_ms <= e["created"] < until_ms]
+        start = int(offset or 0)
+        while True:
+            self.event_offsets.append(None if start == 0 else str(start))
+            self.clock.now += self.seconds_per_event_call
+            page = inside[start : start + self.event_page_size]
+            following = start + self.event_page_size
+            next_offset = str(following) if following < len(inside) else None
+            yield EmailEventPage(page, None if start == 0 else str(start), next_offset)
+            if next_offset is None:
+                return
+            start = following
 
     def marketing_email_names(self) -> dict[str, str]:
+        self.names_calls += 1
         return {"77": "Spring newsletter"}
 
     def forms(self) -> list[dict[str, Any]]:
+        self.forms_calls += 1
         return self.forms_list
 
     def form_submissions(self, form_id: str, since: dt.datetime) -> Iterator[dict[str, Any]]:
@@ -193,13 +221,20 @@ class Stack:
     hubspot: FakeHubSpot
     salesforce: FakeSalesforce
 
-    def poller(self, limits: PollLimits | None = None, queues: ChangeQueues | None = None) -> Poller:
+    def poller(
+        self,
+        limits: PollLimits | None = None,
+        queues: ChangeQueues | None = None,
+        caches: PollCaches | None = None,
+    ) -> Poller:
         return Poller(
+            caches=caches,
             settings=self.settings,
             state=self.state,
             hubspot=lambda: cast(HubSpotApi, self.hubspot),
             salesforce=lambda: cast(SalesforceApi, self.salesforce),
             queues=queues or ChangeQueues(self.config, self.sqs),
+            links=LinkRepository(),
             limits=limits,
             clock=self.clock,
         )
@@ -217,6 +252,10 @@ class Stack:
             if not messages:
                 return bodies
             bodies.extend(json.loads(m["Body"]) for m in messages)
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
 
     def changes(self, sync_type: SyncType) -> list[ChangeMessage]:
         return [ChangeMessage.model_validate(b) for b in self.drain(self.config.queue_url(sync_type))]
@@ -225,9 +264,10 @@ class Stack:
         assert self.config.contact_queue_url is not None
         return [ContactChangeMessage.model_validate(b) for b in self.drain(self.config.contact_queue_url)]
 
-    def watermark(self, sync_type: SyncType) -> dt.datetime | None:
-        value = self.state.watermark(f"poll#{sync_type.key}")
-        return None if value is None else dt.datetime.fromisoformat(value)
+    def watermark(self, name: SyncType | str) -> dt.datetime | None:
+        key = f"poll#{name.key}" if isinstance(name, SyncType) else name
+        value = self.state.watermark(key)
+        return None if value is None else Watermark.parse(value).at
 
 
 @pytest.fixture(scope="module")
@@ -303,21 +343,21 @@ def test_a_failing_type_does_not_stop_the_others_and_keeps_its_watermark(
     assert stack.changes(NOTE) == []
     # ... and the meetings, polled after it, were queued and moved on
     assert [c.object_id[:15] for c in stack.changes(SF_MEETING)] == [_sf_id("00U", 1)]
-    assert stack.watermark(SF_MEETING) == NOW - OVERLAP
-    assert summary.queued[SF_MEETING.key] == 1
+    assert stack.watermark("poll#salesforce#Event") == UNTIL
+    assert summary.queued["salesforce#Event"] == 1
 
 
-# ----------------------------------------------------------------------------- time budget
+# ----------------------------------------------------------------- time budget, exactly once
 
 
-def test_the_deadline_stops_new_work_and_what_was_queued_keeps_its_watermark(stack: Stack) -> None:
+def test_the_deadline_stops_new_work_and_the_next_run_resumes_exactly_there(stack: Stack) -> None:
     # Given six Salesforce meeting changes, two per step, each row costing a second
     stack.switch_on(SF_MEETING)
     stamps = [ENABLED_AT + dt.timedelta(minutes=i) for i in range(1, 7)]
     for i, stamp in enumerate(stamps, start=1):
         stack.salesforce.add("Event", _sf_id("00U", i), stamp)
     stack.salesforce.seconds_per_row = 1.0
-    limits = PollLimits(salesforce_page=2)
+    limits = PollLimits(step=2)
 
     # When the poller runs with 3.5 seconds left
     summary = stack.poller(limits).run(NOW, deadline=3.5)
@@ -326,19 +366,47 @@ def test_the_deadline_stops_new_work_and_what_was_queued_keeps_its_watermark(sta
     assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [
         _sf_id("00U", i) for i in range(1, 5)
     ]
-    # ... the watermark is at the last change queued, and the type is reported unfinished
-    assert stack.watermark(SF_MEETING) == stamps[3]
-    assert summary.unfinished == [SF_MEETING.key]
+    # ... the watermark is at the last change queued, and the job is reported unfinished
+    assert stack.watermark("poll#salesforce#Event") == stamps[3]
+    assert summary.unfinished == ["salesforce#Event"]
     assert summary.failed == {}
 
     # When the next run has time enough
     stack.poller(limits).run(NOW + dt.timedelta(minutes=5))
 
-    # Then it resumes at that change (queued again: harmless, R15) and catches up
-    assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [
-        _sf_id("00U", i) for i in range(4, 7)
-    ]
-    assert stack.watermark(SF_MEETING) == NOW + dt.timedelta(minutes=5) - OVERLAP
+    # Then it queues the rest - and nothing it had queued already - and catches up
+    assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [_sf_id("00U", 5), _sf_id("00U", 6)]
+    assert stack.watermark("poll#salesforce#Event") == NOW + dt.timedelta(minutes=5) - SETTLE_LAG
+
+
+def test_a_few_seconds_a_run_over_thousands_of_records_advances_every_run_and_queues_each_once(
+    stack: Stack,
+) -> None:
+    # Given 2,000 Salesforce Task changes, several sharing each instant, each read costing 10 ms
+    stack.switch_on(SF_TASK)
+    for i in range(2000):
+        stack.salesforce.add(
+            "Task", _sf_id("00T", i), ENABLED_AT + dt.timedelta(seconds=i // 3), TaskSubtype="Task"
+        )
+    stack.salesforce.seconds_per_row = 0.01
+
+    # When the poller runs again and again with three seconds each time
+    queued: list[str] = []
+    marks: list[dt.datetime] = []
+    for run in range(30):
+        stack.clock.now = 1000.0 * run
+        stack.poller().run(NOW + dt.timedelta(minutes=run), deadline=stack.clock.now + 3)
+        mark = stack.watermark("poll#salesforce#Task")
+        assert mark is not None
+        marks.append(mark)
+        queued += [c.object_id for c in stack.changes(SF_TASK)]
+        if len(queued) >= 2000:
+            break
+
+    # Then every run moved the watermark on, and each change was queued exactly once
+    assert len(marks) > 3
+    assert all(earlier < later for earlier, later in pairwise(marks))
+    assert len(queued) == len(set(queued)) == 2000
 
 
 def test_no_work_starts_once_the_deadline_has_passed(stack: Stack) -> None:
@@ -355,9 +423,9 @@ def test_no_work_starts_once_the_deadline_has_passed(stack: Stack) -> None:
     # Then nothing was queried, queued or moved: every job waits for the next run
     assert stack.salesforce.queries == []
     assert stack.changes(SF_MEETING) == []
-    assert stack.watermark(SF_MEETING) is None
+    assert stack.watermark("poll#salesforce#Event") is None
     assert stack.watermark(NOTE) is None
-    assert SF_MEETING.key in summary.unfinished
+    assert "salesforce#Event" in summary.unfinished
     assert NOTE.key in summary.unfinished
 
 
@@ -371,114 +439,232 @@ def test_a_big_backlog_does_not_starve_the_types_polled_after_it(stack: Stack) -
     stack.salesforce.seconds_per_row = 1.0
 
     # When the poller runs with less time than the backlog needs
-    summary = stack.poller(PollLimits(salesforce_page=2)).run(NOW, deadline=10.0)
+    summary = stack.poller(PollLimits(step=2)).run(NOW, deadline=10.0)
 
-    # Then the meetings made progress and so did the task type after them
-    meeting_mark = stack.watermark(SF_MEETING)
+    # Then the meetings made progress and so did the tasks after them
+    meeting_mark = stack.watermark("poll#salesforce#Event")
     assert meeting_mark is not None
-    assert ENABLED_AT < meeting_mark < NOW - OVERLAP
-    assert summary.unfinished == [SF_MEETING.key]
+    assert ENABLED_AT < meeting_mark < UNTIL
+    assert summary.unfinished == ["salesforce#Event"]
     assert [c.object_id[:15] for c in stack.changes(SF_TASK)] == [_sf_id("00T", 1)]
-    assert stack.watermark(SF_TASK) == NOW - OVERLAP
+    assert stack.watermark("poll#salesforce#Task") == UNTIL
 
 
 # ------------------------------------------------------------------------- durable paging
 
 
-def test_salesforce_paging_moves_the_watermark_page_by_page(stack: Stack) -> None:
-    # Given five meeting changes, and Salesforce failing while the third page is read
+def test_a_failing_salesforce_read_keeps_what_was_queued_and_resumes_after_it(stack: Stack) -> None:
+    # Given five meeting changes, and Salesforce failing after the fourth row
     stack.switch_on(SF_MEETING)
     stamps = [ENABLED_AT + dt.timedelta(minutes=i) for i in range(1, 6)]
     for i, stamp in enumerate(stamps, start=1):
         stack.salesforce.add("Event", _sf_id("00U", i), stamp)
     stack.salesforce.fail_after["Event"] = (4, VendorApiError("salesforce", 503, "down", retryable=True))
 
-    # When the poller runs two rows per page
-    summary = stack.poller(PollLimits(salesforce_page=2)).run(NOW)
+    # When the poller runs two rows per step
+    summary = stack.poller(PollLimits(step=2)).run(NOW)
 
-    # Then the two pages read were queued and the watermark holds the last change queued
+    # Then the two steps done were queued and the watermark holds the last change queued
     assert len(stack.changes(SF_MEETING)) == 4
-    assert stack.watermark(SF_MEETING) == stamps[3]
-    assert SF_MEETING.key in summary.failed
+    assert stack.watermark("poll#salesforce#Event") == stamps[3]
+    assert "salesforce#Event" in summary.failed
 
     # When Salesforce is back
     del stack.salesforce.fail_after["Event"]
-    stack.poller(PollLimits(salesforce_page=2)).run(NOW + dt.timedelta(minutes=5))
+    stack.poller(PollLimits(step=2)).run(NOW + dt.timedelta(minutes=5))
 
-    # Then the next run asks only from there on
+    # Then the next run asks only from there on, and queues only what it had not
     assert f"SystemModstamp >= {stamps[3].strftime('%Y-%m-%dT%H:%M:%SZ')}" in stack.salesforce.queries[-1]
-    assert sorted(c.object_id[:15] for c in stack.changes(SF_MEETING)) == [
-        _sf_id("00U", 4),
-        _sf_id("00U", 5),
-    ]
+    assert [c.object_id[:15] for c in stack.changes(SF_MEETING)] == [_sf_id("00U", 5)]
 
 
-def test_hubspot_engagement_search_moves_the_watermark_page_by_page(stack: Stack) -> None:
+def test_hubspot_engagement_search_moves_the_watermark_step_by_step(stack: Stack) -> None:
     # Given five notes modified one after the other, and the search failing after the fourth
     stack.switch_on(NOTE)
     stamps = [ENABLED_AT + dt.timedelta(minutes=i) for i in range(1, 6)]
     stack.hubspot.engagements["notes"] = [_note(str(500 + i), s) for i, s in enumerate(stamps, start=1)]
     stack.hubspot.search_fail_after = 4
 
-    # When the poller runs two records per page
-    summary = stack.poller(PollLimits(hubspot_page=2)).run(NOW)
+    # When the poller runs two records per step
+    summary = stack.poller(PollLimits(step=2)).run(NOW)
 
-    # Then the first two pages are queued and the watermark holds the last one queued
+    # Then the first two steps are queued and the watermark holds the last one queued
     assert sorted(c.object_id for c in stack.changes(NOTE)) == ["501", "502", "503", "504"]
     assert stack.watermark(NOTE) == stamps[3]
     assert NOTE.key in summary.failed
 
 
+# ---------------------------------------------------------------- nothing synced queued again
+
+
+def test_r18_a_record_unchanged_since_its_last_sync_is_not_queued_again(stack: Stack) -> None:
+    # Given two notes and a Salesforce task, of which one note and the task synced in the state
+    # they have now, and the other note changed since its sync
+    stack.switch_on(NOTE)
+    stack.switch_on(SF_TASK)
+    synced_at = ENABLED_AT + dt.timedelta(hours=1)
+    stack.hubspot.engagements["notes"] = [
+        _note("601", synced_at),
+        _note("602", synced_at + dt.timedelta(hours=1)),
+    ]
+    task_id = normalize_salesforce_id(_sf_id("00T", 7))
+    stack.salesforce.add("Task", task_id, synced_at, TaskSubtype="Task")
+    LinkRepository().save(
+        [
+            Link(
+                "activity",
+                "hs:note:601",
+                "00T000000000601AAA",
+                "sync",
+                details={"source_modified_at": synced_at.isoformat()},
+            ),
+            Link(
+                "activity",
+                "hs:note:602",
+                "00T000000000602AAA",
+                "sync",
+                details={"source_modified_at": synced_at.isoformat()},
+            ),
+            Link("tasks", "901", task_id, "sync", details={"source_modified_at": _sf_stamp(synced_at)}),
+        ]
+    )
+
+    # When the poller runs
+    stack.poller().run(NOW)
+
+    # Then only the note changed since its sync is queued
+    assert [c.object_id for c in stack.changes(NOTE)] == ["602"]
+    assert stack.changes(SF_TASK) == []
+    assert stack.watermark("poll#salesforce#Task") == UNTIL
+
+
+def test_r14_the_services_own_salesforce_writes_are_not_read_back(stack: Stack) -> None:
+    # Given a Task the service wrote and one a rep wrote
+    stack.switch_on(SF_TASK)
+    stack.salesforce.add(
+        "Task",
+        _sf_id("00T", 1),
+        NOW - dt.timedelta(hours=1),
+        TaskSubtype="Task",
+        LastModifiedById=SERVICE_USER,
+    )
+    stack.salesforce.add(
+        "Task",
+        _sf_id("00T", 2),
+        NOW - dt.timedelta(hours=1),
+        TaskSubtype="Task",
+        LastModifiedById="005000000000009",
+    )
+
+    # When the poller runs
+    stack.poller().run(NOW)
+
+    # Then the query leaves out the service's user, and only the rep's Task is queued
+    assert f"LastModifiedById != '{SERVICE_USER}AAA'" in stack.salesforce.queries[-1]
+    assert [c.object_id[:15] for c in stack.changes(SF_TASK)] == [_sf_id("00T", 2)]
+
+
+def test_r10_one_task_query_serves_every_task_type_each_routed_by_its_subtype(stack: Stack) -> None:
+    # Given Task and Email switched on (Call off, and Email switched on later than Task)
+    stack.switch_on(SF_TASK)
+    stack.switch_on(SF_EMAIL, NOW - dt.timedelta(hours=2))
+    stamp = NOW - dt.timedelta(hours=1)
+    stack.salesforce.add("Task", _sf_id("00T", 1), stamp, TaskSubtype="Task")
+    stack.salesforce.add("Task", _sf_id("00T", 2), stamp, TaskSubtype="Email")
+    stack.salesforce.add("Task", _sf_id("00T", 3), stamp, TaskSubtype="Call")
+    stack.salesforce.add("Task", _sf_id("00T", 4), NOW - dt.timedelta(hours=3), TaskSubtype="Email")
+
+    # When the poller runs
+    summary = stack.poller().run(NOW)
+
+    # Then one query read them all, and each went to its own type's queue - the call nowhere (its
+    # switch is off) and the email changed before its switch went on nowhere either (R11)
+    assert len([q for q in stack.salesforce.queries if "FROM Task" in q]) == 1
+    assert [c.object_id[:15] for c in stack.changes(SF_TASK)] == [_sf_id("00T", 1)]
+    assert [c.object_id[:15] for c in stack.changes(SF_EMAIL)] == [_sf_id("00T", 2)]
+    assert stack.changes(SF_CALL) == []
+    assert summary.queued["salesforce#Task"] == 2
+
+
 # ------------------------------------------------------------------------------------ feeds
 
 
-def test_a_30_day_marketing_backlog_progresses_in_day_slices_across_runs(stack: Stack) -> None:
-    # Given marketing emails switched on now, with an event every day of the 30-day look-back,
-    # one just outside it, and each feed call costing a second
+def _open(n: int, moment: dt.datetime, recipient: str | None = None) -> dict[str, Any]:
+    return {
+        "id": f"e{n}",
+        "type": "OPEN",
+        "created": _ms(moment),
+        "recipient": recipient or f"r{n}@example.com",
+        "emailCampaignId": 77,
+    }
+
+
+def test_a_marketing_backlog_is_read_in_one_stream_page_by_page_and_resumed_where_it_stopped(
+    stack: Stack,
+) -> None:
+    # Given marketing emails switched on now, an open every day of the 30-day look-back, one 31
+    # days back and kinds the service does not sync; pages of 7 events, each costing a second
     enabled_at = NOW
     stack.switch_on(MARKETING, enabled_at)
     stack.hubspot.contacts = {"known@example.com": "101"}
-    inside = [enabled_at - dt.timedelta(days=d, hours=1) for d in range(30)]
-    outside = enabled_at - dt.timedelta(days=30, seconds=1)
-    for n, moment in enumerate([*inside, outside]):
-        stack.hubspot.events.append(
-            {
-                "id": f"e{n}",
-                "type": "OPEN",
-                "created": _ms(moment),
-                "recipient": "Known@Example.com" if n == 0 else f"r{n}@example.com",
-                "emailCampaignId": 77,
-            }
-        )
+    inside = [
+        _open(n, enabled_at - dt.timedelta(days=n, hours=1), "Known@Example.com" if n == 0 else None)
+        for n in range(30)
+    ]
+    outside = _open(99, enabled_at - dt.timedelta(days=31))
+    delivered = {**_open(98, enabled_at - dt.timedelta(days=2)), "type": "DELIVERED"}
+    stack.hubspot.events = [*inside, outside, delivered]
+    stack.hubspot.event_page_size = 7
     stack.hubspot.seconds_per_event_call = 1.0
 
-    # When the poller runs repeatedly with ten seconds each time
-    marks: list[dt.datetime] = []
+    # When the poller runs repeatedly with 2.5 seconds each time, 3 events a step
     queued: list[ChangeMessage] = []
-    for run in range(6):
+    for run in range(20):
         stack.clock.now = 100.0 * run
-        stack.poller().run(NOW, deadline=stack.clock.now + 10)
-        mark = stack.watermark(MARKETING)
-        assert mark is not None
-        marks.append(mark)
+        stack.poller(PollLimits(step=3)).run(NOW, deadline=stack.clock.now + 2.5)
         queued.extend(stack.changes(MARKETING))
-        if mark >= NOW - OVERLAP:
+        if stack.watermark(MARKETING) == UNTIL:
             break
 
-    # Then each run moved the watermark on, none read the whole backlog, and it caught up
-    assert len(marks) > 1
-    assert marks == sorted(set(marks))
-    assert marks[-1] == NOW - OVERLAP
-    windows = stack.hubspot.event_windows
-    assert all(end - start <= dt.timedelta(days=1) for start, end in windows)
-    assert windows[0][0] == enabled_at - dt.timedelta(days=30)
-    assert all(a[1] == b[0] for a, b in pairwise(windows))  # no gaps, no repeats
-    # ... every event of the window was queued exactly once, and the one outside it never
+    # Then the feed was read over one window, every kind at once, page after page - each page once
+    assert set(stack.hubspot.event_windows) == {(enabled_at - dt.timedelta(days=60), UNTIL)}
+    assert stack.hubspot.event_offsets.count(None) == 1
+    # ... every open of the window was queued exactly once, and the open outside it never, but
+    # counted (R16) - as is nothing of the kinds that are not synced
     assert sorted(c.object_id for c in queued) == sorted(f"open:e{n}" for n in range(30))
+    assert stack.state.outcome_figures(MARKETING) == {"skipped:outside_window": 1}
     first = next(c for c in queued if c.object_id == "open:e0")
     assert first.payload is not None
     assert first.payload["contact_ids"] == ["101"]
     assert first.payload["properties"] == {"email_name": "Spring newsletter"}
+
+
+def test_an_idle_marketing_feed_costs_one_call_a_run_and_the_names_are_kept(stack: Stack) -> None:
+    stack.switch_on(MARKETING, NOW)
+    caches = PollCaches()
+    for run in range(3):
+        stack.hubspot.events = [_open(run, NOW + dt.timedelta(minutes=5 * run))]
+        stack.poller(caches=caches).run(NOW + dt.timedelta(minutes=5 * run + 3))
+    assert len(stack.hubspot.event_offsets) == 3
+    assert stack.hubspot.names_calls == 1
+
+
+def test_r9_an_email_sent_since_the_names_were_read_is_named_after_one_more_read(stack: Stack) -> None:
+    stack.switch_on(MARKETING, NOW)
+    caches = PollCaches()
+    stack.hubspot.events = [_open(1, NOW - dt.timedelta(hours=1))]
+    stack.poller(caches=caches).run(NOW)
+    # Given names kept from that run, and opens of an email they do not name (over three steps)
+    stack.hubspot.events = [
+        {**_open(n, NOW + dt.timedelta(minutes=n)), "emailCampaignId": 78} for n in range(2, 8)
+    ]
+    stack.poller(PollLimits(step=2), caches=caches).run(NOW + dt.timedelta(minutes=30))
+    # Then the names were read once more in that run, not once a step
+    assert stack.hubspot.names_calls == 2
+    assert all(
+        c.payload and c.payload["properties"]["email_name"] == "Email 78"
+        for c in stack.changes(MARKETING)[1:]
+    )
 
 
 def test_form_submissions_are_queued_oldest_first_per_form_and_a_failing_form_holds_back_only_itself(
@@ -495,17 +681,25 @@ def test_form_submissions_are_queued_oldest_first_per_form_and_a_failing_form_ho
     ] + [{"conversionId": "too-old", "submittedAt": _ms(NOW - dt.timedelta(days=366)), "values": []}]
 
     # When the poller runs two submissions per step
-    summary = stack.poller(PollLimits(form_chunk=2)).run(NOW)
+    summary = stack.poller(PollLimits(step=2)).run(NOW)
 
-    # Then the working form's submissions in the window are queued and its watermark caught up
-    assert sorted(c.object_id for c in stack.changes(FORMS)) == [f"c{i}" for i in range(5)]
-    form_mark = stack.state.watermark(f"poll#{FORMS.key}#form#f-ok")
-    assert form_mark is not None
-    assert dt.datetime.fromisoformat(form_mark) == NOW - OVERLAP
-    # ... while the type is failed and its own watermark (the default of the broken form) stays put
+    # Then the working form's submissions in the window are queued, in order, and its watermark
+    # caught up; the one outside the year is counted, not queued (R5, R16)
+    assert [c.object_id for c in stack.changes(FORMS)] == [f"c{i}" for i in range(5)]
+    assert stack.watermark(f"poll#{FORMS.key}#form#f-ok") == UNTIL
+    assert stack.state.outcome_figures(FORMS) == {"skipped:outside_window": 1}
+    # ... while the broken form failed the job and its own watermark stays put
     assert FORMS.key in summary.failed
-    assert stack.watermark(FORMS) is None
     assert stack.state.watermark(f"poll#{FORMS.key}#form#f-broken") is None
+
+
+def test_the_list_of_forms_is_read_once_an_hour_not_every_run(stack: Stack) -> None:
+    stack.switch_on(FORMS, NOW)
+    stack.hubspot.forms_list = [{"id": "f1", "name": "Contact Us"}]
+    caches = PollCaches()
+    for run in range(3):
+        stack.poller(caches=caches).run(NOW + dt.timedelta(minutes=5 * run))
+    assert stack.hubspot.forms_calls == 1
 
 
 # ------------------------------------------------------------ contacts matching in Salesforce
@@ -539,7 +733,7 @@ def test_salesforce_contact_and_lead_changes_wake_the_matching_hubspot_contacts_
     assert "IsConverted = false" in next(q for q in people_queries if "FROM Lead" in q)
     assert sorted(len(s) for s in stack.hubspot.email_searches) == [1, 50, 100]
     # ... and the next run starts from where this one ended
-    assert stack.state.watermark("poll#salesforce_people#Lead") == (NOW - OVERLAP).isoformat()
+    assert stack.watermark("poll#salesforce_people#Lead") == UNTIL
 
 
 def test_salesforce_people_are_not_polled_while_no_hubspot_to_salesforce_switch_is_on(stack: Stack) -> None:

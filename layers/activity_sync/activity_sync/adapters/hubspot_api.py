@@ -24,7 +24,7 @@ import requests
 from activity_sync.adapters.http import MAX_RETRIES, Deadline, mount_retries, transport_error
 from activity_sync.domain import HubSpotOwner
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotRecord, VendorApiError, WriteResult
+from activity_sync.ports import EmailEventPage, HubSpotRecord, VendorApiError, WriteResult
 
 if TYPE_CHECKING:
     from activity_sync.adapters.budget import ApiBudget
@@ -417,34 +417,35 @@ class HubSpotClient:
                     break
         return owners
 
-    def email_events(
-        self, since: dt.datetime, until: dt.datetime, event_types: Sequence[str]
-    ) -> Iterator[dict[str, Any]]:
+    def email_event_pages(
+        self, since: dt.datetime, until: dt.datetime, offset: str | None = None
+    ) -> Iterator[EmailEventPage]:
+        """The legacy feed over the whole window, every event type in one stream (one call per
+        1,000 events, whatever the window's length), filtered to the window by ``created``."""
         since_ms, until_ms = to_epoch_ms(since), to_epoch_ms(until)
         if until_ms <= since_ms:
             return
-        # The legacy feed filters on one eventType per request; no types means every type.
-        types: list[str | None] = [*_unique(t.upper() for t in event_types)] or [None]
-        for event_type in types:
-            offset: str | None = None
-            while True:
-                params: dict[str, Any] = {
-                    "startTimestamp": since_ms,
-                    "endTimestamp": until_ms - 1,  # inclusive bound; the port's window is half-open
-                    "limit": EMAIL_EVENTS_PAGE_SIZE,
-                }
-                if event_type:
-                    params["eventType"] = event_type
-                if offset:
-                    params["offset"] = offset
-                page = self._json("GET", "/email/public/v1/events", params=params)
-                for event in page.get("events") or []:
-                    created = event.get("created")
-                    if isinstance(created, int | float) and since_ms <= created < until_ms:
-                        yield event
-                offset = None if page.get("offset") in (None, "") else str(page["offset"])
-                if not page.get("hasMore") or offset is None:
-                    break
+        while True:
+            params: dict[str, Any] = {
+                "startTimestamp": since_ms,
+                "endTimestamp": until_ms - 1,  # inclusive bound; the port's window is half-open
+                "limit": EMAIL_EVENTS_PAGE_SIZE,
+            }
+            if offset:
+                params["offset"] = offset
+            page = self._json("GET", "/email/public/v1/events", params=params)
+            events = [
+                event
+                for event in page.get("events") or []
+                if isinstance(event.get("created"), int | float) and since_ms <= event["created"] < until_ms
+            ]
+            next_offset = None if page.get("offset") in (None, "") else str(page["offset"])
+            if not page.get("hasMore"):
+                next_offset = None
+            yield EmailEventPage(events, offset, next_offset)
+            if next_offset is None:
+                return
+            offset = next_offset
 
     def marketing_email_names(self) -> dict[str, str]:
         names: dict[str, str] = {}

@@ -1,48 +1,52 @@
 """The poller: the safety net under the webhooks, and the only source for the feeds that have none.
 
-Each run does a list of independent **jobs**, one per switched-on type plus two that help waiting
-activities along:
+Each run does a list of independent **jobs**, one per source of changes:
 
-* HubSpot engagements (notes, calls, meetings, tasks, sales emails): a search on
-  ``hs_lastmodifieddate`` since the type's watermark -> ids on the type's queue. Re-queueing a
-  record already synced costs no Salesforce call: its syncer sees the Task is unchanged (R15, R18).
-* Marketing email events (v1 feed): read since the watermark - on the first run since
-  ``enabled_at`` minus the 30-day look-back (R5) - one day at a time, queued with their content.
-* Form submissions (v1 feed, per form, newest first): read back to the form's own watermark - on
-  the first run to ``enabled_at`` minus one year (R5) - and queued oldest first, 100 at a time.
-* Salesforce Tasks and Events: ``queryAll`` on ``SystemModstamp`` since the watermark, routed by
-  ``TaskSubtype`` (R10); on the first run since ``enabled_at`` (R11: nothing older).
+* HubSpot engagements (notes, calls, meetings, tasks, sales emails), one job per switched-on type:
+  a search on ``hs_lastmodifieddate`` from the type's watermark.
+* Marketing email events: the v1 feed over the whole window in one stream, a page (1,000 events)
+  at a time, every kind at once (not a day or a kind at a time).
+* Form submissions: each form's feed (newest first) back to the form's own watermark; the list of
+  forms is kept an hour per container.
+* Salesforce Tasks (every switched-on Task type in one query, routed by ``TaskSubtype``, R10) and
+  Events: ``queryAll`` on ``SystemModstamp``, leaving out the service's own writes.
 * While any HubSpot->Salesforce switch is on: Salesforce Contacts and (unconverted) Leads changed
-  since their watermark -> the HubSpot contacts with the same emails -> the contact queue, so the
-  contact linker links them and wakes the activities waiting for them (R4: "the contact is
-  triggered to sync" also when the change happens on the Salesforce side).
-* While any HubSpot->Salesforce switch is on: up to 200 activities parked with no associated
-  contact go back to their queues; the syncer reads them again (an association may exist by now)
-  and parks them again if still alone.
+  -> the HubSpot contacts with the same emails -> the contact queue, so the contact linker links
+  them and wakes the activities waiting for them (R4 from the Salesforce side); and a bounded page
+  of the activities parked with no associated contact goes back to their queues.
 
-Progress is durable in small steps: a page of records is queued, then the watermark moves to the
-last one queued; a feed moves one time slice at a time. A run that stops (time budget, an error)
-resumes the next time from the last step done, never from the start and never past anything not
-queued. Near the end of the window, the watermark stops ``OVERLAP`` short of the run's start, so
-a record indexed late is caught by the next run.
+**Exactly once, in small durable steps.** A step queues at most ``PollLimits.step`` messages (one
+or two SendMessageBatch calls and one vendor page at most), then writes the watermark: the instant
+of the last record queued and the ids queued at that instant. The next step - in this run or the
+next - starts *at* that instant and passes over those ids, so a run that stops (its time budget, an
+error, the API budget) resumes exactly where it stopped, re-queueing nothing and skipping nothing.
+Each query ends ``SETTLE_LAG`` before now: what changed in the last moments (not yet indexed by
+HubSpot's search, not yet committed by Salesforce) is read by the next run, once.
+
+**Nothing already synced is queued again.** A record whose modification instant is the one stored
+with its link at its last sync is passed over (one BatchGetItem per step), as are the service's own
+Salesforce writes (R14, R18).
 
 Jobs are isolated (one type's 403 does not stop the others), share the run's time budget fairly
-(each gets its share first, then the time left goes to those still behind), and start in a
-rotating order so that none is always last.
+(each gets its share first, then the time left goes to those still behind), start in a rotating
+order so that none is always last, and spend the shared API budget with their type's priority.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import batched
 from typing import Any
 
 from pydantic import ValidationError
 
-from activity_sync.adapters.budget import ApiBudget
+from activity_sync.adapters.budget import ApiBudget, BudgetExhausted
 from activity_sync.adapters.dynamodb import (
     LinkRepository,
     SettingsRepository,
@@ -65,19 +69,26 @@ from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
 from activity_sync.rules.echo import parse_salesforce_datetime
 from activity_sync.rules.owner_mapping import normalize_email
-from activity_sync.rules.salesforce_ids import normalize_salesforce_id
-from activity_sync.rules.salesforce_types import task_subtype_condition
+from activity_sync.rules.salesforce_ids import normalize_salesforce_id, same_salesforce_id
+from activity_sync.rules.salesforce_types import classify_salesforce_activity
 from activity_sync.rules.switches import is_on
-from activity_sync.rules.windows import window_start
+from activity_sync.rules.task_mapping import HubSpotActivityKey
+from activity_sync.rules.windows import SkipReason, window_start
 from activity_sync.usecases.hubspot_to_salesforce import UNASSOCIATED
 
-OVERLAP = dt.timedelta(minutes=5)
+# Queries end this long before now: a change is read once it has settled (indexed by HubSpot's
+# search, committed in Salesforce). The template's PollSettleSeconds sets it per stack.
+SETTLE_LAG = dt.timedelta(minutes=2)
+# A feed's first run also reads this far before its window, to count what lies outside it (R16).
+LOOK_BEFORE_WINDOW = dt.timedelta(days=30)
+FORMS_LIST_SECONDS = 900  # a new form is found within this (its submissions wait, none is lost)
+MARKETING_NAMES_SECONDS = 3600  # read again at once when an event names an email not known yet
 MARKETING_EVENT_KINDS: Mapping[str, EmailEventKind] = {
     "SENT": EmailEventKind.SENT,
     "OPEN": EmailEventKind.OPEN,
     "CLICK": EmailEventKind.CLICK,
 }
-SALESFORCE_POLL_FIELDS = ("Id", "TaskSubtype", "IsDeleted", "SystemModstamp")
+SALESFORCE_POLL_FIELDS = ("Id", "TaskSubtype", "IsDeleted", "SystemModstamp", "LastModifiedById")
 # The IN filter of a HubSpot search takes 100 values: one search per 100 emails (R18).
 EMAIL_SEARCH_BATCH = 100
 SALESFORCE_PEOPLE = ("Contact", "Lead")
@@ -100,24 +111,24 @@ def _soql_datetime(moment: dt.datetime) -> str:
 
 @dataclass(frozen=True)
 class PollLimits:
-    """How much one step does. Small enough that a step fits in the time left after the deadline
-    check; large enough that a step is a handful of API calls, not one per record (R18)."""
+    """How much one step does: few enough messages that a step fits in the time left after the
+    deadline check; enough that a step is a handful of API calls, not one per record (R18)."""
 
+    step: int = 100  # messages queued per step (ten SendMessageBatch calls at most)
     hubspot_page: int = 200  # a HubSpot search page
     salesforce_page: int = 2000  # a SOQL batch (queryMore page)
-    feed_slice: dt.timedelta = dt.timedelta(days=1)  # marketing email events per step
-    feed_chunk: int = 1000  # events per contact lookup and send, inside a slice
-    form_chunk: int = 100  # submissions per step (one contact search)
     unassociated_batch: int = 200  # parked activities re-queued per run
 
 
 @dataclass
 class PollSummary:
-    """Per job (a sync type key, ``salesforce_people#Contact``/``#Lead``, ``unassociated``)."""
+    """Per job (a sync type key, ``salesforce#Task``, ``salesforce_people#Contact``/``#Lead``,
+    ``unassociated``)."""
 
     queued: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # job -> error; its watermark stayed put
     unfinished: list[str] = field(default_factory=list)  # stopped by the time budget; resumes next run
+    held_back: dict[str, str] = field(default_factory=dict)  # job -> the API budget's reason
 
     def add(self, job: str, n: int) -> None:
         self.queued[job] = self.queued.get(job, 0) + n
@@ -127,6 +138,29 @@ class PollSummary:
 class _Job:
     name: str
     steps: Steps
+    sync_type: SyncType | None = None  # whose priority the job's calls have
+
+
+@dataclass
+class Watermark:
+    """Where a job stopped: the instant of the last record queued and the ids queued at it."""
+
+    at: dt.datetime
+    ids: frozenset[str] = frozenset()
+
+    def to_text(self) -> str:
+        return json.dumps({"at": _iso(self.at), "ids": sorted(self.ids)})
+
+    @classmethod
+    def parse(cls, text: str) -> Watermark:
+        if text.startswith("{"):
+            value = json.loads(text)
+            return cls(dt.datetime.fromisoformat(value["at"]), frozenset(value.get("ids") or ()))
+        return cls(dt.datetime.fromisoformat(text))  # the instant alone (earlier versions)
+
+    def passes(self, stamp: dt.datetime | None, record_id: str) -> bool:
+        """Whether a record read from this watermark on is new: not one queued at the instant."""
+        return not (stamp is not None and stamp <= self.at and record_id in self.ids)
 
 
 class _ContactLookup:
@@ -148,6 +182,31 @@ class _ContactLookup:
         return {email: contact_id for email in requested if (contact_id := self._known.get(email))}
 
 
+class _Kept[T]:
+    """A value kept ``seconds`` per container (the poller's container is warm between runs)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._value: tuple[float, T] | None = None
+
+    def get(self, fetch: Callable[[], T], *, fresh: bool = False) -> T:
+        if fresh or self._value is None or self._clock() - self._value[0] >= self._seconds:
+            self._value = (self._clock(), fetch())
+        return self._value[1]
+
+
+class PollCaches:
+    """What the poller keeps between runs in a warm container: the list of forms and the marketing
+    emails' names (both change rarely; each costs a call or more to read)."""
+
+    def __init__(
+        self, forms_seconds: float = FORMS_LIST_SECONDS, names_seconds: float = MARKETING_NAMES_SECONDS
+    ) -> None:
+        self.forms: _Kept[list[dict[str, Any]]] = _Kept(forms_seconds)
+        self.marketing_names: _Kept[dict[str, str]] = _Kept(names_seconds)
+
+
 class Poller:
     def __init__(
         self,
@@ -159,9 +218,13 @@ class Poller:
         queues: ChangeQueues,
         links: LinkRepository | None = None,
         budgets: Sequence[ApiBudget] = (),
+        caches: PollCaches | None = None,
         limits: PollLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        settle: dt.timedelta = SETTLE_LAG,
     ) -> None:
+        self._settle = settle
+        self._caches = caches or PollCaches()
         self._settings = settings
         self._state = state
         self._links = links
@@ -171,17 +234,25 @@ class Poller:
         self._queues = queues
         self._limits = limits or PollLimits()
         self._clock = clock
+        self._outside: Counter[SyncType] = Counter()
+        self._names_refreshed = False
 
     def run(self, now: dt.datetime, deadline: float | None = None) -> PollSummary:
         """Poll every switched-on type. ``deadline`` is a ``clock()`` (``time.monotonic``) value:
         no step starts after it; None means no time limit."""
         summary = PollSummary()
-        on = {key: s for key, s in self._settings.all_type_settings().items() if is_on(s)}
-        jobs = self._rotate(self._jobs(on, now))
+        on = {key: s for key, s in self._settings.all_type_settings(fresh=True).items() if is_on(s)}
+        jobs = self._rotate(self._jobs(on, now - self._settle))
         self._schedule(jobs, deadline, summary)
+        self._count_outside()
         logger.info(
             "poll done",
-            extra={"queued": summary.queued, "failed": summary.failed, "unfinished": summary.unfinished},
+            extra={
+                "queued": summary.queued,
+                "failed": summary.failed,
+                "unfinished": summary.unfinished,
+                "held_back": summary.held_back,
+            },
         )
         return summary
 
@@ -190,15 +261,26 @@ class Poller:
         lookup = _ContactLookup(self._hubspot)
         jobs: list[_Job] = []
         hubspot_to_salesforce: dict[str, dt.datetime] = {}
+        salesforce_tasks: dict[SalesforceActivityType, dt.datetime] = {}
         for key in sorted(on):  # a stable order, so that the rotation is fair
             settings = on[key]
             sync_type = SyncType.parse(key)
             assert settings.enabled_at is not None  # is_on
             if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE:
                 hubspot_to_salesforce[key] = settings.enabled_at
-            steps = self._type_steps(sync_type, settings.enabled_at, until, lookup)
-            if steps is not None:
-                jobs.append(_Job(key, steps))
+                steps = self._hubspot_steps(sync_type, settings.enabled_at, until, lookup)
+                if steps is not None:
+                    jobs.append(_Job(key, steps, sync_type))
+            elif sync_type.type is SalesforceActivityType.MEETING:
+                steps = self._salesforce_steps("Event", {sync_type.type: settings.enabled_at}, until)
+                jobs.append(_Job("salesforce#Event", steps, sync_type))
+            else:
+                salesforce_tasks[SalesforceActivityType(sync_type.type)] = settings.enabled_at
+        if salesforce_tasks:
+            # One query for every Task type on, routed by TaskSubtype (R10).
+            tasks = SyncType.salesforce_to_hubspot(SalesforceActivityType.TASK)
+            steps = self._salesforce_steps("Task", salesforce_tasks, until)
+            jobs.append(_Job("salesforce#Task", steps, tasks))
         if hubspot_to_salesforce:
             # A Salesforce person changed before the earliest switch went on was visible to the
             # syncer when it first looked for a match, so nothing older needs a second look.
@@ -240,12 +322,21 @@ class Poller:
         return now + max(deadline - now, 0.0) / jobs_left
 
     def _drive(self, job: _Job, stop_at: float | None, summary: PollSummary) -> bool:
-        """Run steps until the job is done (True), fails (True: counted, not retried this run) or
-        ``stop_at`` comes (False)."""
+        """Run steps until the job is done (True), fails (True: counted, not retried this run),
+        is held back by the API budget (True: it resumes next run) or ``stop_at`` comes (False)."""
         while stop_at is None or self._clock() < stop_at:
             try:
-                queued = next(job.steps)
+                with ExitStack() as spending:
+                    for budget in self._budgets:
+                        spending.enter_context(budget.working_for(job.sync_type))
+                    queued = next(job.steps)
             except StopIteration:
+                return True
+            except BudgetExhausted as spent:
+                logger.info(
+                    "poll job held back by the API budget", extra={"job": job.name, "scope": spent.scope}
+                )
+                summary.held_back[job.name] = str(spent)
                 return True
             except VendorApiError as error:
                 # Permanent (a 403 for a missing scope) or not, it is this job's problem alone.
@@ -268,60 +359,65 @@ class Poller:
             summary.add(job.name, queued)
         return False
 
+    def _count_outside(self) -> None:
+        """Feed activities seen outside their window (R5) are skipped, and counted (R16)."""
+        outside, self._outside = self._outside, Counter()
+        for sync_type, n in outside.items():
+            self._state.count_outcomes(sync_type, {("skipped", str(SkipReason.OUTSIDE_WINDOW)): n})
+
     # ------------------------------------------------------------------------------ watermarks
-    def _since(self, name: str, earliest: dt.datetime, fallback: str | None = None) -> dt.datetime:
+    def _since(self, name: str, earliest: dt.datetime, fallback: Sequence[str] = ()) -> Watermark:
         stored = self._state.watermark(name)
-        if stored is None and fallback is not None:
-            stored = self._state.watermark(fallback)
+        for other in fallback:
+            if stored is not None:
+                break
+            stored = self._state.watermark(other)
         if stored is None:
-            return earliest
-        return max(dt.datetime.fromisoformat(stored), earliest)
+            return Watermark(earliest)
+        mark = Watermark.parse(stored)
+        return mark if mark.at >= earliest else Watermark(earliest)
 
-    def _advance(self, name: str, since: dt.datetime, to: dt.datetime) -> None:
-        # Never backwards: two runs within OVERLAP, or a SOQL bound rounded down to the second,
-        # must not make the next run read again what this one started from.
-        self._state.set_watermark(name, _iso(max(since, to)))
-
-    def _sorted_steps[T](
+    def _steps[T](
         self,
         name: str,
-        since: dt.datetime,
-        until: dt.datetime,
+        since: Watermark,
         items: Iterable[T],
-        stamp: Callable[[T], dt.datetime | None],
-        size: int,
+        key: Callable[[T], tuple[dt.datetime | None, str]],
         queue: Callable[[list[T]], int],
+        skip: Callable[[list[T]], set[str]] = lambda _items: set(),
+        until: dt.datetime | None = None,
     ) -> Steps:
-        """Queue ``items`` (oldest first) ``size`` at a time, moving the watermark to the newest
-        one queued after each chunk. The next run starts *at* that instant (the queries are
-        ``>=``): records sharing it are queued twice, which is harmless (R15), rather than lost."""
-        final = until - OVERLAP
-        for chunk in batched(items, size):
-            queued = queue(list(chunk))
-            stamps = [s for s in map(stamp, chunk) if s is not None]
-            if stamps:
-                self._advance(name, since, min(max(stamps), final))
+        """Queue ``items`` (oldest first; ``key`` gives each one's instant and id) a step at a
+        time: those read again at the watermark's instant are passed over, those ``skip`` names
+        are not queued; after each step the watermark holds the last instant and its ids. At the
+        end, the watermark moves to ``until`` (nothing more before it)."""
+        mark = since
+        for chunk in batched((item for item in items if since.passes(*key(item))), self._limits.step):
+            batch = list(chunk)
+            passed = skip(batch)
+            queued = queue([item for item in batch if key(item)[1] not in passed])
+            mark = _advanced(mark, [key(item) for item in batch])
+            self._state.set_watermark(name, mark.to_text())
             yield queued
-        self._advance(name, since, final)
+        if until is not None and until > mark.at:
+            self._state.set_watermark(name, Watermark(until).to_text())
 
-    # ----------------------------------------------------------------------------- type jobs
-    def _type_steps(
+    # ----------------------------------------------------------------------- HubSpot type jobs
+    def _hubspot_steps(
         self, sync_type: SyncType, enabled_at: dt.datetime, until: dt.datetime, lookup: _ContactLookup
     ) -> Steps | None:
-        """The job of one type, or None when the type has nothing to poll."""
-        activity_type = sync_type.type
+        """The job of one HubSpot type, or None when the type has nothing to poll."""
+        activity_type = HubSpotActivityType(sync_type.type)
         name = f"poll#{sync_type.key}"
-        if isinstance(activity_type, SalesforceActivityType):
-            return self._salesforce_steps(activity_type, name, enabled_at, until)
+        start = window_start(activity_type, enabled_at)
         if activity_type in ENGAGEMENTS:
-            return self._engagement_steps(activity_type, name, window_start(activity_type, enabled_at), until)
+            return self._engagement_steps(activity_type, name, start, until)
         if activity_type is HubSpotActivityType.MARKETING_EMAIL:
-            return self._marketing_email_steps(name, window_start(activity_type, enabled_at), until, lookup)
+            return self._marketing_email_steps(sync_type, name, start, until, lookup)
         if activity_type is HubSpotActivityType.FORM_SUBMISSION:
-            return self._form_steps(name, window_start(activity_type, enabled_at), until, lookup)
+            return self._form_steps(sync_type, name, start, until, lookup)
         return None  # document views and integration events only arrive through the activity route
 
-    # -- HubSpot engagements
     def _engagement_steps(
         self, activity_type: HubSpotActivityType, name: str, earliest: dt.datetime, until: dt.datetime
     ) -> Steps:
@@ -329,62 +425,85 @@ class Poller:
         object_type = ENGAGEMENTS[activity_type].object_type
         modified = modified_property(object_type)
         since = self._since(name, earliest)
-        records = self._hubspot().search_modified(object_type, since, until, ["hs_object_id", modified])
+        records = self._hubspot().search_modified(object_type, since.at, until, ["hs_object_id", modified])
+        first_event = EmailEventKind.SENT if activity_type is HubSpotActivityType.SALES_EMAIL else None
+
+        def stamp(record: HubSpotRecord) -> tuple[dt.datetime | None, str]:
+            return parse_hubspot_time(record.properties.get(modified)) or record.updated_at, record.id
+
+        def synced(records: list[HubSpotRecord]) -> set[str]:
+            keys = {HubSpotActivityKey(activity_type, r.id, first_event).external_id: r for r in records}
+            links = self._links.links("activity", keys) if self._links is not None else {}
+            return {
+                record.id
+                for key, record in keys.items()
+                if (link := links.get(key)) is not None
+                and _same_instant((link.details or {}).get("source_modified_at"), stamp(record)[0])
+            }
 
         def queue(chunk: list[HubSpotRecord]) -> int:
-            return self._queues.send_changes(
+            return self._send(
                 ChangeMessage(sync_type=sync_key, object_id=r.id, source=ChangeSource.HUBSPOT_POLL)
                 for r in chunk
             )
 
-        yield from self._sorted_steps(
-            name,
-            since,
-            until,
-            records,
-            lambda r: parse_hubspot_time(r.properties.get(modified)) or r.updated_at,
-            self._limits.hubspot_page,
-            queue,
-        )
+        yield from self._steps(name, since, records, stamp, queue, synced, until)
 
-    # -- marketing email events
     def _marketing_email_steps(
-        self, name: str, earliest: dt.datetime, until: dt.datetime, lookup: _ContactLookup
+        self,
+        sync_type: SyncType,
+        name: str,
+        earliest: dt.datetime,
+        until: dt.datetime,
+        lookup: _ContactLookup,
     ) -> Steps:
-        """One slice of the feed per step: a first run over 30 days moves a day at a time and
-        carries on where it stopped. The feed has no order to rely on inside a slice, so the
-        watermark moves at slice ends only."""
-        sync_key = SyncType.hubspot_to_salesforce(HubSpotActivityType.MARKETING_EMAIL).key
-        since = self._since(name, earliest)
+        """The feed over [watermark, until) in one stream, a page at a time. The feed has no
+        order to rely on, so progress is the page: after each step the position (the page's
+        offset and how many of its events are done) is kept, and a run that stops resumes there.
+        The window's end moves the watermark once the stream is read to its end."""
+        sync_key = sync_type.key
+        stored = self._state.watermark(name)
+        first_run = stored is None
+        since = Watermark.parse(stored).at if stored else earliest - LOOK_BEFORE_WINDOW
+        position = _FeedPosition.load(self._state.watermark(f"{name}#position"), since)
+        end = position.until or until
         hubspot = self._hubspot()
-        names: dict[str, str] | None = None  # fetched once, and only when there are events
-        start = since
-        while start < until:
-            end = min(start + self._limits.feed_slice, until)
-            queued = 0
-            events = hubspot.email_events(start, end, list(MARKETING_EVENT_KINDS))
-            for chunk in batched(events, self._limits.feed_chunk):
-                if names is None:
-                    names = hubspot.marketing_email_names()
-                changes = self._marketing_changes(sync_key, chunk, names, lookup)
-                queued += self._queues.send_changes(changes) if changes else 0
-            self._advance(name, since, min(end, until - OVERLAP))
-            yield queued
-            start = end
+        for page in hubspot.email_event_pages(since, end, position.offset):
+            done = position.done if page.offset == position.offset else 0
+            events = list(page.events)[done:]
+            for chunk in batched(events, self._limits.step):
+                wanted = [e for e in chunk if str(e.get("type")) in MARKETING_EVENT_KINDS]
+                inside = [e for e in wanted if (parse_hubspot_time(e.get("created")) or since) >= earliest]
+                if first_run:
+                    self._outside[sync_type] += len(wanted) - len(inside)
+                names = self._marketing_names(inside) if inside else {}
+                queued = self._send(self._marketing_changes(sync_key, inside, names, lookup))
+                done += len(chunk)
+                self._state.set_watermark(f"{name}#position", _FeedPosition(end, page.offset, done).to_text())
+                yield queued
+            position = _FeedPosition(end, page.next_offset, 0)
+        self._state.set_watermark(name, Watermark(end).to_text())
+        self._state.set_watermark(f"{name}#position", "")
+
+    def _marketing_names(self, events: Sequence[Mapping[str, Any]]) -> Mapping[str, str]:
+        """Email campaign id -> name, read again when an event names an email sent since (R9)."""
+        names = self._caches.marketing_names.get(self._hubspot().marketing_email_names)
+        if not self._names_refreshed and any(str(e.get("emailCampaignId", "")) not in names for e in events):
+            self._names_refreshed = True  # once a run: an email deleted since stays unknown
+            names = self._caches.marketing_names.get(self._hubspot().marketing_email_names, fresh=True)
+        return names
 
     def _marketing_changes(
         self,
         sync_key: str,
-        events: Sequence[dict[str, Any]],
+        events: Sequence[Mapping[str, Any]],
         names: Mapping[str, str],
         lookup: _ContactLookup,
     ) -> list[ChangeMessage]:
         contacts = lookup.find(str(e.get("recipient", "")) for e in events)
         changes: list[ChangeMessage] = []
         for event in events:
-            kind = MARKETING_EVENT_KINDS.get(str(event.get("type")))
-            if kind is None:
-                continue
+            kind = MARKETING_EVENT_KINDS[str(event.get("type"))]
             contact_id = contacts.get(normalize_email(str(event.get("recipient", ""))) or "")
             campaign = str(event.get("emailCampaignId", ""))
             payload: dict[str, Any] = {
@@ -406,20 +525,24 @@ class Poller:
             )
         return changes
 
-    # -- form submissions
     def _form_steps(
-        self, name: str, earliest: dt.datetime, until: dt.datetime, lookup: _ContactLookup
+        self,
+        sync_type: SyncType,
+        name: str,
+        earliest: dt.datetime,
+        until: dt.datetime,
+        lookup: _ContactLookup,
     ) -> Steps:
         """Each form has its own watermark (``<type watermark>#form#<id>``): the feed is per form
         and newest first, so one busy form's year of history costs only its own walk, and a form
-        that fails holds back only itself. A form seen for the first time starts from the type's
-        watermark, which moves only once every form has caught up."""
-        sync_key = SyncType.hubspot_to_salesforce(HubSpotActivityType.FORM_SUBMISSION).key
+        that fails holds back only itself."""
         hubspot = self._hubspot()
         first_error: Exception | None = None
-        for form in sorted(hubspot.forms(), key=lambda f: str(f["id"])):
+        for form in sorted(self._caches.forms.get(hubspot.forms), key=lambda f: str(f["id"])):
             try:
-                yield from self._one_form_steps(sync_key, form, name, earliest, until, lookup)
+                yield from self._one_form_steps(sync_type, form, name, earliest, until, lookup)
+            except BudgetExhausted:
+                raise
             except Exception as error:
                 # One form's trouble (deleted since the list was read, say) holds back that form only.
                 logger.exception("form submissions poll failed", extra={"form_id": str(form["id"])})
@@ -427,11 +550,10 @@ class Poller:
             yield 0  # a step boundary: this form's watermark is durable
         if first_error is not None:
             raise first_error
-        self._advance(name, self._since(name, earliest), until - OVERLAP)
 
     def _one_form_steps(
         self,
-        sync_key: str,
+        sync_type: SyncType,
         form: Mapping[str, Any],
         type_watermark: str,
         earliest: dt.datetime,
@@ -439,22 +561,33 @@ class Poller:
         lookup: _ContactLookup,
     ) -> Steps:
         name = f"{type_watermark}#form#{form['id']}"
-        since = self._since(name, earliest, fallback=type_watermark)
-        timed = [
-            (submitted_at, submission)
-            for submission in self._hubspot().form_submissions(str(form["id"]), since)
-            if (submitted_at := parse_hubspot_time(submission.get("submittedAt"))) is not None
-            and since <= submitted_at < until
-        ]
+        stored = self._state.watermark(name)
+        since = self._since(name, earliest)
+        # The first walk reads on a little past the window, to count what lies outside it.
+        look_from = since.at - LOOK_BEFORE_WINDOW if stored is None else since.at
+        submissions = self._hubspot().form_submissions(str(form["id"]), look_from)
+        timed: list[tuple[dt.datetime, Mapping[str, Any]]] = []
+        for submission in submissions:
+            submitted_at = parse_hubspot_time(submission.get("submittedAt"))
+            if submitted_at is None or submitted_at >= until:
+                continue
+            if submitted_at < earliest:
+                if stored is None:
+                    self._outside[sync_type] += 1  # seen on the first walk, outside the year (R5, R16)
+                continue
+            timed.append((submitted_at, submission))
         timed.sort(key=lambda pair: pair[0])  # the feed is newest first; the watermark wants oldest first
-        yield from self._sorted_steps(
+
+        def key(pair: tuple[dt.datetime, Mapping[str, Any]]) -> tuple[dt.datetime | None, str]:
+            return pair[0], _submission_id(form, pair[1])
+
+        yield from self._steps(
             name,
             since,
-            until,
             timed,
-            lambda pair: pair[0],
-            self._limits.form_chunk,
-            lambda chunk: self._queue_submissions(sync_key, form, [s for _, s in chunk], lookup),
+            key,
+            lambda chunk: self._queue_submissions(sync_type.key, form, [s for _, s in chunk], lookup),
+            until=until,
         )
 
     def _queue_submissions(
@@ -472,9 +605,7 @@ class Poller:
         changes: list[ChangeMessage] = []
         for submission in submissions:
             contact_id = contacts.get(normalize_email(email_of(submission)) or "")
-            submission_id = str(
-                submission.get("conversionId") or f"{form['id']}:{submission.get('submittedAt')}"
-            )
+            submission_id = _submission_id(form, submission)
             payload = {
                 "type": HubSpotActivityType.FORM_SUBMISSION.value,
                 "id": submission_id,
@@ -494,44 +625,78 @@ class Poller:
                     payload=payload,
                 )
             )
-        return self._queues.send_changes(changes) if changes else 0
+        return self._send(changes)
 
     # -- Salesforce Tasks and Events
     def _salesforce_steps(
-        self, activity_type: SalesforceActivityType, name: str, earliest: dt.datetime, until: dt.datetime
+        self, sobject: str, enabled: Mapping[SalesforceActivityType, dt.datetime], until: dt.datetime
     ) -> Steps:
-        sync_key = SyncType.salesforce_to_hubspot(activity_type).key
-        since = self._since(name, earliest)
-        window = f"SystemModstamp >= {_soql_datetime(since)} AND SystemModstamp < {_soql_datetime(until)}"
-        if activity_type is SalesforceActivityType.MEETING:
-            soql = (
-                f"SELECT Id, IsDeleted, SystemModstamp FROM Event WHERE {window} ORDER BY SystemModstamp, Id"  # noqa: S608 - built from datetimes we format
-            )
-        else:
-            where = f"{window} AND {task_subtype_condition(activity_type)}"
-            fields = ", ".join(SALESFORCE_POLL_FIELDS)
-            soql = f"SELECT {fields} FROM Task WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608 - constants
+        """``queryAll`` on ``SystemModstamp``: every switched-on type of ``sobject`` in one query,
+        each record routed to its type's queue (R10), from the earliest switch (R11: nothing
+        older than a type's own switch is queued for it)."""
+        name = f"poll#salesforce#{sobject}"
+        earliest = min(enabled.values())
+        legacy = [f"poll#{SyncType.salesforce_to_hubspot(t).key}" for t in enabled]
+        since = self._since(name, earliest, fallback=legacy)
+        salesforce = self._salesforce()
+        conditions = [
+            f"SystemModstamp >= {_soql_datetime(since.at)}",
+            f"SystemModstamp < {_soql_datetime(until)}",
+        ]
+        service_user = _quoted_id(salesforce.user_id)
+        if service_user is not None:
+            # R14/R18: the service's own writes never cost a read (their Outbound Messages are
+            # left out by the flows' entry condition too).
+            conditions.append(f"LastModifiedById != {service_user}")
+        fields = ", ".join(
+            SALESFORCE_POLL_FIELDS if sobject == "Task" else ("Id", "IsDeleted", "SystemModstamp")
+        )
+        where = " AND ".join(conditions)
+        # Only constants, datetimes we format and a validated id are interpolated.
+        soql = f"SELECT {fields} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608
+        rows = salesforce.query(soql, include_deleted=True)
+        stamp = _salesforce_key
+
+        def routed(row: Mapping[str, Any]) -> SalesforceActivityType | None:
+            kind = classify_salesforce_activity(sobject, row.get("TaskSubtype"))
+            switched_on = enabled.get(kind) if kind is not None else None
+            moment = stamp(row)[0]
+            if switched_on is None or moment is None or moment < switched_on:
+                return None
+            if service_user is None and same_salesforce_id(
+                str(row.get("LastModifiedById") or ""), salesforce.user_id
+            ):
+                return None
+            return kind
+
+        def synced(rows: list[dict[str, Any]]) -> set[str]:
+            if self._links is None:
+                return set()
+            links = self._links.by_salesforce_ids(stamp(row)[1] for row in rows if not row.get("IsDeleted"))
+            return {
+                record_id
+                for row in rows
+                if (link := links.get(record_id := stamp(row)[1])) is not None
+                and _same_instant((link.details or {}).get("source_modified_at"), stamp(row)[0])
+            }
 
         def queue(rows: list[dict[str, Any]]) -> int:
-            return self._queues.send_changes(
-                ChangeMessage(
-                    sync_type=sync_key,
-                    object_id=normalize_salesforce_id(str(row["Id"])),
-                    source=ChangeSource.SALESFORCE_POLL,
-                    kind=ChangeKind.DELETION if row.get("IsDeleted") else ChangeKind.UPSERT,
+            changes = []
+            for row in rows:
+                kind = routed(row)
+                if kind is None:
+                    continue
+                changes.append(
+                    ChangeMessage(
+                        sync_type=SyncType.salesforce_to_hubspot(kind).key,
+                        object_id=stamp(row)[1],
+                        source=ChangeSource.SALESFORCE_POLL,
+                        kind=ChangeKind.DELETION if row.get("IsDeleted") else ChangeKind.UPSERT,
+                    )
                 )
-                for row in rows
-            )
+            return self._send(changes)
 
-        yield from self._sorted_steps(
-            name,
-            since,
-            until,
-            self._salesforce().query(soql, include_deleted=True),
-            lambda row: parse_salesforce_datetime(row.get("SystemModstamp")),
-            self._limits.salesforce_page,
-            queue,
-        )
+        yield from self._steps(name, since, rows, stamp, queue, synced, until)
 
     # ---------------------------------------------------------------- contacts starting to sync
     def _people_steps(
@@ -542,12 +707,14 @@ class Poller:
         One query per object per run, one HubSpot search per 100 emails (R18)."""
         name = f"poll#salesforce_people#{sobject}"
         since = self._since(name, earliest)
-        window = f"SystemModstamp >= {_soql_datetime(since)} AND SystemModstamp < {_soql_datetime(until)}"
+        window = f"SystemModstamp >= {_soql_datetime(since.at)} AND SystemModstamp < {_soql_datetime(until)}"
         unconverted = " AND IsConverted = false" if sobject == "Lead" else ""
         soql = (
             f"SELECT Id, Email, SystemModstamp FROM {sobject} "  # noqa: S608 - constants and datetimes we format
             f"WHERE {window}{unconverted} AND Email != null ORDER BY SystemModstamp, Id"
         )
+
+        stamp = _salesforce_key
 
         def queue(rows: list[dict[str, Any]]) -> int:
             contacts = lookup.find(str(row.get("Email") or "") for row in rows)
@@ -558,21 +725,13 @@ class Poller:
                     continue
                 changes[contact_id] = ContactChangeMessage(
                     hubspot_contact_id=contact_id,
-                    salesforce_person_id=normalize_salesforce_id(str(row["Id"])),
+                    salesforce_person_id=stamp(row)[1],
                     source=ChangeSource.SALESFORCE_POLL,
-                    occurred_at=parse_salesforce_datetime(row.get("SystemModstamp")),
+                    occurred_at=stamp(row)[0],
                 )
             return self._queues.send_contact_changes(changes.values()) if changes else 0
 
-        yield from self._sorted_steps(
-            name,
-            since,
-            until,
-            self._salesforce().query(soql),
-            lambda row: parse_salesforce_datetime(row.get("SystemModstamp")),
-            self._limits.salesforce_page,
-            queue,
-        )
+        yield from self._steps(name, since, self._salesforce().query(soql), stamp, queue, until=until)
 
     # ------------------------------------------------------------- activities with no contact
     def _unassociated_steps(self, on: set[str]) -> Steps:
@@ -599,9 +758,77 @@ class Poller:
                 continue  # its switch is off: it stays parked until the switch is on again
             changes.append(change)
             handled.append(item)
-        queued = self._queues.send_changes(changes) if changes else 0
+        queued = self._send(changes)
         # Only items not parked again meanwhile: a syncer quick enough to re-park one between the
         # send and here has written a fresh item, which must stay.
         self._state.remove_waiting_unless_parked_again(handled)
         self._state.set_watermark(UNASSOCIATED_CURSOR, items[-1].sk if len(items) == limit else "")
         yield queued
+
+    def _send(self, changes: Iterable[ChangeMessage]) -> int:
+        batch = list(changes)
+        return self._queues.send_changes(batch) if batch else 0
+
+
+@dataclass(frozen=True)
+class _FeedPosition:
+    """Where a feed read stopped: the end of the window being read, the offset of the page under
+    way (None: the first) and how many of its events are done."""
+
+    until: dt.datetime | None
+    offset: str | None
+    done: int
+
+    def to_text(self) -> str:
+        return json.dumps(
+            {"until": _iso(self.until) if self.until else None, "offset": self.offset, "done": self.done}
+        )
+
+    @classmethod
+    def load(cls, text: str | None, since: dt.datetime) -> _FeedPosition:
+        if not text:
+            return cls(None, None, 0)
+        value = json.loads(text)
+        until = dt.datetime.fromisoformat(value["until"]) if value.get("until") else None
+        if until is not None and until <= since:
+            return cls(None, None, 0)
+        return cls(until, value.get("offset"), int(value.get("done") or 0))
+
+
+def _advanced(mark: Watermark, keys: Sequence[tuple[dt.datetime | None, str]]) -> Watermark:
+    """The watermark after ``keys`` (in order): the latest instant and the ids queued at it."""
+    latest = max((stamp for stamp, _ in keys if stamp is not None), default=None)
+    if latest is None or latest < mark.at:
+        return mark
+    ids = {record_id for stamp, record_id in keys if stamp == latest}
+    if latest == mark.at:
+        ids |= mark.ids
+    return Watermark(latest, frozenset(ids))
+
+
+def _same_instant(stored: object, moment: dt.datetime | None) -> bool:
+    """Whether the instant stored with a link (ISO text) is ``moment``: the record has not changed
+    since its last sync."""
+    if not isinstance(stored, str) or not stored or moment is None:
+        return False
+    try:
+        parsed = parse_salesforce_datetime(stored) if "+0000" in stored else dt.datetime.fromisoformat(stored)
+    except ValueError:
+        return False
+    return parsed is not None and parsed == moment
+
+
+def _salesforce_key(row: Mapping[str, Any]) -> tuple[dt.datetime | None, str]:
+    """A Salesforce row's instant and 18-character id (its place in the watermark)."""
+    return parse_salesforce_datetime(row.get("SystemModstamp")), normalize_salesforce_id(str(row["Id"]))
+
+
+def _quoted_id(user_id: str) -> str | None:
+    try:
+        return f"'{normalize_salesforce_id(user_id)}'"
+    except ValueError:
+        return None
+
+
+def _submission_id(form: Mapping[str, Any], submission: Mapping[str, Any]) -> str:
+    return str(submission.get("conversionId") or f"{form['id']}:{submission.get('submittedAt')}")
