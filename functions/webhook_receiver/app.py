@@ -1,12 +1,16 @@
 """Webhook receiver: HubSpot webhooks, posted HubSpot activities and Salesforce Outbound Messages.
 
 Thin by design: it reads the HTTP request, hands it to activity_sync.usecases.ingest.Receiver and
-turns the outcome into a response. Every refusal names its reason (R17).
+turns the outcome into a response. Every refusal names its reason (R17); no request, however
+malformed, gets a 500.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import zlib
 from functools import cache
 from typing import Any
 
@@ -16,25 +20,31 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from activity_sync.adapters.dynamodb import SettingsRepository, bind_tables
 from activity_sync.adapters.hubspot_webhooks import WebhookRejected
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_outbound import ACK_RESPONSE
 from activity_sync.config import RECEIVER_PARAMETERS, RuntimeConfig, load_connection_settings
 from activity_sync.observability import logger, metrics, tracer
-from activity_sync.usecases.ingest import Receiver
+from activity_sync.usecases.ingest import MAX_ACTIVITY_BODY_BYTES, Receiver
 
 app = APIGatewayHttpResolver()
+# A compressed body may not unpack to more than the route takes (no decompression bombs).
+MAX_DECOMPRESSED_BYTES = MAX_ACTIVITY_BODY_BYTES + 1
 
 
 @cache
 def receiver() -> Receiver:
     config = RuntimeConfig.load()
+    bind_tables(config)
+    settings = SettingsRepository()
     return Receiver(
         lambda force_fetch=False: load_connection_settings(
             config, RECEIVER_PARAMETERS, force_fetch=force_fetch
         ),
         ChangeQueues(config),
         idempotency=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
+        service_user=lambda: settings.global_settings().salesforce_api_user_id,
     )
 
 
@@ -48,6 +58,37 @@ def _request_url() -> str:
     return f"{scheme}://{headers.get('host', event.request_context.domain_name)}{event.raw_path}{query}"
 
 
+def _body(*, gzip_allowed: bool = False) -> str:
+    """The request body as text. API Gateway hands over a body it cannot pass as text base64-encoded
+    (``isBase64Encoded``); a gzip body is unpacked where the route takes one; what is not UTF-8
+    after that is refused (400), never a 500."""
+    event = app.current_event
+    raw: str = event.get("body") or ""
+    try:
+        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    except (binascii.Error, ValueError):
+        raise WebhookRejected(400, "body is marked base64 but is not") from None
+    if event.headers.get("content-encoding", "").strip().lower() == "gzip":
+        if not gzip_allowed:
+            raise WebhookRejected(415, "this route takes no Content-Encoding")
+        data = _gunzip(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "body is not UTF-8 text") from None
+
+
+def _gunzip(data: bytes) -> bytes:
+    unpacker = zlib.decompressobj(wbits=31)  # gzip framing
+    try:
+        unpacked = unpacker.decompress(data, MAX_DECOMPRESSED_BYTES)
+    except zlib.error:
+        raise WebhookRejected(400, "body is marked gzip but is not") from None
+    if unpacker.unconsumed_tail or len(unpacked) >= MAX_DECOMPRESSED_BYTES:
+        raise WebhookRejected(413, f"body larger than {MAX_ACTIVITY_BODY_BYTES} bytes once unpacked")
+    return unpacked
+
+
 def _report(route: str, outcome: dict[str, Any]) -> Response[str]:
     metrics.add_metric(name=f"{route}Queued", unit=MetricUnit.Count, value=outcome["queued"])
     if outcome["ignored"]:
@@ -59,24 +100,25 @@ def _report(route: str, outcome: dict[str, Any]) -> Response[str]:
 def hubspot_webhook() -> Response[str]:
     event = app.current_event
     outcome = receiver().hubspot_webhook(
-        method=event.request_context.http.method,
-        url=_request_url(),
-        headers=event.headers,
-        body=event.decoded_body or "",
+        method=event.request_context.http.method, url=_request_url(), headers=event.headers, body=_body()
     )
     return _report("HubSpotWebhook", outcome)
 
 
 @app.post("/webhooks/hubspot/activities")
 def hubspot_activities() -> Response[str]:
-    event = app.current_event
-    outcome = receiver().hubspot_activities(headers=event.headers, body=event.decoded_body or "")
+    outcome = receiver().hubspot_activities(headers=app.current_event.headers, body=_body(gzip_allowed=True))
     return _report("HubSpotActivity", outcome)
 
 
 @app.post("/webhooks/salesforce/outbound-messages")
-def salesforce_outbound_message() -> Response[str]:
-    outcome = receiver().salesforce_outbound_message(body=app.current_event.decoded_body or "")
+def salesforce_outbound_message_without_token() -> Response[str]:
+    raise WebhookRejected(401, "the Outbound Message URL must end with this stack's token (README: Security)")
+
+
+@app.post("/webhooks/salesforce/outbound-messages/<token>")
+def salesforce_outbound_message(token: str) -> Response[str]:
+    outcome = receiver().salesforce_outbound_message(body=_body(), token=token)
     _report("SalesforceOutboundMessage", outcome)
     return Response(200, "text/xml", ACK_RESPONSE)
 

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType
-from activity_sync_tools.rehearsal import PORTAL_ID, salesforce_app
+from activity_sync_tools.rehearsal import OUTBOUND_MESSAGE_TOKEN, PORTAL_ID, salesforce_app
 from tests.e2e.support import E2E, TASK_TYPE_VALUES, h2s, iso, s2h, utcnow
 
 pytestmark = pytest.mark.e2e
@@ -201,7 +201,7 @@ def test_r17_an_outbound_message_from_another_org_gets_a_4xx_and_changes_nothing
     org_id = salesforce_app(e2e.world).org_id
     assert f"<OrganizationId>{org_id}</OrganizationId>" in genuine
     forged = genuine.replace(org_id, "00D000000000001AAA")
-    url = f"{e2e.world.stack.api_url}/webhooks/salesforce/outbound-messages"
+    url = f"{e2e.world.stack.api_url}/webhooks/salesforce/outbound-messages/{OUTBOUND_MESSAGE_TOKEN}"
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
     waiting = e2e.figures(tasks).get("waiting:type_off", 0)
     assert waiting >= 1

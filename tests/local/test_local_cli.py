@@ -93,7 +93,7 @@ def test_local_up_runs_in_the_foreground_until_sigterm(tmp_path: Path, make_stac
     template = make_stack_dir(tmp_path, TEMPLATE)
     state_dir = tmp_path / "state"
     tick_log = tmp_path / "ticks.jsonl"
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -149,7 +149,7 @@ def test_local_up_runs_in_the_foreground_until_sigterm(tmp_path: Path, make_stac
 def test_local_up_reports_a_bad_template(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
     template.write_text("Resources: {a: [}\n")
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and command
+    completed = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -174,7 +174,7 @@ def test_local_up_reports_a_bad_template(tmp_path: Path) -> None:
 def test_sandbox_serves_both_sandboxes_until_sigterm(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"salesforce": {"accounts": [{"key": "acme", "Name": "Acme"}]}}))
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",

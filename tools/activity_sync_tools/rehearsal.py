@@ -41,10 +41,15 @@ HUBSPOT_CLIENT_SECRET = "hubspot-sandbox-client-secret"  # noqa: S105 - the sand
 SALESFORCE_CLIENT_ID = "salesforce-sandbox-client-id"
 SALESFORCE_CLIENT_SECRET = "salesforce-sandbox-client-secret"  # noqa: S105 - the sandbox's documented credential
 ACTIVITY_ROUTE_TOKEN = "rehearsal-activity-route-token"  # noqa: S105 - local only
+OUTBOUND_MESSAGE_TOKEN = "rehearsal-outbound-message-token"  # noqa: S105 - local only
 PORTAL_ID = 62515
 WEBHOOK_SUBSCRIPTIONS = [
     "contact.creation",
-    "contact.propertyChange",
+    # Only the contact properties R4 reads (a marketing roll-up changes contacts all day long).
+    *(
+        {"subscriptionType": "contact.propertyChange", "propertyName": name}
+        for name in ("email", "salesforcecontactid", "salesforceleadid")
+    ),
     *(
         {"subscriptionType": kind, "objectTypeId": type_id}
         for kind in (
@@ -134,6 +139,7 @@ class Rehearsal:
                 "hubspot/private-app-token": HUBSPOT_TOKEN,
                 "hubspot/webhook-client-secret": HUBSPOT_CLIENT_SECRET,
                 "webhooks/activity-route-token": ACTIVITY_ROUTE_TOKEN,
+                "webhooks/outbound-message-token": OUTBOUND_MESSAGE_TOKEN,
                 "salesforce/client-secret": SALESFORCE_CLIENT_SECRET,
             }.items():
                 stack.put_secure_parameter(f"{PREFIX}/{name}", value)
@@ -156,8 +162,12 @@ class Rehearsal:
                 },
                 timeout=10,
             ).raise_for_status()
+            # The flows leave out the integration user's own changes (their entry condition).
             salesforce_sandbox.configure_outbound(
-                f"{stack.api_url}/webhooks/salesforce/outbound-messages", ["Task", "Event"], OUTBOUND_FIELDS
+                f"{stack.api_url}/webhooks/salesforce/outbound-messages/{OUTBOUND_MESSAGE_TOKEN}",
+                ["Task", "Event"],
+                OUTBOUND_FIELDS,
+                skip_changes_by=["@integration"],
             )
             # On the way out, the vendors stop notifying before the stack stops listening.
             cleanup.callback(

@@ -66,9 +66,44 @@ def test_deletion_is_routed_as_a_deletion() -> None:
 
 
 def test_r4_contact_changes_go_to_the_contact_linker() -> None:
-    routed = _route(_event(subscriptionType="contact.propertyChange", objectTypeId=None, objectId=7))
+    routed = _route(
+        _event(
+            subscriptionType="contact.propertyChange", objectTypeId=None, objectId=7, propertyName="email"
+        ),
+        _event(subscriptionType="contact.creation", objectTypeId=None, objectId=8),
+    )
     assert routed.changes == []
-    assert [c.hubspot_contact_id for c in routed.contact_changes] == ["7"]
+    assert [c.hubspot_contact_id for c in routed.contact_changes] == ["7", "8"]
+
+
+def test_r18_a_change_of_a_contact_property_r4_does_not_read_is_ignored() -> None:
+    routed = _route(
+        _event(
+            eventId=9,
+            subscriptionType="contact.propertyChange",
+            objectTypeId=None,
+            objectId=7,
+            propertyName="phone",
+        )
+    )
+    assert routed.contact_changes == []
+    assert [(i["eventId"], "phone" in i["reason"]) for i in routed.ignored] == [(9, True)]
+
+
+def test_r14_r18_an_outbound_notification_of_the_services_own_write_is_dropped() -> None:
+    from activity_sync.adapters.salesforce_outbound import OutboundMessage, OutboundRecord
+    from activity_sync.usecases.ingest import route_outbound_message
+
+    org = "00D000000000001AAA"
+    own = OutboundRecord(
+        "04l000000000001AAA", "Task", {"Id": "00T000000000001", "LastModifiedById": "005000000000001"}
+    )
+    rep = OutboundRecord(
+        "04l000000000002AAA", "Task", {"Id": "00T000000000002", "LastModifiedById": "005000000000002"}
+    )
+    routed = route_outbound_message(OutboundMessage(org, "04k", [own, rep]), org, "005000000000001AAA")
+    assert [c.object_id[:15] for c in routed.changes] == ["00T000000000002"]
+    assert routed.ignored == [{"id": "00T000000000001", "reason": "the service's own write (R14)"}]
 
 
 def test_r17_unknown_event_types_and_other_portals_are_ignored_and_reported() -> None:

@@ -130,8 +130,11 @@ def test_outbound_message_targets_the_stacks_outbound_message_route(sobject: str
     endpoint = _text(_outbound_message(sobject), "endpointUrl")
     output = TEMPLATE["Outputs"]["SalesforceOutboundMessageUrl"]["Value"]["Fn::Sub"]
     assert urlsplit(endpoint).scheme == "https"
-    assert output.endswith(urlsplit(endpoint).path)
-    assert urlsplit(endpoint).path == "/webhooks/salesforce/outbound-messages"
+    # The stack's output, then the per-stack token the receiver checks (R17)
+    base, _, token = urlsplit(endpoint).path.rpartition("/")
+    assert output.endswith(base)
+    assert base == "/webhooks/salesforce/outbound-messages"
+    assert token
 
 
 def test_outbound_messages_ship_the_same_placeholders() -> None:
@@ -226,3 +229,35 @@ def test_permission_set_grants_what_the_integration_user_needs() -> None:
     assert {"ApiEnabled", "EditTask", "EditEvent"} <= enabled
     # Salesforce limits a permission set description to 255 characters.
     assert len(_text(permission_set, "description")) <= 255
+
+
+def test_the_configure_script_sends_to_the_stacks_url_with_its_token(tmp_path: Path) -> None:
+    # Given a copy of the project's Salesforce source
+    import shutil
+    import subprocess
+
+    copy = tmp_path / "salesforce"
+    shutil.copytree(PROJECT, copy)
+    url = "https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/salesforce/outbound-messages"
+    token = "a" * 64
+    script = copy / "scripts" / "configure-outbound-messages.sh"
+    # When the script runs without the token, or with one too short, Then it refuses
+    for arguments in ([url, "sync@example.com"], [url, "sync@example.com", "short"]):
+        refused = subprocess.run(
+            ["bash", str(script), *arguments], capture_output=True, text=True, check=False
+        )
+        assert refused.returncode == 2, refused.stderr
+    # When it runs with the stack's URL, the integration user and the token
+    done = subprocess.run(
+        ["bash", str(script), url, "sync@example.com", token], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # Then both Outbound Messages send to <url>/<token>, as that user
+    for sobject in ("Task", "Event"):
+        workflow = _root(
+            copy / "force-app/main/default/workflows" / f"{sobject}.workflow-meta.xml", "Workflow"
+        )
+        message = workflow.find(f"{MD}outboundMessages")
+        assert message is not None
+        assert _text(message, "endpointUrl") == f"{url}/{token}"
+        assert _text(message, "integrationUser") == "sync@example.com"

@@ -103,6 +103,7 @@ def test_http_api_routes_serve_both_vendors() -> None:
         ("POST", "/webhooks/hubspot"),
         ("POST", "/webhooks/hubspot/activities"),
         ("POST", "/webhooks/salesforce/outbound-messages"),
+        ("POST", "/webhooks/salesforce/outbound-messages/{token}"),
     ]
 
 

@@ -16,12 +16,14 @@ import hmac
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 MAX_SIGNATURE_AGE = dt.timedelta(minutes=5)
 MAX_BODY_BYTES = 1_000_000  # HubSpot sends at most 100 events a request, a few hundred bytes each
+MAX_ID = 2**63 - 1  # HubSpot ids and timestamps are 64-bit
+LATEST_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime holds
 
 # The characters HubSpot's docs say to decode in the request URI before signing.
 _DECODED_IN_URI = {
@@ -51,6 +53,26 @@ def sign_v3(client_secret: str, method: str, uri: str, body: str, timestamp: str
     return base64.b64encode(digest).decode()
 
 
+def check_freshness(*, timestamp: str | None, signature: str | None, now: dt.datetime) -> None:
+    """What can be refused without the secret: missing headers, a timestamp that is not one, or a
+    request more than five minutes off (WebhookRejected 401)."""
+    if not signature or not timestamp:
+        raise WebhookRejected(401, "missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
+    try:
+        sent_at = dt.datetime.fromtimestamp(int(timestamp) / 1000, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise WebhookRejected(401, "X-HubSpot-Request-Timestamp is not a millisecond timestamp") from None
+    if abs(now - sent_at) > MAX_SIGNATURE_AGE:
+        raise WebhookRejected(401, "stale X-HubSpot-Request-Timestamp (more than 5 minutes off)")
+
+
+def signature_matches(
+    *, client_secret: str, method: str, uri: str, body: str, timestamp: str, signature: str
+) -> bool:
+    expected = sign_v3(client_secret, method, uri, body, timestamp)
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
 def verify_v3(
     *,
     client_secret: str,
@@ -62,16 +84,17 @@ def verify_v3(
     now: dt.datetime,
 ) -> None:
     """Raise WebhookRejected(401) unless the request carries a fresh, valid v3 signature."""
-    if not signature or not timestamp:
-        raise WebhookRejected(401, "missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
-    try:
-        sent_at = dt.datetime.fromtimestamp(int(timestamp) / 1000, dt.UTC)
-    except (ValueError, OverflowError, OSError):
-        raise WebhookRejected(401, "X-HubSpot-Request-Timestamp is not a millisecond timestamp") from None
-    if abs(now - sent_at) > MAX_SIGNATURE_AGE:
-        raise WebhookRejected(401, "stale X-HubSpot-Request-Timestamp (more than 5 minutes off)")
-    expected = sign_v3(client_secret, method, uri, body, timestamp)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+    check_freshness(timestamp=timestamp, signature=signature, now=now)
+    assert timestamp is not None
+    assert signature is not None
+    if not signature_matches(
+        client_secret=client_secret,
+        method=method,
+        uri=uri,
+        body=body,
+        timestamp=timestamp,
+        signature=signature,
+    ):
         raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
 
 
@@ -80,12 +103,13 @@ class HubSpotWebhookEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    eventId: int
-    subscriptionId: int
-    portalId: int
-    occurredAt: int
-    subscriptionType: str
-    objectId: int | None = None  # absent on association changes, which name both ends instead
+    eventId: int = Field(ge=0, le=MAX_ID)
+    subscriptionId: int = Field(ge=0, le=MAX_ID)
+    portalId: int = Field(ge=0, le=MAX_ID)
+    occurredAt: int = Field(ge=0, le=LATEST_INSTANT_MS)
+    subscriptionType: str = Field(max_length=100)
+    # An object id is a positive 64-bit number; absent on association changes, which name both ends.
+    objectId: int | None = Field(default=None, gt=0, le=MAX_ID)
     appId: int | None = None
     attemptNumber: int = 0
     objectTypeId: str | None = None
@@ -94,8 +118,8 @@ class HubSpotWebhookEvent(BaseModel):
     changeSource: str | None = None
     changeFlag: str | None = None
     sourceId: str | None = None
-    fromObjectId: int | None = None
-    toObjectId: int | None = None
+    fromObjectId: int | None = Field(default=None, gt=0, le=MAX_ID)
+    toObjectId: int | None = Field(default=None, gt=0, le=MAX_ID)
     fromObjectTypeId: str | None = None
     toObjectTypeId: str | None = None
 
@@ -104,16 +128,24 @@ class HubSpotWebhookEvent(BaseModel):
         return dt.datetime.fromtimestamp(self.occurredAt / 1000, dt.UTC)
 
 
+def parse_json(body: str) -> Any:
+    """JSON, or a 400 that says what is wrong with it (never a 500: a body nested deeper than the
+    parser goes is refused like any other malformed one)."""
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise WebhookRejected(400, f"body is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise WebhookRejected(400, "body is not acceptable JSON: nested too deeply") from None
+
+
 def parse_delivery(body: str) -> tuple[list[HubSpotWebhookEvent], list[dict[str, Any]]]:
     """The body is a JSON array of events; anything else is a 400 with the problem named. An event
     of the array that does not fit is set aside with its reason (answered and logged) rather than
     refusing the delivery: HubSpot never retries a 400, so refusing would lose the good events."""
     if len(body.encode()) > MAX_BODY_BYTES:
         raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    try:
-        raw: Any = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise WebhookRejected(400, f"body is not JSON: {exc.msg}") from None
+    raw = parse_json(body)
     if not isinstance(raw, list):
         raise WebhookRejected(400, "body must be a JSON array of webhook events")
     events: list[HubSpotWebhookEvent] = []

@@ -67,6 +67,8 @@ def parse_outbound_message(body: str) -> OutboundMessage:
         raise WebhookRejected(400, f"refused XML construct: {type(exc).__name__}") from None
     except ElementTree.ParseError as exc:
         raise WebhookRejected(400, f"body is not XML: {exc}") from None
+    except RecursionError:
+        raise WebhookRejected(400, "body is not acceptable XML: nested too deeply") from None
     notifications = root.find(f".//{{{OUTBOUND_NS}}}notifications")
     if notifications is None:
         raise WebhookRejected(400, "no outbound-messaging <notifications> element in the SOAP body")
@@ -77,11 +79,15 @@ def parse_outbound_message(body: str) -> OutboundMessage:
             raise WebhookRejected(400, "a <Notification> has no <sObject>")
         xsi_type = sobject.get(f"{{{XSI_NS}}}type", "")
         fields = {_local(child.tag): (child.text or "").strip() for child in sobject}
+        notification_id = _child_text(notification, "Id")
+        if not notification_id:
+            # Refused, so that Salesforce keeps it (and shows it) rather than believing it delivered.
+            raise WebhookRejected(400, "a <Notification> has no <Id>")
         if not fields.get("Id"):
-            raise WebhookRejected(400, "an <sObject> has no <Id>")
+            raise WebhookRejected(400, f"the <sObject> of notification {notification_id} has no <Id>")
         records.append(
             OutboundRecord(
-                notification_id=_child_text(notification, "Id"),
+                notification_id=notification_id,
                 sobject_type=xsi_type.split(":")[-1],
                 fields=fields,
             )

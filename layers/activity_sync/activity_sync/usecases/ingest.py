@@ -1,13 +1,27 @@
 """Ingestion: turn what the vendors push (HubSpot webhooks, Salesforce Outbound Messages, posts to
 the activity route) into change messages on the right type queue. Nothing here calls a vendor API:
 the receiver must answer within HubSpot's ~5 s, and syncers read the records in batches.
+
+What each route trusts (R17; README "Security"):
+
+* ``/webhooks/hubspot``: HubSpot's v3 signature with the app's client secret, at most five minutes
+  old. Headers and freshness are checked first, without the secret; a signature that does not
+  match makes the receiver read the secret again (a rotation) at most once a minute.
+* ``/webhooks/hubspot/activities``: a bearer token (``webhooks/activity-route-token``).
+* ``/webhooks/salesforce/outbound-messages/{token}``: a per-stack token in the URL
+  (``webhooks/outbound-message-token``), compared in constant time before anything is parsed,
+  then the org id.
+
+Anything that cannot be right is refused with a 4xx that says why, or - one event of a HubSpot
+delivery - set aside with its reason while the others are queued. Changes the service itself
+made, seen coming back, are dropped here (R14, R18): a contact property the sync never reads,
+or a Salesforce record last modified by the service's own user.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
@@ -21,15 +35,21 @@ from activity_sync.adapters.hubspot_webhooks import (
     TIMESTAMP_HEADER,
     HubSpotWebhookEvent,
     WebhookRejected,
+    check_freshness,
     parse_delivery,
-    verify_v3,
+    parse_json,
+    signature_matches,
 )
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_outbound import OutboundMessage, parse_outbound_message
 from activity_sync.config import ConnectionSettings
 from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.rules.salesforce_ids import InvalidSalesforceIdError, normalize_salesforce_id
+from activity_sync.rules.salesforce_ids import (
+    InvalidSalesforceIdError,
+    normalize_salesforce_id,
+    same_salesforce_id,
+)
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
 
 # HubSpot's engagement object type ids (object.* webhooks carry them as objectTypeId).
@@ -50,6 +70,11 @@ OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
 CONTACT_SUBSCRIPTIONS = frozenset(
     {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
 )
+# R4 reads these of a contact; a change of any other property (a marketing roll-up, a phone
+# number) cannot change whom it syncs with.
+CONTACT_PROPERTIES_THAT_MATTER = frozenset({"email", "salesforcecontactid", "salesforceleadid"})
+# A signature that does not match makes the receiver read the secret again at most this often.
+SECRET_RECHECK_SECONDS = 60.0
 MAX_ACTIVITY_BODY_BYTES = 256_000
 MAX_ACTIVITIES_PER_POST = 100
 DUPLICATE_WINDOW_SECONDS = 24 * 3600  # HubSpot and Salesforce both retry deliveries for about a day
@@ -102,6 +127,16 @@ def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int |
         if portal_id is not None and event.portalId != portal_id:
             routed.ignored.append(
                 {"eventId": event.eventId, "reason": f"portal {event.portalId} is not ours"}
+            )
+        elif (
+            event.subscriptionType == "contact.propertyChange"
+            and event.propertyName not in CONTACT_PROPERTIES_THAT_MATTER
+        ):
+            routed.ignored.append(
+                {
+                    "eventId": event.eventId,
+                    "reason": f"contact property {event.propertyName} is not read by R4",
+                }
             )
         elif event.subscriptionType in CONTACT_SUBSCRIPTIONS and event.objectId is not None:
             routed.contact_changes.append(
@@ -163,10 +198,7 @@ def route_activity_posts(body: str) -> RoutedChanges:
     with its index named, so a sender never half-succeeds."""
     if len(body.encode()) > MAX_ACTIVITY_BODY_BYTES:
         raise WebhookRejected(413, f"body larger than {MAX_ACTIVITY_BODY_BYTES} bytes")
-    try:
-        raw: Any = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise WebhookRejected(400, f"body is not JSON: {exc.msg}") from None
+    raw: Any = parse_json(body)
     items = raw if isinstance(raw, list) else [raw]
     if len(items) > MAX_ACTIVITIES_PER_POST:
         raise WebhookRejected(400, f"at most {MAX_ACTIVITIES_PER_POST} activities per request")
@@ -198,8 +230,11 @@ def route_activity_posts(body: str) -> RoutedChanges:
     return routed
 
 
-def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> RoutedChanges:
-    """Route each notified Task/Event to its type's queue (R10), after checking the org id."""
+def route_outbound_message(
+    message: OutboundMessage, expected_org_id: str, service_user_id: str | None = None
+) -> RoutedChanges:
+    """Route each notified Task/Event to its type's queue (R10), after checking the org id. A record
+    last modified by the service's own user is its own write coming back: dropped (R14, R18)."""
     try:
         same_org = normalize_salesforce_id(message.organization_id) == normalize_salesforce_id(
             expected_org_id
@@ -210,6 +245,10 @@ def route_outbound_message(message: OutboundMessage, expected_org_id: str) -> Ro
         raise WebhookRejected(403, f"OrganizationId {message.organization_id} is not the configured org")
     routed = RoutedChanges()
     for record in message.records:
+        modified_by = record.fields.get("LastModifiedById") or ""
+        if service_user_id and modified_by and same_salesforce_id(modified_by, service_user_id):
+            routed.ignored.append({"id": record.record_id, "reason": "the service's own write (R14)"})
+            continue
         # A notification without TaskSubtype (not configured, or null) goes to the task syncer,
         # which reads the record and hands it on if it is really an email or a call.
         activity = classify_salesforce_activity(record.sobject_type, record.fields.get("TaskSubtype"))
@@ -241,7 +280,7 @@ class Receiver:
     summary for the HTTP response, or raises WebhookRejected with the status and reason.
 
     With a persistence layer, a delivery the vendor sends again (same HubSpot event ids, same
-    Outbound Message notification ids) is answered from the record of the first one instead of
+    Outbound Message notifications) is answered from the record of the first one instead of
     being queued twice: the syncers would find nothing to write, but would still spend a read
     (R18). Powertools Idempotency keeps those records, for a day.
     """
@@ -252,10 +291,13 @@ class Receiver:
         queues: ChangeQueues,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         idempotency: BasePersistenceLayer | None = None,
+        service_user: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._connection = connection
         self._queues = queues
         self._clock = clock
+        self._service_user = service_user
+        self._secret_checked_at: dt.datetime | None = None
         self._queue_delivery: Callable[..., dict[str, Any]] = self._queue_routed
         self._idempotency_config = IdempotencyConfig(
             event_key_jmespath="key", expires_after_seconds=DUPLICATE_WINDOW_SECONDS
@@ -276,35 +318,40 @@ class Receiver:
     def hubspot_webhook(
         self, *, method: str, url: str, headers: Mapping[str, str], body: str
     ) -> dict[str, Any]:
+        timestamp, signature = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
+        # Malformed or stale: refused before the secret is even needed.
+        check_freshness(timestamp=timestamp, signature=signature, now=self._clock())
+        assert timestamp is not None
+        assert signature is not None
         settings = self._connection()
-        try:
-            self._verify(settings, method, url, headers, body)
-        except WebhookRejected:
+
+        def matches(current: ConnectionSettings) -> bool:
+            return signature_matches(
+                client_secret=current.require("hubspot/webhook-client-secret"),
+                method=method,
+                uri=url,
+                body=body,
+                timestamp=timestamp,
+                signature=signature,
+            )
+
+        if not matches(settings):
             # HubSpot never retries a 401: before refusing, make sure the secret was not just
-            # rotated in SSM (the cached copy can be up to a minute old).
-            fresh = self._connection(force_fetch=True)
-            if fresh.get("hubspot/webhook-client-secret") == settings.get("hubspot/webhook-client-secret"):
-                raise
-            settings = fresh
-            self._verify(settings, method, url, headers, body)
+            # rotated in SSM (the cached copy can be up to a minute old) - at most once a minute,
+            # so that forged requests cannot make the receiver read SSM for each of them.
+            now = self._clock()
+            checked_at = self._secret_checked_at
+            if checked_at is not None and (now - checked_at).total_seconds() < SECRET_RECHECK_SECONDS:
+                raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
+            self._secret_checked_at = now
+            settings = self._connection(force_fetch=True)
+            if not matches(settings):
+                raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
         events, set_aside = parse_delivery(body)
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
         routed.ignored.extend(set_aside)
         key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
         return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
-
-    def _verify(
-        self, settings: ConnectionSettings, method: str, url: str, headers: Mapping[str, str], body: str
-    ) -> None:
-        verify_v3(
-            client_secret=settings.require("hubspot/webhook-client-secret"),
-            method=method,
-            uri=url,
-            body=body,
-            timestamp=headers.get(TIMESTAMP_HEADER),
-            signature=headers.get(SIGNATURE_HEADER),
-            now=self._clock(),
-        )
 
     def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
         check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))
@@ -312,10 +359,20 @@ class Receiver:
             delivery={"key": None, "routed": route_activity_posts(body).model_dump(mode="json")}
         )
 
-    def salesforce_outbound_message(self, *, body: str) -> dict[str, Any]:
+    def salesforce_outbound_message(self, *, body: str, token: str | None) -> dict[str, Any]:
+        settings = self._connection()
+        expected = settings.get("webhooks/outbound-message-token")
+        if not expected or expected == "set-me":
+            raise WebhookRejected(
+                401, "this stack's outbound message token is not set (SSM webhooks/outbound-message-token)"
+            )
+        if not token:
+            raise WebhookRejected(401, "the Outbound Message URL must end with this stack's token")
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise WebhookRejected(401, "invalid outbound message token")
         message = parse_outbound_message(body)
-        routed = route_outbound_message(message, self._connection().require("salesforce/org-id"))
-        key = "salesforce:" + ",".join(sorted(r.notification_id for r in message.records))
+        routed = route_outbound_message(message, settings.require("salesforce/org-id"), self._service_user())
+        key = "salesforce:" + ",".join(sorted(f"{r.notification_id}:{r.record_id}" for r in message.records))
         return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
 
     def _queue_routed(self, delivery: dict[str, Any]) -> dict[str, Any]:
