@@ -31,7 +31,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Vendor calls, their retries included, end by the deadline too (each job sets its priority).
     sync.begin(None, remaining - margin)
     summary = sync.poller().run(dt.datetime.now(dt.UTC), deadline=deadline)
-    sync.end()
     metrics.add_metric(name="ChangesQueuedByPoll", unit=MetricUnit.Count, value=sum(summary.queued.values()))
     # A failed job does not fail the invocation (the schedule's retries would repeat every other
     # job too); it is logged with its name and counted here, for an alarm.

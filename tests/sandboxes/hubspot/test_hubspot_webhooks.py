@@ -140,7 +140,8 @@ def test_batches_hold_at_most_100_events(client: HubSpot, admin: Admin, receiver
         admin,
         receiver,
         [{"subscriptionType": "object.creation", "objectTypeId": "0-48"}],
-        batch_window_seconds=0.2,
+        # wide enough that all 150 are pending before the first flush, even on a loaded machine
+        batch_window_seconds=2,
     )
 
     # When 100 + 50 calls are created in two batch requests
