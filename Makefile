@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
-# They create their own virtualenvs: .venv (the application, on the Lambda runtime's Python) and
-# .venv-tools (SAM CLI, cfn-lint).
+# They create their own virtualenvs: .venv (the application, on the Lambda runtime's Python),
+# .venv-tools (SAM CLI, cfn-lint) and .venv-checks (checkov, bandit), apart because they pin
+# different versions of the same libraries.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -12,6 +13,7 @@ RUNTIME_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python
 
 VENV := .venv
 TOOLS := .venv-tools
+CHECKS := .venv-checks
 PY := $(VENV)/bin/python
 STAMP := .make
 
@@ -22,12 +24,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build (no container) needs the runtime's python3.12 on PATH.
 export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
 
-.PHONY: help test lint template unit integration e2e demo clean check-python tests-main tests-e2e
+.PHONY: help test lint template security unit integration e2e demo clean check-python tests-main tests-e2e
 
 help:
 	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
 	@echo "make test   - lint, type-check, template checks and the whole test suite"
-	@echo "make lint | template | unit | integration | e2e | clean"
+	@echo "make lint | template | security | unit | integration | e2e | clean"
 
 check-python:
 	@if [ -z "$(RUNTIME_PYTHON)" ]; then \
@@ -54,6 +56,12 @@ $(STAMP)/tools: tools/requirements.txt $(STAMP)/uv
 	  || $(TOOLS)/bin/python -m pip install -q -r tools/requirements.txt
 	@touch $@
 
+$(STAMP)/checks: tools/requirements-checks.txt $(STAMP)/uv
+	@test -x $(CHECKS)/bin/python || $(RUNTIME_PYTHON) -m venv $(CHECKS)
+	$(UV) pip install --python $(CHECKS)/bin/python -q -r tools/requirements-checks.txt \
+	  || $(CHECKS)/bin/python -m pip install -q -r tools/requirements-checks.txt
+	@touch $@
+
 lint: $(STAMP)/venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -64,6 +72,14 @@ template: $(STAMP)/tools
 	$(TOOLS)/bin/sam validate --lint --template syncer.yaml
 	$(TOOLS)/bin/cfn-lint template.yaml syncer.yaml
 	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build --cached --parallel
+
+# Fails on any finding that is not skipped with its reason: checkov skips live in the resource's
+# Metadata, bandit's in "# nosec Bxxx  # reason" (tests/unit/test_security_skips.py checks both
+# give one). bandit's "nosec encountered" warnings are about multi-line strings, not findings.
+security: $(STAMP)/checks
+	$(CHECKS)/bin/checkov --skip-download --quiet --compact --framework cloudformation \
+	  -f template.yaml -f syncer.yaml
+	$(CHECKS)/bin/bandit -q -r layers functions 2> >(grep -v "nosec encountered" >&2)
 
 unit: $(STAMP)/venv
 	$(VENV)/bin/pytest tests/unit
@@ -76,7 +92,7 @@ e2e: $(STAMP)/venv
 
 # The end-to-end suite keeps one local stack up for its whole session (moto's state is
 # process-wide), so it runs in a pytest process of its own - alongside the rest, on the two cores.
-test: lint template $(STAMP)/venv
+test: lint template security $(STAMP)/venv
 	$(MAKE) --no-print-directory -j2 tests-main tests-e2e
 
 tests-main: $(STAMP)/venv
@@ -89,4 +105,4 @@ demo: $(STAMP)/venv
 	$(PY) -m activity_sync_tools.demo
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -174,6 +174,8 @@ def test_local_up_reports_a_bad_template(tmp_path: Path) -> None:
 def test_sandbox_serves_both_sandboxes_until_sigterm(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"salesforce": {"accounts": [{"key": "acme", "Name": "Acme"}]}}))
+    temp = tmp_path / "tmp"  # the system temp folder, as the sandbox sees it
+    temp.mkdir()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -190,6 +192,7 @@ def test_sandbox_serves_both_sandboxes_until_sigterm(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     try:
         assert process.stdout is not None
@@ -207,6 +210,7 @@ def test_sandbox_serves_both_sandboxes_until_sigterm(tmp_path: Path) -> None:
         assert "private app token" in output
         assert "client secret" in output
         assert f"HubSpotApiBaseUrl={urls['HubSpot']}" in output
+        assert [p.name for p in temp.glob("activity-sync-tls-*")], "the certificate is not where we look"
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
     finally:
@@ -214,3 +218,5 @@ def test_sandbox_serves_both_sandboxes_until_sigterm(tmp_path: Path) -> None:
             process.kill()
             process.communicate()
     assert process.returncode == 0
+    # Issue #12.13: what the sandbox created in the temp folder went with it
+    assert list(temp.iterdir()) == []

@@ -110,20 +110,14 @@ class Service:
     def salesforce(self) -> SalesforceClient:
         connection = self.connection()
         flow = connection.get("salesforce/auth-flow") or "client_credentials"
-        key: tuple[str | None, ...] = (
-            connection.require("salesforce/token-url"),
-            connection.require("salesforce/client-id"),
-            flow,
-            connection.require("salesforce/client-secret") if flow == "client_credentials" else None,
-            connection.require("salesforce/username") if flow == "jwt_bearer" else None,
-            connection.require("salesforce/jwt-private-key") if flow == "jwt_bearer" else None,
-            connection.get("salesforce/api-version") or "62.0",
-        )
+        token_url = connection.require("salesforce/token-url")
+        client_id = connection.require("salesforce/client-id")
+        secret = connection.require("salesforce/client-secret") if flow == "client_credentials" else None
+        username = connection.require("salesforce/username") if flow == "jwt_bearer" else None
+        private_key = connection.require("salesforce/jwt-private-key") if flow == "jwt_bearer" else None
+        api_version = connection.get("salesforce/api-version") or "62.0"
+        key = (token_url, client_id, flow, secret, username, private_key, api_version)
         if self._salesforce is None or self._salesforce[0] != key:
-            token_url, client_id, _, secret, username, private_key, api_version = key
-            assert token_url is not None
-            assert client_id is not None
-            assert api_version is not None
             auth = SalesforceAuth(
                 token_url,
                 client_id,

@@ -13,10 +13,12 @@ import datetime as dt
 import fnmatch
 import ipaddress
 import json
+import shutil
 import socket
 import tempfile
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -398,9 +400,17 @@ def generate_certificate(directory: Path | None = None) -> tuple[Path, Path]:
 
 
 class RunningServer:
-    """A sandbox served on a background thread; ``url`` is its base URL."""
+    """A sandbox served on a background thread; ``url`` is its base URL. The certificate directory
+    it was given (``owned_dir``) goes when it stops, or when the process exits without stopping."""
 
-    def __init__(self, app: SandboxApp, server: BaseWSGIServer, scheme: str, ca_bundle: Path | None) -> None:
+    def __init__(
+        self,
+        app: SandboxApp,
+        server: BaseWSGIServer,
+        scheme: str,
+        ca_bundle: Path | None,
+        owned_dir: Path | None = None,
+    ) -> None:
         self.app = app
         self._server = server
         self.scheme = scheme
@@ -409,6 +419,9 @@ class RunningServer:
         self.port = server.server_port
         self.url = f"{scheme}://{self.host}:{self.port}"
         self._thread = threading.Thread(target=server.serve_forever, name=f"{app.name}-server", daemon=True)
+        self._cleanup = (
+            weakref.finalize(self, shutil.rmtree, owned_dir, ignore_errors=True) if owned_dir else None
+        )
 
     def start(self) -> RunningServer:
         self._thread.start()
@@ -418,6 +431,8 @@ class RunningServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if self._cleanup is not None:
+            self._cleanup()
         self.app.close()
 
 
@@ -441,10 +456,16 @@ def serve(app: SandboxApp, port: int = 0, *, tls: bool = False, host: str = "127
     if tls:
         import ssl
 
-        ca_bundle, key_path = generate_certificate()
+        ca_bundle, key_path = generate_certificate()  # in a temporary directory of its own
         ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ssl_context.load_cert_chain(ca_bundle, key_path)
-    server = make_server(
-        host, port, app, threaded=True, ssl_context=ssl_context, request_handler=_QuietRequestHandler
-    )
-    return RunningServer(app, server, "https" if tls else "http", ca_bundle).start()
+    try:
+        server = make_server(
+            host, port, app, threaded=True, ssl_context=ssl_context, request_handler=_QuietRequestHandler
+        )
+    except BaseException:
+        if ca_bundle is not None:
+            shutil.rmtree(ca_bundle.parent, ignore_errors=True)
+        raise
+    owned_dir = ca_bundle.parent if ca_bundle else None
+    return RunningServer(app, server, "https" if tls else "http", ca_bundle, owned_dir).start()

@@ -53,9 +53,9 @@ def sign_v3(client_secret: str, method: str, uri: str, body: str, timestamp: str
     return base64.b64encode(digest).decode()
 
 
-def check_freshness(*, timestamp: str | None, signature: str | None, now: dt.datetime) -> None:
+def check_freshness(*, timestamp: str | None, signature: str | None, now: dt.datetime) -> tuple[str, str]:
     """What can be refused without the secret: missing headers, a timestamp that is not one, or a
-    request more than five minutes off (WebhookRejected 401)."""
+    request more than five minutes off (WebhookRejected 401). Returns (timestamp, signature)."""
     if not signature or not timestamp:
         raise WebhookRejected(401, "missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
     try:
@@ -64,6 +64,7 @@ def check_freshness(*, timestamp: str | None, signature: str | None, now: dt.dat
         raise WebhookRejected(401, "X-HubSpot-Request-Timestamp is not a millisecond timestamp") from None
     if abs(now - sent_at) > MAX_SIGNATURE_AGE:
         raise WebhookRejected(401, "stale X-HubSpot-Request-Timestamp (more than 5 minutes off)")
+    return timestamp, signature
 
 
 def signature_matches(
@@ -84,9 +85,7 @@ def verify_v3(
     now: dt.datetime,
 ) -> None:
     """Raise WebhookRejected(401) unless the request carries a fresh, valid v3 signature."""
-    check_freshness(timestamp=timestamp, signature=signature, now=now)
-    assert timestamp is not None
-    assert signature is not None
+    timestamp, signature = check_freshness(timestamp=timestamp, signature=signature, now=now)
     if not signature_matches(
         client_secret=client_secret,
         method=method,

@@ -45,7 +45,7 @@ VENDOR = "salesforce"
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records (or ids) per call
 JWT_LIFETIME_SECONDS = 180  # Salesforce accepts an assertion whose exp is at most 3 minutes ahead
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-OAUTH_TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
+OAUTH_TOKEN_PATH = "/services/oauth2/token"  # noqa: S105  # nosec B105  # a URL path, not a secret
 # Marks the service's own writes: Change Data Capture reports it as ``changeOrigin`` (R14).
 CALL_OPTIONS = {"Sforce-Call-Options": "client=activity-sync"}
 # GET /query?q= is bounded by the URL length (16,384 bytes); keep each IN list well below it.
@@ -182,14 +182,14 @@ class SalesforceAuth:
 
     def _form(self) -> dict[str, str]:
         if self.flow == "client_credentials":
-            assert self._client_secret is not None  # checked in __init__
+            assert self._client_secret is not None  # nosec B101  # narrows a type; checked in __init__
             return {
                 "grant_type": "client_credentials",
                 "client_id": self.client_id,
                 "client_secret": self._client_secret,
             }
-        assert self.username is not None
-        assert self._private_key_pem is not None
+        assert self.username is not None  # nosec B101  # narrows a type; checked in __init__
+        assert self._private_key_pem is not None  # nosec B101  # narrows a type; checked in __init__
         claims = {
             "iss": self.client_id,
             "sub": self.username,
@@ -538,7 +538,7 @@ class SalesforceClient:
             for sobject, extra_condition in (("Contact", ""), ("Lead", "IsConverted = false AND ")):
                 # Only constants and soql_quote()d values are interpolated.
                 soql = (
-                    f"SELECT Id, Email FROM {sobject} WHERE {extra_condition}Email IN ({in_list}) "  # noqa: S608
+                    f"SELECT Id, Email FROM {sobject} WHERE {extra_condition}Email IN ({in_list}) "  # noqa: S608  # nosec B608  # soql_quote()d values
                     "ORDER BY CreatedDate, Id"
                 )
                 for row in self.query(soql):

@@ -29,9 +29,9 @@ def _soql_datetime(moment: dt.datetime) -> str:
 def import_query(activity_type: SalesforceActivityType, since: dt.datetime, until: dt.datetime) -> str:
     window = f"CreatedDate >= {_soql_datetime(since)} AND CreatedDate < {_soql_datetime(until)}"
     if activity_type is SalesforceActivityType.MEETING:
-        return f"SELECT Id FROM Event WHERE {window} ORDER BY CreatedDate, Id"  # noqa: S608 - formatted dates
+        return f"SELECT Id FROM Event WHERE {window} ORDER BY CreatedDate, Id"  # noqa: S608  # nosec B608  # formatted dates
     where = f"{window} AND {task_subtype_condition(activity_type)}"
-    return f"SELECT Id FROM Task WHERE {where} ORDER BY CreatedDate, Id"  # noqa: S608 - constants and dates
+    return f"SELECT Id FROM Task WHERE {where} ORDER BY CreatedDate, Id"  # noqa: S608  # nosec B608  # constants and dates
 
 
 def import_salesforce_history(

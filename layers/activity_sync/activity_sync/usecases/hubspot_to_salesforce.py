@@ -319,7 +319,7 @@ class HubSpotToSalesforce(TypeSyncer):
         }
         candidates = self._candidates(contact_ids, woken)
         owner_map: OwnerMap | None = None
-        integration_user: str | None = None
+        integration_user = ""  # read with the owner map, once, when the first item needs it
         waiting: list[_Pending] = []
         for item in list(pending):
             if item.contact_ids and not any(c in candidates for c in item.contact_ids):
@@ -338,7 +338,6 @@ class HubSpotToSalesforce(TypeSyncer):
             if owner_map is None:
                 owner_map = self._owners.current()
                 integration_user = self._settings.integration_user_id() or self._salesforce.user_id
-            assert integration_user is not None
             assignment = assign_task_owner(item.activity, chosen, owner_map, integration_user)
             item.chosen_contact = chosen.hubspot_id
             try:
@@ -434,7 +433,7 @@ class HubSpotToSalesforce(TypeSyncer):
         creates: list[_Pending] = []
         unchanged = 0
         for item in ready:
-            assert item.draft is not None
+            assert item.draft is not None  # nosec B101  # narrows a type: only drafted items get here
             link = self._task_links.get(item.draft.external_id)
             if link is None:
                 creates.append(item)
@@ -486,7 +485,7 @@ class HubSpotToSalesforce(TypeSyncer):
         """The links of the Tasks written; the messages of the others fail with Salesforce's words."""
         links: list[Link] = []
         for item, outcome in zip(items, outcomes, strict=True):
-            assert item.draft is not None
+            assert item.draft is not None  # nosec B101  # narrows a type: only drafted items get here
             if outcome.success and outcome.id:
                 stored = self._task_links.get(item.draft.external_id)
                 kept_contact = (stored.details or {}).get("contact_id") if stored else None

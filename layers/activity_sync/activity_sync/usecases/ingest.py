@@ -320,9 +320,7 @@ class Receiver:
     ) -> dict[str, Any]:
         timestamp, signature = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
         # Malformed or stale: refused before the secret is even needed.
-        check_freshness(timestamp=timestamp, signature=signature, now=self._clock())
-        assert timestamp is not None
-        assert signature is not None
+        timestamp, signature = check_freshness(timestamp=timestamp, signature=signature, now=self._clock())
         settings = self._connection()
 
         def matches(current: ConnectionSettings) -> bool:

@@ -265,7 +265,7 @@ class Poller:
         for key in sorted(on):  # a stable order, so that the rotation is fair
             settings = on[key]
             sync_type = SyncType.parse(key)
-            assert settings.enabled_at is not None  # is_on
+            assert settings.enabled_at is not None  # nosec B101  # narrows a type: is_on() holds
             if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE:
                 hubspot_to_salesforce[key] = settings.enabled_at
                 steps = self._hubspot_steps(sync_type, settings.enabled_at, until, lookup)
@@ -653,7 +653,7 @@ class Poller:
         )
         where = " AND ".join(conditions)
         # Only constants, datetimes we format and a validated id are interpolated.
-        soql = f"SELECT {fields} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608
+        soql = f"SELECT {fields} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608  # nosec B608  # as above
         rows = salesforce.query(soql, include_deleted=True)
         stamp = _salesforce_key
 
@@ -710,7 +710,7 @@ class Poller:
         window = f"SystemModstamp >= {_soql_datetime(since.at)} AND SystemModstamp < {_soql_datetime(until)}"
         unconverted = " AND IsConverted = false" if sobject == "Lead" else ""
         soql = (
-            f"SELECT Id, Email, SystemModstamp FROM {sobject} "  # noqa: S608 - constants and datetimes we format
+            f"SELECT Id, Email, SystemModstamp FROM {sobject} "  # noqa: S608  # nosec B608  # constants and datetimes we format
             f"WHERE {window}{unconverted} AND Email != null ORDER BY SystemModstamp, Id"
         )
 
