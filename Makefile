@@ -72,6 +72,8 @@ template: $(STAMP)/tools
 	$(TOOLS)/bin/sam validate --lint --template syncer.yaml
 	$(TOOLS)/bin/cfn-lint template.yaml syncer.yaml
 	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build --cached --parallel
+	@! ls -d .aws-sam/build/SyncLayer/python/{boto3,botocore,s3transfer} 2>/dev/null \
+	  || { echo "the layer ships what the Lambda runtime provides (layers/activity_sync/Makefile)" >&2; exit 1; }
 
 # Fails on any finding that is not skipped with its reason: checkov skips live in the resource's
 # Metadata, bandit's in "# nosec Bxxx  # reason" (tests/unit/test_security_skips.py checks both

@@ -8,21 +8,21 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import SQSEvent
-
 from activity_sync.usecases.batch import Claim, DeadLetters, QueuedMessage
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
 
 def queued_messages(event: Mapping[str, Any]) -> list[QueuedMessage]:
+    """The SQS event's records (read as the plain dicts they are: Powertools' data classes package
+    would import every event type it knows at cold start)."""
     return [
         QueuedMessage(
-            message_id=record.message_id,
-            body=record.body or "",
-            receive_count=int(record.attributes.approximate_receive_count or 1),
+            message_id=record["messageId"],
+            body=record.get("body") or "",
+            receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1),
         )
-        for record in SQSEvent(dict(event)).records
+        for record in event.get("Records") or []
     ]
 
 
