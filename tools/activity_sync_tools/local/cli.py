@@ -77,6 +77,17 @@ def register(subcommands: Subcommands) -> None:
     up.add_argument(
         "--no-schedules", action="store_true", help="run schedules only on demand (POST /_local/poll)"
     )
+    up.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "at most N invocations of any one function, and N batches of any one queue, at once "
+            "(1: one at a time); by default as the template says (ReservedConcurrentExecutions, "
+            "ScalingConfig.MaximumConcurrency)"
+        ),
+    )
     up.set_defaults(run=run_up)
 
 
@@ -154,8 +165,9 @@ def run_up(arguments: argparse.Namespace) -> int:
                 state_dir=arguments.state_dir,
                 poll_interval_seconds=arguments.poll_interval,
                 schedules=not arguments.no_schedules,
+                concurrency=arguments.concurrency,
             )
-        except (TemplateError, OSError) as error:
+        except (TemplateError, OSError, ValueError) as error:
             print(f"activity-sync local up: {error}", file=sys.stderr)
             return 1
         with stack:
