@@ -25,6 +25,7 @@ from activity_sync_tools.local.metering import (
     RUNTIME_USER_AGENT,
     AwsUsage,
     MeteringMiddleware,
+    SerializedSqsWrites,
 )
 from activity_sync_tools.local.template import QueueSpec, SsmParameterSpec, StackModel, TableSpec
 
@@ -162,7 +163,9 @@ def _quiet_moto_server(host: str, usage: AwsUsage, region: str) -> Any:
         # Same as ThreadedMotoServer._server_entry, with the quiet request handler.
         def _server_entry(self) -> None:
             app = MeteringMiddleware(
-                DomainDispatcherApplication(create_backend_app), usage, _dynamodb_backend(region)
+                SerializedSqsWrites(DomainDispatcherApplication(create_backend_app)),
+                usage,
+                _dynamodb_backend(region),
             )
             self._server = make_server(
                 self._ip_address, self._port, app, threaded=True, request_handler=QuietMotoRequestHandler

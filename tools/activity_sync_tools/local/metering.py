@@ -403,6 +403,70 @@ class MeteringMiddleware:
         return (item_size(attributes), indexes)
 
 
+class SerializedSqsWrites:
+    """Runs the SQS requests that change a queue's message list one at a time.
+
+    moto's SQS backend deletes a message by rebuilding the queue's list of messages and assigning
+    it back, without the lock its sends take, so two deletes at the same moment can lose one of
+    them (the message then sits in flight for the whole visibility timeout) and a send during a
+    delete can be lost outright. Once several batches of a queue are delivered at once, that
+    happens; so sends, deletes, visibility changes and receives that do not wait go through one
+    lock here. Long polls do not (they wait for sends), and the event source pollers never hold one
+    while their own batches are being deleted (``activity_sync_tools.local.sqs``).
+    """
+
+    SERIALIZED = frozenset(
+        {
+            "SendMessage",
+            "SendMessageBatch",
+            "DeleteMessage",
+            "DeleteMessageBatch",
+            "ChangeMessageVisibility",
+            "ChangeMessageVisibilityBatch",
+            "PurgeQueue",
+        }
+    )
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
+            return self.app(environ, start_response)
+        body = _read_body(environ)
+        service, operation = identify(environ, body)
+        if service != "sqs" or not self._serialized(operation, body):
+            return self.app(environ, start_response)
+        with self._lock:
+            chunks = self.app(environ, start_response)
+            try:
+                return [b"".join(chunks)]
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+
+    def _serialized(self, operation: str, body: bytes) -> bool:
+        if operation in self.SERIALIZED:
+            return True
+        if operation != "ReceiveMessage":
+            return False
+        # Only a receive that says it does not wait (without WaitTimeSeconds, the queue's own
+        # ReceiveMessageWaitTimeSeconds applies, and a long poll must not hold the lock).
+        try:
+            if body.lstrip().startswith(b"{"):
+                wait = json.loads(body).get("WaitTimeSeconds")
+            else:
+                wait = (
+                    urllib.parse.parse_qs(body.decode("utf-8", errors="replace")).get("WaitTimeSeconds")
+                    or [None]
+                )[0]
+        except ValueError:
+            return False
+        return wait is not None and str(wait) == "0"
+
+
 def _key_text(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True)
 

@@ -19,6 +19,11 @@ event source mapping does (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs
   gathers a batch whenever fewer than that many are in flight, and hands it to a delivery thread of
   its own; an idle queue costs one long poll at a time. ``concurrency=1`` delivers one batch at a
   time, in order.
+* The poller's own calls on its queue (receive, delete, change visibility) never overlap: moto's
+  SQS backend is not safe for a receive and a delete of the same queue at the same moment (a
+  receive can fail half-way after marking messages received, and they would then sit in flight
+  for the whole visibility timeout). While batches are in flight the receiver therefore polls
+  without waiting (briefly, every ``RETRY_POLL_SECONDS``) instead of holding a long poll.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class QueuePoller:
         self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._lock = threading.Lock()
+        self._sqs_lock = threading.Lock()  # one call on the queue at a time (see the module docstring)
         self._deliveries: set[threading.Thread] = set()
         self._in_flight = 0
         self.peak_in_flight = 0  # the most batches of this queue delivered at once
@@ -103,14 +109,15 @@ class QueuePoller:
                 continue  # every slot is delivering a batch
             handed_off = False
             try:
-                retrying = time.monotonic() < self._retries_due_until
                 # moto wakes a long poll for new messages only, not for ones whose visibility ran
-                # out: poll briskly while failed messages are due back.
-                messages = self._gather(0 if retrying else LONG_POLL_SECONDS)
+                # out: poll briskly while failed messages are due back; and never hold a long poll
+                # while batches in flight need to delete theirs.
+                brisk = time.monotonic() < self._retries_due_until or self.in_flight > 0
+                messages = self._gather(0 if brisk else LONG_POLL_SECONDS)
                 if messages:
                     self._hand_off(messages)
                     handed_off = True
-                elif retrying:
+                elif brisk:
                     self._stop.wait(RETRY_POLL_SECONDS)
             except Exception:
                 if self._stop.is_set():
@@ -120,6 +127,12 @@ class QueuePoller:
             finally:
                 if not handed_off:
                     self._slots.release()
+
+    @property
+    def in_flight(self) -> int:
+        """Batches being delivered now."""
+        with self._lock:
+            return self._in_flight
 
     def _hand_off(self, messages: list[MessageTypeDef]) -> None:
         """Deliver the batch on a thread of its own; its slot is released when it is settled."""
@@ -175,13 +188,14 @@ class QueuePoller:
         return messages
 
     def _receive(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
-        response = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=count,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        with self._sqs_lock:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
         return list(response.get("Messages", []))
 
     def _deliver(self, messages: list[MessageTypeDef]) -> None:
@@ -191,26 +205,29 @@ class QueuePoller:
         succeeded = [message for message in messages if message["MessageId"] not in failed_ids]
         failed = [message for message in messages if message["MessageId"] in failed_ids]
         for chunk in _chunks(succeeded):
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)
-                ],
-            )
+            with self._sqs_lock:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]}
+                        for index, m in enumerate(chunk)
+                    ],
+                )
         if failed:
             self._retries_due_until = time.monotonic() + self.retry_delay_seconds + 1.0
         for chunk in _chunks(failed):
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {
-                        "Id": str(index),
-                        "ReceiptHandle": m["ReceiptHandle"],
-                        "VisibilityTimeout": self.retry_delay_seconds,
-                    }
-                    for index, m in enumerate(chunk)
-                ],
-            )
+            with self._sqs_lock:
+                self.sqs.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "ReceiptHandle": m["ReceiptHandle"],
+                            "VisibilityTimeout": self.retry_delay_seconds,
+                        }
+                        for index, m in enumerate(chunk)
+                    ],
+                )
 
     def _failed_message_ids(self, result: InvocationResult, batch_ids: set[str]) -> set[str]:
         """Which messages to keep, by the rules of partial batch responses
