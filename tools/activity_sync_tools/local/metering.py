@@ -454,14 +454,13 @@ class SerializedSqsWrites:
             return False
         # Only a receive that says it does not wait (without WaitTimeSeconds, the queue's own
         # ReceiveMessageWaitTimeSeconds applies, and a long poll must not hold the lock).
+        wait: object = None
         try:
             if body.lstrip().startswith(b"{"):
                 wait = json.loads(body).get("WaitTimeSeconds")
             else:
-                wait = (
-                    urllib.parse.parse_qs(body.decode("utf-8", errors="replace")).get("WaitTimeSeconds")
-                    or [None]
-                )[0]
+                form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
+                wait = next(iter(form.get("WaitTimeSeconds", [])), None)
         except ValueError:
             return False
         return wait is not None and str(wait) == "0"
