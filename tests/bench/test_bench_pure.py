@@ -266,6 +266,8 @@ def test_values_are_formatted_for_reading() -> None:
     assert format_value(1 / 150, "per_activity") == "0.0067 (1/150)"
     assert format_value(0, "per_activity") == "0"
     assert format_value(3.5, "per_activity") == "3.50"
+    assert format_value(0.8, "per_activity") == "0.80"
+    assert format_value(0.125, "per_activity") == "0.125 (1/8.0)"
     assert format_value(1234.56, "ms") == "1,234.6 ms"
     assert format_value(2.5, "seconds") == "2.50 s"
     assert format_value(3, "usd") == "$3.00"

@@ -130,8 +130,9 @@ def format_value(value: float | None, kind: str) -> str:
         case "per_activity":
             if value == 0:
                 return "0"
-            if value < 1:
-                return f"{value:.4f} (1/{1 / value:,.0f})"
+            if value < 0.5:
+                one_in = 1 / value
+                return f"{value:.4f} (1/{one_in:,.0f})" if one_in >= 10 else f"{value:.3f} (1/{one_in:.1f})"
             return f"{value:,.2f}"
         case "ms":
             return f"{value:,.1f} ms"
@@ -322,7 +323,8 @@ def build_rows(result: RunResult) -> list[Row]:
         value = median(samples)
         rows.append(Row(section, f"{name}", value, "ms"))
         ratio = None if value is None or not baseline else value / baseline
-        rows.append(Row(section, f"  {name} ÷ import boto3", ratio, "ratio", goal=GOALS["import_ratio"]))
+        short = name.split(" ")[0]
+        rows.append(Row(section, f"  {short} ÷ import boto3", ratio, "ratio", goal=GOALS["import_ratio"]))
 
     section = f"Cost per million activities (AWS list prices, {prices.REGION}, {prices.PRICES_AS_OF})"
     for label, phase in views:
