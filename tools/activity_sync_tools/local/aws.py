@@ -25,7 +25,7 @@ from activity_sync_tools.local.metering import (
     RUNTIME_USER_AGENT,
     AwsUsage,
     MeteringMiddleware,
-    SerializedSqsWrites,
+    SerializedBackends,
 )
 from activity_sync_tools.local.template import QueueSpec, SsmParameterSpec, StackModel, TableSpec
 
@@ -163,7 +163,7 @@ def _quiet_moto_server(host: str, usage: AwsUsage, region: str) -> Any:
         # Same as ThreadedMotoServer._server_entry, with the quiet request handler.
         def _server_entry(self) -> None:
             app = MeteringMiddleware(
-                SerializedSqsWrites(DomainDispatcherApplication(create_backend_app)),
+                SerializedBackends(DomainDispatcherApplication(create_backend_app)),
                 usage,
                 _dynamodb_backend(region),
             )

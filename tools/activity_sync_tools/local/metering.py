@@ -403,16 +403,20 @@ class MeteringMiddleware:
         return (item_size(attributes), indexes)
 
 
-class SerializedSqsWrites:
-    """Runs the SQS requests that change a queue's message list one at a time.
+class SerializedBackends:
+    """Runs the requests that moto's backends cannot take at the same moment one at a time.
 
-    moto's SQS backend deletes a message by rebuilding the queue's list of messages and assigning
-    it back, without the lock its sends take, so two deletes at the same moment can lose one of
-    them (the message then sits in flight for the whole visibility timeout) and a send during a
-    delete can be lost outright. Once several batches of a queue are delivered at once, that
-    happens; so sends, deletes, visibility changes and receives that do not wait go through one
-    lock here. Long polls do not (they wait for sends), and the event source pollers never hold one
-    while their own batches are being deleted (``activity_sync_tools.local.sqs``).
+    * SQS: moto deletes a message by rebuilding the queue's list of messages and assigning it back,
+      without the lock its sends take, so two deletes at the same moment can lose one of them (the
+      message then sits in flight for the whole visibility timeout) and a send during a delete can
+      be lost outright. Once several batches of a queue are delivered at once, that happens; so
+      sends, deletes, visibility changes and receives that do not wait go through one lock. Long
+      polls do not (they wait for sends), and the event source pollers never hold one while their
+      own batches are being deleted (``activity_sync_tools.local.sqs``).
+    * DynamoDB: a query or scan iterates a table's items while a write may add one ("dictionary
+      changed size during iteration", a 500 the SDK retries); every DynamoDB request goes through
+      a lock of its own. moto runs in this process, under its one interpreter lock, so little is
+      lost.
     """
 
     SERIALIZED = frozenset(
@@ -429,16 +433,17 @@ class SerializedSqsWrites:
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
-        self._lock = threading.Lock()
+        self._locks = {"sqs": threading.Lock(), "dynamodb": threading.Lock()}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
             return self.app(environ, start_response)
         body = _read_body(environ)
         service, operation = identify(environ, body)
-        if service != "sqs" or not self._serialized(operation, body):
+        serialized = service == "dynamodb" or (service == "sqs" and self._serialized(operation, body))
+        if not serialized:
             return self.app(environ, start_response)
-        with self._lock:
+        with self._locks[service]:
             chunks = self.app(environ, start_response)
             try:
                 return [b"".join(chunks)]
