@@ -172,22 +172,24 @@ def run_up(arguments: argparse.Namespace) -> int:
             return 1
         with stack:
             print(describe_endpoints(stack.endpoints()), flush=True)
-            print("\nReady. Ctrl-C stops the stack.", flush=True)
-            wait_for_stop_signal()
+            wait_for_stop_signal("\nReady. Ctrl-C stops the stack.")
             print("Stopping...", file=sys.stderr, flush=True)
         return 0
     finally:
         runtime_logger.removeHandler(console)
 
 
-def wait_for_stop_signal() -> None:
-    """Block until SIGINT or SIGTERM, then restore the previous handlers."""
+def wait_for_stop_signal(ready_message: str | None = None) -> None:
+    """Block until SIGINT or SIGTERM, then restore the previous handlers. ``ready_message`` is
+    printed once the handlers are in place, so that a signal sent as soon as it is read is caught."""
     stop_requested = threading.Event()
 
     def request_stop(signal_number: int, frame: FrameType | None) -> None:
         stop_requested.set()
 
     previous = {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    if ready_message is not None:
+        print(ready_message, flush=True)
     try:
         # A timed wait, so the handler always gets the main thread between waits.
         while not stop_requested.wait(0.5):

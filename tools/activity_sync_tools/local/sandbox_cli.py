@@ -110,8 +110,7 @@ def run_sandbox(arguments: argparse.Namespace) -> int:
             for name, value in details.items():
                 print(f"  {name:<22} {value}")
         print(f"\nPoint the local stack at them:\n  {local_up_hint(hubspot, salesforce)}")
-        print("\nReady. Ctrl-C stops the sandboxes.", flush=True)
-        wait_for_stop_signal()
+        wait_for_stop_signal("\nReady. Ctrl-C stops the sandboxes.")
     except ValueError as error:  # a seed the sandbox refuses
         print(f"activity-sync sandbox: {error}", file=sys.stderr)
         return 2
