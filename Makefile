@@ -27,7 +27,7 @@ export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
 help:
 	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
 	@echo "make test   - lint, type-check, template checks and the whole test suite"
-	@echo "make bench  - measure calls, AWS requests, CPU, latency and cost per activity (BENCH_N=300)"
+	@echo "make bench  - measure calls, AWS requests, CPU, latency and cost per activity (BENCH_N=200)"
 	@echo "make lint | template | unit | integration | e2e | clean"
 
 check-python:
