@@ -24,11 +24,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build (no container) needs the runtime's python3.12 on PATH.
 export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
 
-.PHONY: help test lint template security unit integration e2e demo clean check-python tests-main tests-e2e
+.PHONY: help test lint template security unit integration e2e demo bench clean check-python tests-main tests-e2e
 
 help:
 	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
 	@echo "make test   - lint, type-check, template checks and the whole test suite"
+	@echo "make bench  - measure calls, AWS requests, CPU, latency and cost per activity (BENCH_N=200)"
 	@echo "make lint | template | security | unit | integration | e2e | clean"
 
 check-python:
@@ -105,6 +106,12 @@ tests-e2e: $(STAMP)/venv
 
 demo: $(STAMP)/venv
 	$(PY) -m activity_sync_tools.demo
+
+# A benchmark, not a test (never part of `make test`): prints one table and writes the figures to
+# bench-results/<UTC start>.json. BENCH_N sets the size of the mixed run; BENCH_ARGS passes more
+# options (e.g. BENCH_ARGS='--json out.json --markdown').
+bench: $(STAMP)/venv
+	$(PY) -m activity_sync_tools.bench $(if $(BENCH_N),--n $(BENCH_N)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(CHECKS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

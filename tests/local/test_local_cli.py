@@ -74,8 +74,11 @@ def test_the_parser_knows_its_subcommands() -> None:
             "X=1",
             "--poll-interval",
             "10",
+            "--concurrency",
+            "1",
         ]
     )
+    assert arguments.concurrency == 1
     assert (arguments.port, arguments.parameter_overrides, arguments.env) == (0, ["A=1", "B=2"], ["X=1"])
     assert arguments.poll_interval == 10.0
     assert arguments.template == Path("template.yaml")
@@ -110,6 +113,8 @@ def test_local_up_runs_in_the_foreground_until_sigterm(tmp_path: Path, make_stac
             "Stage=qa",
             "--env",
             f"TICK_LOG={tick_log}",
+            "--concurrency",
+            "1",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -128,10 +133,14 @@ def test_local_up_runs_in_the_foreground_until_sigterm(tmp_path: Path, make_stac
         endpoints = call(f"{api_url}/_local/endpoints")
         assert endpoints["ssm_parameters"] == {"Setting": "/svc/qa/setting"}
         assert endpoints["queues"]["Work"].startswith(endpoints["aws_endpoint_url"])
+        assert endpoints["functions"]["Ticker"]["concurrency"] == 1  # --concurrency 1
         (invocation,) = call(f"{api_url}/_local/poll", "POST", b"")["invocations"]
         assert invocation["payload"] == {"ticked": True}
         assert json.loads(tick_log.read_text())["detail-type"] == "Scheduled Event"
         assert call(f"{api_url}/_local/wait-drained?timeout=10", "POST", b"") == {"drained": True}
+        metrics = call(f"{api_url}/_local/metrics")
+        assert metrics["functions"]["Ticker"]["invocations"] == 1
+        assert metrics["functions"]["Ticker"]["cold_starts"] == 1
 
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=15)

@@ -4,11 +4,15 @@ What it runs, all from the template itself (nothing is kept in a hand-written li
 
 * an embedded AWS - moto's server, in process, on a free port - holding the template's DynamoDB
   tables (with their indexes and TTL), SQS queues (with their redrive policies) and SSM parameters;
-* every SAM function as a local Lambda execution environment: its own worker process running the
-  unchanged handler from ``CodeUri`` with the function's resolved environment, ``Timeout`` and a
-  Lambda-like context; its output goes to ``<state-dir>/logs/<LogicalId>.log``;
+* every SAM function as local Lambda execution environments: worker processes running the unchanged
+  handler from ``CodeUri`` with the function's resolved environment, ``Timeout`` and a Lambda-like
+  context, started on demand and kept warm, as many at once as the function's concurrency allows
+  (below); their output goes to ``<state-dir>/logs/<LogicalId>.log``, with a ``REPORT`` line per
+  invocation (duration, billed duration, memory, init duration on a cold start, and the CPU time
+  the local runtime measures);
 * the ``HttpApi`` routes on one local port, as API Gateway HTTP API payload 2.0 events;
-* one poller per SQS event source (batches, partial batch failures, dead-letter queues);
+* one poller per SQS event source (batches, partial batch failures, dead-letter queues), delivering
+  several batches of a queue at once;
 * ``Schedule``/``ScheduleV2`` events on their ``rate(...)`` (or a local override), and on demand.
 
 From a shell (foreground; Ctrl-C or SIGTERM stops it)::
@@ -25,6 +29,7 @@ over HTTP, on the API port under the reserved ``/_local/`` prefix::
     curl -s -X POST 'http://127.0.0.1:3000/_local/poll?function=Poller'
     curl -sf -X POST 'http://127.0.0.1:3000/_local/wait-drained?timeout=60'   # 200 drained, 504 not
     curl -s -X POST http://127.0.0.1:3000/_local/invoke/Poller -d '{}'        # invoke a function directly
+    curl -s http://127.0.0.1:3000/_local/metrics    # per function: invocations, CPU, GB-s; AWS requests
 
 From Python (tests and scripts)::
 
@@ -41,17 +46,33 @@ From Python (tests and scripts)::
         stack.wait_until_drained(timeout=60)        # every polled queue empty, nothing in flight or running
         sqs = stack.boto3_client("sqs")
         sqs.get_queue_attributes(QueueUrl=stack.queue_urls["HubSpotNoteDeadLetterQueue"], ...)
-        result = stack.invoke("Poller", {})         # InvocationResult: payload, function_error
+        result = stack.invoke("Poller", {})         # InvocationResult: payload, function_error, report
+        stack.function_metrics()                    # per function: invocations, cold starts, CPU ms, GB-s
+        stack.aws_usage()                           # AWS requests by service/operation/caller, DynamoDB units
 
 ``stack.aws_endpoint_url``, ``stack.queue_urls`` (logical id -> URL), ``stack.table_names``,
 ``stack.parameter_names``, ``stack.function_log(logical_id)`` and ``stack.endpoints()`` tell where
 everything is. Physical names are ``<StackName>-<LogicalId>`` (stack name ``activity-sync`` unless
 ``stack_name=`` says otherwise), account ``123456789012``, region ``us-east-1``.
 
+Concurrency, as in Lambda: a function runs up to N invocations at once, each in an execution
+environment of its own (a warm idle one when there is one, a new one otherwise); N is the function's
+``ReservedConcurrentExecutions`` when set (the poller's 1), otherwise enough for its SQS event
+sources' ``ScalingConfig.MaximumConcurrency`` and at least 10 (``DEFAULT_CONCURRENCY``, e.g. the
+webhook receiver behind the HTTP API). Each SQS event source delivers up to its
+``MaximumConcurrency`` batches of its queue at once. Beyond N, invocations wait for an environment
+(Lambda would throttle them and the caller would retry). ``LocalStack.start(..., concurrency=1)``
+(``activity-sync local up --concurrency 1``) runs every function one invocation at a time and every
+queue one batch at a time, in order; any other number caps both.
+
+Metering: the embedded AWS counts every request by service, operation and caller (each function's
+requests carry ``app/<LogicalId>`` in their User-Agent), and the DynamoDB read and write request
+units each would consume on demand (:mod:`activity_sync_tools.local.metering`).
+
 Local shortcuts, on purpose: a failed message becomes visible again after 1 s
 (``retry_delay_seconds``) rather than the queue's 360 s visibility timeout; batching windows are
-capped at 1 s (``max_batching_window_seconds``); one execution environment per function serves one
-invocation at a time; ``cron(...)`` schedules run only on demand. moto moves a message to its
+capped at 1 s (``max_batching_window_seconds``); concurrency without a limit in the template is 10,
+not the account's 1,000; ``cron(...)`` schedules run only on demand. moto moves a message to its
 dead-letter queue on the receive after its ``maxReceiveCount``-th, as SQS does. moto's state is
 process-wide, so one local stack runs per process at a time.
 """

@@ -4,7 +4,9 @@ DynamoDB tables, SQS queues and SSM parameters created in it.
 moto keeps its state in process-wide backends, so one embedded AWS runs per process at a time
 (:class:`EmbeddedAws` refuses a second) and its state is reset when it starts and stops.
 Starting the server follows moto's documented in-process use
-(https://docs.getmoto.org/en/latest/docs/server_mode.html#start-within-python).
+(https://docs.getmoto.org/en/latest/docs/server_mode.html#start-within-python). Every request to it
+is metered (:mod:`activity_sync_tools.local.metering`): requests by service, operation and caller,
+and DynamoDB capacity units; :meth:`EmbeddedAws.usage` tells what was counted since the start.
 """
 
 from __future__ import annotations
@@ -15,9 +17,24 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.config
 import botocore.session
 
+from activity_sync_tools.local.metering import (
+    EVENT_SOURCE_USER_AGENT,
+    RUNTIME_USER_AGENT,
+    AwsUsage,
+    MeteringMiddleware,
+    SerializedBackends,
+)
 from activity_sync_tools.local.template import QueueSpec, SsmParameterSpec, StackModel, TableSpec
+
+__all__ = [
+    "EVENT_SOURCE_USER_AGENT",
+    "RUNTIME_USER_AGENT",
+    "EmbeddedAws",
+    "create_stack_resources",
+]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -62,6 +79,7 @@ class EmbeddedAws:
         self.endpoint_url = ""
         self._session: boto3.session.Session | None = None
         self._session_lock = threading.Lock()
+        self.metered = AwsUsage()
 
     def start(self) -> EmbeddedAws:
         global _running
@@ -73,7 +91,7 @@ class EmbeddedAws:
                 )
             _running = self
         try:
-            self._server = _quiet_moto_server(self.host)
+            self._server = _quiet_moto_server(self.host, self.metered, self.region)
             self._server.start()
             host, port = self._server.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
@@ -103,8 +121,13 @@ class EmbeddedAws:
                 if _running is self:
                     _running = None
 
-    def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` that talks to the embedded AWS."""
+    def usage(self) -> dict[str, Any]:
+        """What the embedded AWS served since it started (see :class:`AwsUsage`)."""
+        return self.metered.snapshot()
+
+    def client(self, service: str, *, user_agent_extra: str | None = None) -> Any:
+        """A boto3 client for ``service`` that talks to the embedded AWS (``user_agent_extra``:
+        how its requests are told apart in :meth:`usage`)."""
         with self._session_lock:
             if self._session is None:
                 # Blind to the shell's AWS_PROFILE and config files: a developer's profile must
@@ -115,12 +138,15 @@ class EmbeddedAws:
                 self._session = boto3.session.Session(
                     botocore_session=botocore_session, region_name=self.region, **LOCAL_CREDENTIALS
                 )
-            return self._session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+            config = botocore.config.Config(user_agent_extra=user_agent_extra) if user_agent_extra else None
+            return self._session.client(  # type: ignore[call-overload]
+                service, endpoint_url=self.endpoint_url, config=config
+            )
 
 
-def _quiet_moto_server(host: str) -> Any:
+def _quiet_moto_server(host: str, usage: AwsUsage, region: str) -> Any:
     """moto's ThreadedMotoServer on a free port, minus its per-request access log on stderr (the
-    pollers' long polls would flood the terminal of ``activity-sync local up``)."""
+    pollers' long polls would flood the terminal of ``activity-sync local up``), metered."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -136,7 +162,11 @@ def _quiet_moto_server(host: str) -> Any:
     class QuietThreadedMotoServer(ThreadedMotoServer):
         # Same as ThreadedMotoServer._server_entry, with the quiet request handler.
         def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
+            app = MeteringMiddleware(
+                SerializedBackends(DomainDispatcherApplication(create_backend_app)),
+                usage,
+                _dynamodb_backend(region),
+            )
             self._server = make_server(
                 self._ip_address, self._port, app, threaded=True, request_handler=QuietMotoRequestHandler
             )
@@ -144,6 +174,19 @@ def _quiet_moto_server(host: str) -> Any:
             self._server.serve_forever(poll_interval=0.1)  # stops promptly
 
     return QuietThreadedMotoServer(ip_address=host, port=0, verbose=False)
+
+
+def _dynamodb_backend(region: str) -> Any:
+    """A lookup of moto's DynamoDB backend of the local account and region (the meter reads item
+    sizes from it around each write)."""
+
+    def backend() -> Any:
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        return dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
+
+    return backend
 
 
 def create_stack_resources(aws: EmbeddedAws, model: StackModel) -> None:

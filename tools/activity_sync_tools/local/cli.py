@@ -6,12 +6,9 @@ import argparse
 import logging
 import os
 import shlex
-import signal
 import sys
-import threading
 from collections.abc import Iterable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,6 +74,17 @@ def register(subcommands: Subcommands) -> None:
     up.add_argument(
         "--no-schedules", action="store_true", help="run schedules only on demand (POST /_local/poll)"
     )
+    up.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "at most N invocations of any one function, and N batches of any one queue, at once "
+            "(1: one at a time); by default as the template says (ReservedConcurrentExecutions, "
+            "ScalingConfig.MaximumConcurrency)"
+        ),
+    )
     up.set_defaults(run=run_up)
 
 
@@ -124,6 +132,7 @@ def describe_endpoints(endpoints: dict[str, Any]) -> str:
 
 
 def run_up(arguments: argparse.Namespace) -> int:
+    from activity_sync_tools.local.signals import stop_signals
     from activity_sync_tools.local.stack import LocalStack
     from activity_sync_tools.local.template import TemplateError
 
@@ -154,32 +163,16 @@ def run_up(arguments: argparse.Namespace) -> int:
                 state_dir=arguments.state_dir,
                 poll_interval_seconds=arguments.poll_interval,
                 schedules=not arguments.no_schedules,
+                concurrency=arguments.concurrency,
             )
-        except (TemplateError, OSError) as error:
+        except (TemplateError, OSError, ValueError) as error:
             print(f"activity-sync local up: {error}", file=sys.stderr)
             return 1
-        with stack:
+        with stack, stop_signals() as wait_for_stop:
             print(describe_endpoints(stack.endpoints()), flush=True)
             print("\nReady. Ctrl-C stops the stack.", flush=True)
-            wait_for_stop_signal()
+            wait_for_stop()
             print("Stopping...", file=sys.stderr, flush=True)
         return 0
     finally:
         runtime_logger.removeHandler(console)
-
-
-def wait_for_stop_signal() -> None:
-    """Block until SIGINT or SIGTERM, then restore the previous handlers."""
-    stop_requested = threading.Event()
-
-    def request_stop(signal_number: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        # A timed wait, so the handler always gets the main thread between waits.
-        while not stop_requested.wait(0.5):
-            pass
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)

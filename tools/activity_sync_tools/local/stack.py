@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from activity_sync_tools.local.api import HttpApiApp, serve_http_api
-from activity_sync_tools.local.aws import EmbeddedAws, create_stack_resources
+from activity_sync_tools.local.aws import (
+    EVENT_SOURCE_USER_AGENT,
+    RUNTIME_USER_AGENT,
+    EmbeddedAws,
+    create_stack_resources,
+)
 from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.schedule import ScheduleRunner, rate_seconds, scheduled_event
 from activity_sync_tools.local.sqs import QueuePoller
@@ -38,7 +43,9 @@ from activity_sync_tools.local.workers import (
     ActivityTracker,
     InvocationResult,
     WorkerPool,
+    function_concurrency,
     function_environment,
+    source_concurrency,
 )
 
 if TYPE_CHECKING:
@@ -90,7 +97,10 @@ class LocalStack:
         max_batching_window_seconds: float = 1.0,
         retry_delay_seconds: int = 1,
         init_timeout_seconds: float = DEFAULT_INIT_TIMEOUT_SECONDS,
+        concurrency: int | None = None,
     ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.template_path = Path(template_path).resolve()
         self.parameter_overrides = dict(parameter_overrides or {})
         self.extra_env = dict(extra_env or {})
@@ -106,12 +116,14 @@ class LocalStack:
         self.max_batching_window_seconds = max_batching_window_seconds
         self.retry_delay_seconds = retry_delay_seconds
         self.init_timeout_seconds = init_timeout_seconds
+        self.concurrency_limit = concurrency
 
         self.model: StackModel | None = None
         self.api_url = ""
         self.tracker = ActivityTracker()
         self._aws: EmbeddedAws | None = None
         self._pool: WorkerPool | None = None
+        self._environments: dict[str, dict[str, str]] = {}
         self._http_server: BaseWSGIServer | None = None
         self._http_thread: threading.Thread | None = None
         self._pollers: list[QueuePoller] = []
@@ -140,9 +152,15 @@ class LocalStack:
         max_batching_window_seconds: float = 1.0,
         retry_delay_seconds: int = 1,
         init_timeout_seconds: float = DEFAULT_INIT_TIMEOUT_SECONDS,
+        concurrency: int | None = None,
     ) -> LocalStack:
         """Bring the stack up from ``template_path``; returns once every resource exists and the
-        API, pollers and schedules run (workers start lazily on first invocation)."""
+        API, pollers and schedules run (workers start lazily on first invocation).
+
+        ``concurrency``: at most this many invocations of any one function, and batches of any one
+        queue, at once (1: one at a time, in order); None (the default): as the template says -
+        each function up to its ``ReservedConcurrentExecutions``, each SQS event source up to its
+        ``ScalingConfig.MaximumConcurrency``, others up to ``DEFAULT_CONCURRENCY``."""
         stack = cls(
             template_path,
             parameter_overrides=parameter_overrides,
@@ -158,6 +176,7 @@ class LocalStack:
             max_batching_window_seconds=max_batching_window_seconds,
             retry_delay_seconds=retry_delay_seconds,
             init_timeout_seconds=init_timeout_seconds,
+            concurrency=concurrency,
         )
         try:
             stack._bring_up()
@@ -204,7 +223,7 @@ class LocalStack:
         for warning in model.warnings:
             logger.warning("%s", warning)
         create_stack_resources(self._aws, model)
-        self._sqs = self._aws.client("sqs")
+        self._sqs = self._aws.client("sqs", user_agent_extra=RUNTIME_USER_AGENT)
 
         environments = {
             logical_id: function_environment(
@@ -216,11 +235,16 @@ class LocalStack:
             )
             for logical_id, spec in model.functions.items()
         }
+        self._environments = environments
         self._pool = WorkerPool(
             model.functions,
             environments,
             self.log_dir,
             self.tracker,
+            concurrency={
+                logical_id: function_concurrency(spec, self.concurrency_limit)
+                for logical_id, spec in model.functions.items()
+            },
             init_timeout_seconds=self.init_timeout_seconds,
         )
         late_app.target = HttpApiApp(
@@ -238,12 +262,13 @@ class LocalStack:
                     QueuePoller(
                         source,
                         model.queues[source.queue_logical_id].url,
-                        self._aws.client("sqs"),
+                        self._aws.client("sqs", user_agent_extra=EVENT_SOURCE_USER_AGENT),
                         self._pool.invoke,
                         self.tracker,
                         region=self.region,
                         max_batching_window_seconds=self.max_batching_window_seconds,
                         retry_delay_seconds=self.retry_delay_seconds,
+                        concurrency=source_concurrency(source.maximum_concurrency, self.concurrency_limit),
                     ).start()
                 )
         if self.schedules_enabled:
@@ -325,6 +350,33 @@ class LocalStack:
     def function_names(self) -> dict[str, str]:
         return {logical_id: spec.name for logical_id, spec in self._require_model().functions.items()}
 
+    def function_environment(self, function_id: str) -> dict[str, str]:
+        """The environment variables the function's workers get (a copy)."""
+        return dict(self._environments[function_id])
+
+    def function_metrics(self) -> dict[str, dict[str, Any]]:
+        """Per function, since the stack started: invocations, errors, cold starts, duration,
+        billed duration, CPU time, init time, GB-seconds, concurrency and its peak."""
+        if self._pool is None:
+            raise RuntimeError("the local stack is not running")
+        return self._pool.metrics()
+
+    def event_source_metrics(self) -> dict[str, dict[str, int]]:
+        """Per polled queue: its concurrency, the batches delivered and the most at once."""
+        return {
+            poller.source.queue_logical_id: {
+                "concurrency": poller.concurrency,
+                "batches": poller.batches,
+                "peak_in_flight": poller.peak_in_flight,
+            }
+            for poller in self._pollers
+        }
+
+    def aws_usage(self) -> dict[str, Any]:
+        """What the embedded AWS served since it started: requests by service, operation and
+        caller, and DynamoDB capacity units (see :mod:`activity_sync_tools.local.metering`)."""
+        return self._require_aws().usage()
+
     def function_log(self, function_id: str) -> Path:
         """The function's log file (its stdout/stderr, START/END/REPORT lines, timeouts)."""
         return self.log_dir / f"{function_id}.log"
@@ -342,7 +394,11 @@ class LocalStack:
             "tables": self.table_names,
             "ssm_parameters": self.parameter_names,
             "functions": {
-                logical_id: {"name": spec.name, "log_file": str(self.function_log(logical_id))}
+                logical_id: {
+                    "name": spec.name,
+                    "log_file": str(self.function_log(logical_id)),
+                    "concurrency": function_concurrency(spec, self.concurrency_limit),
+                }
                 for logical_id, spec in model.functions.items()
             },
             "schedules": {
@@ -356,6 +412,7 @@ class LocalStack:
                 "poll": f"POST {self.api_url}{CONTROL_PREFIX}/poll[?function=LogicalId]",
                 "wait_drained": f"POST {self.api_url}{CONTROL_PREFIX}/wait-drained?timeout=SECONDS",
                 "invoke": f"POST {self.api_url}{CONTROL_PREFIX}/invoke/LogicalId",
+                "metrics": f"GET {self.api_url}{CONTROL_PREFIX}/metrics",
             },
         }
 
@@ -438,6 +495,14 @@ class LocalStack:
                 return _json(self.endpoints())
             if method == "GET" and route == "health":
                 return _json({"status": "ok"})
+            if method == "GET" and route == "metrics":
+                return _json(
+                    {
+                        "functions": self.function_metrics(),
+                        "event_sources": self.event_source_metrics(),
+                        "aws": self.aws_usage(),
+                    }
+                )
             if method == "POST" and route == "poll":
                 results = self.trigger_schedule(request.args.get("function") or None)
                 return _json({"invocations": [_result_document(result) for result in results]})
@@ -483,4 +548,5 @@ def _result_document(result: InvocationResult) -> dict[str, Any]:
         "function_error": result.function_error,
         "payload": result.payload,
         "duration_ms": round(result.duration_ms, 1),
+        "report": dict(result.report),
     }

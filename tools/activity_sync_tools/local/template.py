@@ -617,6 +617,8 @@ class FunctionSpec:
     timeout_seconds: float
     memory_mb: int
     environment: dict[str, str]
+    # ReservedConcurrentExecutions: at most this many invocations at once (None: not reserved).
+    reserved_concurrency: int | None = None
     http_routes: tuple[HttpRoute, ...] = ()
     queue_sources: tuple[QueueEventSource, ...] = ()
     schedules: tuple[ScheduleEventSource, ...] = ()
@@ -761,6 +763,7 @@ def _function_spec(
         raise TemplateError(f"{logical_id}: CodeUri must be a local directory, got {code_uri!r}")
     environment_variables = resolver.resolve((properties.get("Environment") or {}).get("Variables") or {})
     environment = {str(key): _text(value) for key, value in environment_variables.items()}
+    reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
     events: dict[str, Any] = properties.get("Events") or {}
     http_routes: list[HttpRoute] = []
     queue_sources: list[QueueEventSource] = []
@@ -792,6 +795,7 @@ def _function_spec(
         timeout_seconds=float(resolver.resolve(properties.get("Timeout", 3))),
         memory_mb=int(resolver.resolve(properties.get("MemorySize", 128))),
         environment=environment,
+        reserved_concurrency=None if reserved is None or reserved is NO_VALUE else int(reserved),
         http_routes=tuple(http_routes),
         queue_sources=tuple(queue_sources),
         schedules=tuple(schedules),
