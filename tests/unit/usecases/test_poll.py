@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -27,6 +28,7 @@ from activity_sync.adapters.dynamodb import (
     Link,
     LinkRepository,
     SettingsRepository,
+    SyncStateItem,
     SyncStateRepository,
     bind_tables,
 )
@@ -637,6 +639,31 @@ def test_a_marketing_backlog_is_read_in_one_stream_page_by_page_and_resumed_wher
     assert first.payload is not None
     assert first.payload["contact_ids"] == ["101"]
     assert first.payload["properties"] == {"email_name": "Spring newsletter"}
+
+
+def test_r18_a_run_reads_every_watermark_in_one_query_and_writes_its_moves_in_one_batch(
+    stack: Stack,
+) -> None:
+    # Given six types switched on, polled once already
+    for sync_type in (NOTE, TASK, MARKETING, SF_TASK, SF_EMAIL, SF_MEETING):
+        stack.switch_on(sync_type)
+    stack.poller().run(NOW)
+    requests: Counter[str] = Counter()
+    client = SyncStateItem._get_connection().connection.client
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: requests.update([str(model.name)]))
+
+    # When the next run, five minutes on, finds a note to queue and nothing else
+    stack.hubspot.engagements["notes"] = [_note("1", NOW + dt.timedelta(minutes=1))]
+    stack.poller().run(NOW + dt.timedelta(minutes=5))
+
+    # Then the sync state table saw one Query for every watermark (and one for the page of parked
+    # activities), one write for the note's step, and one BatchWriteItem for the jobs that moved to
+    # the end of their interval
+    assert len(stack.changes(NOTE)) == 1
+    assert requests["Query"] == 2, requests
+    assert requests["GetItem"] == 0, requests
+    assert requests["BatchWriteItem"] == 1, requests
+    assert requests["PutItem"] <= 1, requests
 
 
 def test_an_idle_marketing_feed_costs_one_call_a_run_and_the_names_are_kept(stack: Stack) -> None:

@@ -162,6 +162,26 @@ class LinkItem(Model):
     def hubspot_id(self) -> str:
         return self.hubspot_key.split("#", 2)[2]
 
+    def hubspot_original_write(self) -> WrittenVersion | None:
+        """What the service last wrote on a HubSpot original (a HubSpot task whose Salesforce Task
+        a rep edited: ``details["hubspot_write"]``), None when it never wrote there (R14)."""
+        written: Mapping[str, Any] = (self.details or {}).get("hubspot_write") or {}
+        if not written.get("fingerprint"):
+            return None
+        return WrittenVersion(fingerprint=str(written["fingerprint"]), field_names=tuple(written["fields"]))
+
+    def with_details(self, **changes: Any) -> Link:
+        """This link to save again, its details changed by ``changes``."""
+        return Link(
+            self.hubspot_object_type,
+            self.hubspot_id,
+            self.salesforce_id,
+            self.source or "sync",
+            self.fingerprint,
+            self.written_side,
+            {**(self.details or {}), **changes},
+        )
+
     def written_version(self, side: str) -> WrittenVersion | None:
         """What the service last wrote on ``side`` (``hubspot`` or ``salesforce``) for this link,
         as the echo rules (R14) want it; None when it wrote nothing there."""
@@ -531,8 +551,20 @@ class SyncStateRepository:
         except DoesNotExist:
             return None
 
+    def watermarks(self) -> dict[str, str]:
+        """Every watermark, in one (paged) strongly consistent Query: the poller reads them all
+        at the start of a run."""
+        return {item.sk: item.value or "" for item in SyncStateItem.query("watermark", consistent_read=True)}
+
     def set_watermark(self, name: str, value: str) -> None:
         SyncStateItem("watermark", name, value=value, updated_at=_utcnow()).save()
+
+    def set_watermarks(self, values: Mapping[str, str]) -> None:
+        """Several watermarks in one BatchWriteItem (25 a request)."""
+        now = _utcnow()
+        with SyncStateItem.batch_write() as batch:
+            for name, value in values.items():
+                batch.save(SyncStateItem("watermark", name, value=value, updated_at=now))
 
     def add_waiting(
         self,

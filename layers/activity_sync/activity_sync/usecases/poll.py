@@ -196,6 +196,41 @@ class _Kept[T]:
         return self._value[1]
 
 
+class _Watermarks:
+    """The run's watermarks: all read in one Query when the run starts. A step's progress is
+    written at once (a run cut short resumes there); a job's final move to the end of its
+    interval is kept and written with the others in one batch when the run ends - lost only if
+    the run dies first, and then the next run reads that interval again, which queues nothing
+    already synced."""
+
+    def __init__(self, state: SyncStateRepository) -> None:
+        self._state = state
+        self._values = state.watermarks()
+        self._moves: dict[str, str] = {}
+
+    def get(self, name: str) -> str | None:
+        value = self._moves.get(name, self._values.get(name))
+        return value if value else None
+
+    def set(self, name: str, value: str) -> None:
+        self._moves.pop(name, None)
+        if self._values.get(name) != value:
+            self._state.set_watermark(name, value)
+        self._values[name] = value
+
+    def move(self, name: str, value: str) -> None:
+        if self._values.get(name) != value:
+            self._moves[name] = value
+        else:
+            self._moves.pop(name, None)
+
+    def flush(self) -> None:
+        if self._moves:
+            self._state.set_watermarks(self._moves)
+            self._values.update(self._moves)
+            self._moves.clear()
+
+
 class PollCaches:
     """What the poller keeps between runs in a warm container: the list of forms and the marketing
     emails' names (both change rarely; each costs a call or more to read)."""
@@ -236,14 +271,19 @@ class Poller:
         self._clock = clock
         self._outside: Counter[SyncType] = Counter()
         self._names_refreshed = False
+        self._marks: _Watermarks  # read when a run starts
 
     def run(self, now: dt.datetime, deadline: float | None = None) -> PollSummary:
         """Poll every switched-on type. ``deadline`` is a ``clock()`` (``time.monotonic``) value:
         no step starts after it; None means no time limit."""
         summary = PollSummary()
         on = {key: s for key, s in self._settings.all_type_settings(fresh=True).items() if is_on(s)}
-        jobs = self._rotate(self._jobs(on, now - self._settle))
-        self._schedule(jobs, deadline, summary)
+        self._marks = _Watermarks(self._state)
+        try:
+            jobs = self._rotate(self._jobs(on, now - self._settle))
+            self._schedule(jobs, deadline, summary)
+        finally:
+            self._marks.flush()
         self._count_outside()
         logger.info(
             "poll done",
@@ -296,9 +336,9 @@ class Poller:
         the time left over) changes from run to run."""
         if not jobs:
             return jobs
-        stored = self._state.watermark(ROTATION) or ""
+        stored = self._marks.get(ROTATION) or ""
         offset = int(stored) % len(jobs) if stored.isdecimal() else 0
-        self._state.set_watermark(ROTATION, str((offset + 1) % len(jobs)))
+        self._marks.move(ROTATION, str((offset + 1) % len(jobs)))
         return jobs[offset:] + jobs[:offset]
 
     def _schedule(self, jobs: list[_Job], deadline: float | None, summary: PollSummary) -> None:
@@ -367,11 +407,11 @@ class Poller:
 
     # ------------------------------------------------------------------------------ watermarks
     def _since(self, name: str, earliest: dt.datetime, fallback: Sequence[str] = ()) -> Watermark:
-        stored = self._state.watermark(name)
+        stored = self._marks.get(name)
         for other in fallback:
             if stored is not None:
                 break
-            stored = self._state.watermark(other)
+            stored = self._marks.get(other)
         if stored is None:
             return Watermark(earliest)
         mark = Watermark.parse(stored)
@@ -397,10 +437,10 @@ class Poller:
             passed = skip(batch)
             queued = queue([item for item in batch if key(item)[1] not in passed])
             mark = _advanced(mark, [key(item) for item in batch])
-            self._state.set_watermark(name, mark.to_text())
+            self._marks.set(name, mark.to_text())
             yield queued
         if until is not None and until > mark.at:
-            self._state.set_watermark(name, Watermark(until).to_text())
+            self._marks.move(name, Watermark(until).to_text())
 
     # ----------------------------------------------------------------------- HubSpot type jobs
     def _hubspot_steps(
@@ -462,10 +502,10 @@ class Poller:
         offset and how many of its events are done) is kept, and a run that stops resumes there.
         The window's end moves the watermark once the stream is read to its end."""
         sync_key = sync_type.key
-        stored = self._state.watermark(name)
+        stored = self._marks.get(name)
         first_run = stored is None
         since = Watermark.parse(stored).at if stored else earliest - LOOK_BEFORE_WINDOW
-        position = _FeedPosition.load(self._state.watermark(f"{name}#position"), since)
+        position = _FeedPosition.load(self._marks.get(f"{name}#position"), since)
         end = position.until or until
         hubspot = self._hubspot()
         for page in hubspot.email_event_pages(since, end, position.offset):
@@ -479,11 +519,11 @@ class Poller:
                 names = self._marketing_names(inside) if inside else {}
                 queued = self._send(self._marketing_changes(sync_key, inside, names, lookup))
                 done += len(chunk)
-                self._state.set_watermark(f"{name}#position", _FeedPosition(end, page.offset, done).to_text())
+                self._marks.set(f"{name}#position", _FeedPosition(end, page.offset, done).to_text())
                 yield queued
             position = _FeedPosition(end, page.next_offset, 0)
-        self._state.set_watermark(name, Watermark(end).to_text())
-        self._state.set_watermark(f"{name}#position", "")
+        self._marks.move(name, Watermark(end).to_text())
+        self._marks.move(f"{name}#position", "")
 
     def _marketing_names(self, events: Sequence[Mapping[str, Any]]) -> Mapping[str, str]:
         """Email campaign id -> name, read again when an event names an email sent since (R9)."""
@@ -561,7 +601,7 @@ class Poller:
         lookup: _ContactLookup,
     ) -> Steps:
         name = f"{type_watermark}#form#{form['id']}"
-        stored = self._state.watermark(name)
+        stored = self._marks.get(name)
         since = self._since(name, earliest)
         # The first walk reads on a little past the window, to count what lies outside it.
         look_from = since.at - LOOK_BEFORE_WINDOW if stored is None else since.at
@@ -740,7 +780,7 @@ class Poller:
         unassociated activity again under the same key (behind the cursor), so every item is
         re-checked once per round and the one checked longest ago goes first - without reading
         the whole partition each run."""
-        after = self._state.watermark(UNASSOCIATED_CURSOR) or None
+        after = self._marks.get(UNASSOCIATED_CURSOR)
         limit = self._limits.unassociated_batch
         items = self._state.waiting_page(UNASSOCIATED, after, limit)
         if not items and after is not None:
@@ -762,7 +802,7 @@ class Poller:
         # Only items not parked again meanwhile: a syncer quick enough to re-park one between the
         # send and here has written a fresh item, which must stay.
         self._state.remove_waiting_unless_parked_again(handled)
-        self._state.set_watermark(UNASSOCIATED_CURSOR, items[-1].sk if len(items) == limit else "")
+        self._marks.move(UNASSOCIATED_CURSOR, items[-1].sk if len(items) == limit else "")
         yield queued
 
     def _send(self, changes: Iterable[ChangeMessage]) -> int:
