@@ -106,6 +106,26 @@ def test_r14_r18_an_outbound_notification_of_the_services_own_write_is_dropped()
     assert routed.ignored == [{"id": "00T000000000001", "reason": "the service's own write (R14)"}]
 
 
+def test_r14_r18_a_webhook_of_the_services_own_hubspot_write_is_dropped() -> None:
+    # Given the same note created by this app (its own write), by another integration, and in the UI
+    own = _event(eventId=1, objectId=501, changeSource="INTEGRATION", sourceId="99")
+    other_app = _event(eventId=2, objectId=502, changeSource="INTEGRATION", sourceId="4242")
+    person = _event(eventId=3, objectId=503, changeSource="CRM_UI", sourceId="userId:77")
+    own_deletion = _event(
+        eventId=4, objectId=504, subscriptionType="object.deletion", changeSource="INTEGRATION", sourceId="99"
+    )
+
+    # When the delivery is routed
+    routed = _route(own, other_app, person, own_deletion)
+
+    # Then only the service's own writes are dropped, each with the reason
+    assert [c.object_id for c in routed.changes] == ["502", "503"]
+    assert routed.ignored == [
+        {"eventId": 1, "reason": "the service's own write (R14)"},
+        {"eventId": 4, "reason": "the service's own write (R14)"},
+    ]
+
+
 def test_r17_unknown_event_types_and_other_portals_are_ignored_and_reported() -> None:
     routed = _route(
         _event(eventId=1, subscriptionType="deal.creation", objectTypeId=None),

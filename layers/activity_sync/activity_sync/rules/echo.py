@@ -31,6 +31,22 @@ from activity_sync.domain import (
 )
 from activity_sync.rules.salesforce_ids import same_salesforce_id
 
+# HubSpot marks a change made through an app's token with changeSource INTEGRATION and the app's id
+# as sourceId (developers.hubspot.com/docs/api/webhooks, the event's fields). The service writes with
+# the private app that owns its webhook subscriptions, whose id every event carries as appId.
+HUBSPOT_INTEGRATION_SOURCE = "INTEGRATION"
+
+
+def made_by_this_app(change_source: str | None, source_id: str | None, app_id: int | None) -> bool:
+    """A HubSpot webhook event about the service's own write: dropped before it is queued (R14,
+    R18). Anything else - a person, a workflow, another integration, or a source id in a form this
+    does not recognise - passes, and the syncer's own echo checks still apply."""
+    return (
+        change_source == HUBSPOT_INTEGRATION_SOURCE
+        and app_id is not None
+        and (source_id or "").strip() == str(app_id)
+    )
+
 
 class ChangeOrigin(StrEnum):
     OWN_WRITE = "own_write"  # the service's own write coming back: skip (SkipReason.ECHO)

@@ -439,6 +439,11 @@ class HubSpotToSalesforce(TypeSyncer):
                 creates.append(item)
             elif link.fingerprint == fingerprint(item.draft.update_fields):
                 unchanged += 1  # what Salesforce has is what we would write: no call (R14, R18)
+            elif (original := link.hubspot_original_write()) and original.matches(
+                item.record.properties if item.record else {}
+            ):
+                # R14: the service wrote this task itself, after a rep edited its Salesforce Task.
+                self._count("skipped", SkipReason.ECHO, 1)
             else:
                 updates.append((item, link.salesforce_id))
         self._count("skipped", "unchanged", unchanged)

@@ -45,6 +45,7 @@ from activity_sync.adapters.salesforce_outbound import OutboundMessage, parse_ou
 from activity_sync.config import ConnectionSettings
 from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.rules.echo import made_by_this_app
 from activity_sync.rules.salesforce_ids import (
     InvalidSalesforceIdError,
     normalize_salesforce_id,
@@ -128,6 +129,8 @@ def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int |
             routed.ignored.append(
                 {"eventId": event.eventId, "reason": f"portal {event.portalId} is not ours"}
             )
+        elif made_by_this_app(event.changeSource, event.sourceId, event.appId):
+            routed.ignored.append({"eventId": event.eventId, "reason": "the service's own write (R14)"})
         elif (
             event.subscriptionType == "contact.propertyChange"
             and event.propertyName not in CONTACT_PROPERTIES_THAT_MATTER

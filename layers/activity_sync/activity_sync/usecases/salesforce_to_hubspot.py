@@ -53,6 +53,7 @@ from activity_sync.rules.activity_mapping import (
 )
 from activity_sync.rules.echo import (
     ChangeOrigin,
+    WrittenVersion,
     classify_salesforce_change,
     fingerprint,
     parse_salesforce_datetime,
@@ -250,15 +251,29 @@ class SalesforceToHubSpot(TypeSyncer):
                     "hubspot_owner_id",
                 )
             }
+            original = item.link.hubspot_original_write() if item.link is not None else None
+            if original is not None and original.fingerprint == fingerprint(properties, original.field_names):
+                self._count("skipped", "unchanged", 1)  # the HubSpot task already says this (R14, R18)
+                continue
             updates.append((item, key.id, properties))
         if not updates:
             return
         outcomes = self._hubspot.update_objects(
             "tasks", [(hubspot_id, props) for _, hubspot_id, props in updates]
         )
-        for (item, hubspot_id, _), outcome in zip(updates, outcomes, strict=True):
+        remembered: list[Link] = []
+        for (item, hubspot_id, written), outcome in zip(updates, outcomes, strict=True):
             if outcome.success:
                 self._count("synced", "update_of_hubspot_task", 1)
+                if item.link is not None:
+                    # R14: when this write comes back (a webhook, a poll), it is known as ours.
+                    version = WrittenVersion.of(written)
+                    fields = list(version.field_names)
+                    remembered.append(
+                        item.link.with_details(
+                            hubspot_write={"fingerprint": version.fingerprint, "fields": fields}
+                        )
+                    )
             else:
                 self._fail(
                     item,
@@ -266,6 +281,7 @@ class SalesforceToHubSpot(TypeSyncer):
                     outcome,
                     result,
                 )
+        self._links.save(remembered)
 
     def _upsert(self, native: list[_Pending], result: BatchResult) -> None:
         """R12 first: a record whose person has no HubSpot contact is not copied (R17: it would
