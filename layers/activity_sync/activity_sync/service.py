@@ -7,7 +7,8 @@ a redeploy (S3).
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 from activity_sync.adapters.budget import (
     DEFAULT_HUBSPOT_REQUESTS_PER_10S,
@@ -32,10 +33,13 @@ from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, Sy
 from activity_sync.observability import logger
 from activity_sync.rules.priority import priority_of
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
-from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
-from activity_sync.usecases.link_contacts import ContactLinker
-from activity_sync.usecases.poll import PollCaches, Poller
-from activity_sync.usecases.salesforce_to_hubspot import SalesforceToHubSpot
+
+if TYPE_CHECKING:
+    # Each handler imports only the use case it runs (cold start): see the factories below.
+    from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
+    from activity_sync.usecases.link_contacts import ContactLinker
+    from activity_sync.usecases.poll import PollCaches, Poller
+    from activity_sync.usecases.salesforce_to_hubspot import SalesforceToHubSpot
 
 
 class Service:
@@ -50,7 +54,6 @@ class Service:
         self._salesforce: tuple[tuple[str | None, ...], SalesforceClient] | None = None
         self._owners: OwnerDirectory | None = None
         self.contacts = ContactDirectory(self.hubspot)
-        self.poll_caches = PollCaches(forms_seconds=config.poll_forms_list_seconds)
         # Shared by both clients: when this invocation's vendor calls must be over.
         self.deadline = Deadline()
         self.budgets = {
@@ -137,7 +140,15 @@ class Service:
             self._owners = OwnerDirectory(self.hubspot, self.salesforce, self.settings, self.links)
         return self._owners
 
+    @cached_property
+    def poll_caches(self) -> PollCaches:
+        from activity_sync.usecases.poll import PollCaches
+
+        return PollCaches(forms_seconds=self.config.poll_forms_list_seconds)
+
     def hubspot_to_salesforce(self, activity_type: HubSpotActivityType) -> HubSpotToSalesforce:
+        from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
+
         return HubSpotToSalesforce(
             activity_type,
             settings=self.settings,
@@ -151,6 +162,8 @@ class Service:
         )
 
     def salesforce_to_hubspot(self, sync_type: SyncType) -> SalesforceToHubSpot:
+        from activity_sync.usecases.salesforce_to_hubspot import SalesforceToHubSpot
+
         return SalesforceToHubSpot(
             SalesforceActivityType(sync_type.type),
             settings=self.settings,
@@ -164,6 +177,8 @@ class Service:
         )
 
     def poller(self) -> Poller:
+        from activity_sync.usecases.poll import Poller
+
         # Clients are built on first use: a poll with only HubSpot types on needs no Salesforce login.
         return Poller(
             settings=self.settings,
@@ -178,6 +193,8 @@ class Service:
         )
 
     def contact_linker(self) -> ContactLinker:
+        from activity_sync.usecases.link_contacts import ContactLinker
+
         return ContactLinker(
             settings=self.settings,
             links=self.links,

@@ -31,8 +31,9 @@ Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``
 * ``GET state`` — counts, clock, limits, webhook and workflow webhook queues.
 * ``GET|POST objects/{type}``, ``GET|PATCH|DELETE objects/{type}/{id}`` — records as a HubSpot user
   makes them (``changeSource`` ``CRM_UI`` unless the body says ``"changeSource"``): ``{"properties",
-  "associations": [{"type": "contacts", "id": "1001", "typeId"?}], "createdAt"?}``. Read-only
-  properties may be set; nothing counts against the API limits.
+  "associations": [{"type": "contacts", "id": "1001", "typeId"?}], "createdAt"?}``, or many at
+  once as ``{"inputs": [...]}`` (an import). Read-only properties may be set; nothing counts against
+  the API limits.
 * ``POST|DELETE associations`` — ``{"from": {"type", "id"}, "to": {"type", "id"}, "typeId"?}``.
 * ``POST marketing-emails`` — ``{"name", "subject", "id"?, "campaignId"?, "publishDate"?, "state"?}``.
 * ``GET|POST email-events`` — ``{"type": "SENT|DELIVERED|OPEN|CLICK|...", "recipient", "emailId" or

@@ -60,16 +60,22 @@ class AdminApi:
                 records = self.store.records(kind, archived=bool_param(request, "archived"))
                 return json_response({"results": [self._full(r) for r in records]})
             body = json_object(request)
-            created_at = parse_instant(body.get("createdAt"))
-            source = _source(body)
-            associations = self.sandbox.resolve_associations(
-                kind, _v3_associations(kind, body.get("associations"))
-            )
-            record = self.store.create(
-                kind, body.get("properties") or {}, source, created_at=created_at, system=True
-            )
-            self.sandbox.associate_all(record, associations, source)
-            return json_response(self._full(record), 201)
+            if isinstance(body.get("inputs"), list):  # many at once, as an import in the UI makes them
+                made = [self._create(kind, entry) for entry in body["inputs"] if isinstance(entry, dict)]
+                return json_response({"results": [self._full(r) for r in made]}, 201)
+            return json_response(self._full(self._create(kind, body)), 201)
+
+    def _create(self, kind: ObjectType, body: dict[str, Any]) -> CrmRecord:
+        created_at = parse_instant(body.get("createdAt"))
+        source = _source(body)
+        associations = self.sandbox.resolve_associations(
+            kind, _v3_associations(kind, body.get("associations"))
+        )
+        record = self.store.create(
+            kind, body.get("properties") or {}, source, created_at=created_at, system=True
+        )
+        self.sandbox.associate_all(record, associations, source)
+        return record
 
     def object(self, request: Request, object_type: str, object_id: str) -> Response:
         kind = resolve_object_type(object_type)
