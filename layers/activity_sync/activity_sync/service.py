@@ -14,6 +14,7 @@ from activity_sync.adapters.budget import (
     DEFAULT_HUBSPOT_REQUESTS_PER_10S,
     DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
     HUBSPOT,
+    HUBSPOT_WINDOW_SECONDS,
     SALESFORCE,
     ApiBudget,
     VendorLimits,
@@ -87,8 +88,9 @@ class Service:
 
     def _hubspot_limits(self) -> VendorLimits:
         current = self.settings.global_settings()
-        return VendorLimits(
-            calls_per_window=current.hubspot_requests_per_10s or DEFAULT_HUBSPOT_REQUESTS_PER_10S,
+        return VendorLimits.rolling(
+            current.hubspot_requests_per_10s or DEFAULT_HUBSPOT_REQUESTS_PER_10S,
+            HUBSPOT_WINDOW_SECONDS,
             searches_per_second=current.hubspot_searches_per_second or DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
             daily_allocation=current.hubspot_daily_allocation,
         )

@@ -90,6 +90,26 @@ def test_r18_fourteen_functions_racing_never_spend_more_than_the_allocation(
     assert usage["by_type"] == {"salesforce_to_hubspot_task": reserved}
 
 
+def test_r18_no_ten_seconds_however_placed_see_more_than_the_hubspot_rate(state_table: str) -> None:
+    # Given HubSpot's 190 requests per rolling 10 seconds, and a function that spends as fast as
+    # it may for a minute, its clock moving a little with every call
+    clock = FakeClock(START + 0.37)
+    limits = VendorLimits.rolling(190, 10, searches_per_second=None, daily_allocation=None)
+    budget = ApiBudget(
+        "hubspot", state_table, lambda: limits, clock=clock, sleep=clock.sleep, max_wait_seconds=10
+    )
+    calls: list[float] = []
+    while clock.now < START + 60:
+        budget.acquire()
+        calls.append(clock.now)
+        clock.now += 0.013
+
+    # Then every 10-second span, starting at any call, holds at most 190 calls
+    busiest = max(sum(1 for t in calls if start <= t < start + 10) for start in calls)
+    assert busiest <= 190
+    assert busiest >= 150  # and the rate is nearly all usable
+
+
 def test_r18_a_rate_window_is_waited_out_briefly_or_handed_back(state_table: str) -> None:
     clock = FakeClock()
     limits = VendorLimits(calls_per_window=10, window_seconds=10)

@@ -72,6 +72,20 @@ class VendorLimits:
     searches_per_second: int | None = None
     daily_allocation: int | None = None
 
+    @classmethod
+    def rolling(
+        cls, calls: int, seconds: float, *, searches_per_second: int | None, daily_allocation: int | None
+    ) -> VendorLimits:
+        """``calls`` in any ``seconds`` however placed, as HubSpot counts (a rolling window): fixed
+        windows of a tenth of the span, each allowed an eleventh of the calls - a rolling span
+        overlaps at most eleven of them, so it never sees more than ``calls``."""
+        return cls(
+            calls_per_window=max(1, calls // 11),
+            window_seconds=seconds / 10,
+            searches_per_second=searches_per_second,
+            daily_allocation=daily_allocation,
+        )
+
 
 class BudgetExhausted(VendorApiError):
     """No call may be made now: ``scope`` says which limit, ``retry_after_seconds`` when to try."""
