@@ -36,4 +36,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # job too); it is logged with its name and counted here, for an alarm.
     metrics.add_metric(name="PollJobsFailed", unit=MetricUnit.Count, value=len(summary.failed))
     metrics.add_metric(name="PollJobsUnfinished", unit=MetricUnit.Count, value=len(summary.unfinished))
+    sync.report_vendor_calls()
     return {"queued": summary.queued, "failed": summary.failed, "unfinished": summary.unfinished}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from activity_sync.adapters.budget import (
     DEFAULT_HUBSPOT_REQUESTS_PER_10S,
     DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
@@ -31,9 +33,11 @@ from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
 from activity_sync.config import ConnectionSettings, RuntimeConfig, load_connection_settings
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType
-from activity_sync.observability import logger
+from activity_sync.observability import logger, metrics
 from activity_sync.rules.priority import priority_of
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
+
+VENDOR_CALL_METRICS = {HUBSPOT: "HubSpotApiCalls", SALESFORCE: "SalesforceApiCalls"}
 
 if TYPE_CHECKING:
     # Each handler imports only the use case it runs (cold start): see the factories below.
@@ -57,6 +61,7 @@ class Service:
         self.contacts = ContactDirectory(self.hubspot)
         # Shared by both clients: when this invocation's vendor calls must be over.
         self.deadline = Deadline()
+        self._calls_before: dict[str, int] = {}
         self.budgets = {
             HUBSPOT: ApiBudget(HUBSPOT, config.sync_state_table, self._hubspot_limits),
             SALESFORCE: ApiBudget(SALESFORCE, config.sync_state_table, self._salesforce_limits),
@@ -70,14 +75,23 @@ class Service:
         for budget in self.budgets.values():
             budget.priority = priority_of(sync_type)
             budget.sync_key = sync_type.key if sync_type else None
+        self._calls_before = {vendor: budget.acquired for vendor, budget in self.budgets.items()}
         if call_seconds is None:
             self.deadline.clear()
         else:
             self.deadline.set_in(call_seconds)
 
+    def report_vendor_calls(self) -> None:
+        """This invocation's calls per vendor, as metrics (the dashboard's API calls)."""
+        for vendor, budget in self.budgets.items():
+            calls = budget.acquired - self._calls_before.get(vendor, 0)
+            metrics.add_metric(name=VENDOR_CALL_METRICS[vendor], unit=MetricUnit.Count, value=calls)
+
     def end(self) -> None:
-        """An invocation is over: record the Salesforce user the service signs in as (once per
-        container, when it changed), for the receiver's echo check (R14)."""
+        """An invocation is over: its vendor calls reported, and the Salesforce user the service
+        signs in as recorded (once per container, when it changed), for the receiver's echo check
+        (R14)."""
+        self.report_vendor_calls()
         client = self._salesforce[1] if self._salesforce else None
         user_id = client.known_user_id if client is not None else None
         if user_id:
@@ -139,7 +153,9 @@ class Service:
 
     def owners(self) -> OwnerDirectory:
         if self._owners is None:
-            self._owners = OwnerDirectory(self.hubspot, self.salesforce, self.settings, self.links)
+            self._owners = OwnerDirectory(
+                self.hubspot, self.salesforce, self.settings, self.links, state=self.state
+            )
         return self._owners
 
     @cached_property

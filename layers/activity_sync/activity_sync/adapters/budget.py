@@ -153,6 +153,7 @@ class ApiBudget:
         self._vendor_limit: int | None = None
         self._vendor_dirty = False
         self.reserved = 0  # calls reserved by this container (figures, tests)
+        self.acquired = 0  # calls permitted to this container: the calls it made
 
     @property
     def client(self) -> DynamoDBClient:
@@ -189,6 +190,7 @@ class ApiBudget:
             while True:
                 try:
                     self._take(kind)
+                    self.acquired += 1
                     return
                 except _WaitFor as wait:
                     if wait.seconds > self.max_wait_seconds:

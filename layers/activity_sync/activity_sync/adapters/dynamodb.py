@@ -660,6 +660,19 @@ class SyncStateRepository:
             totals[label] = totals.get(label, 0) + int(item.tally or 0)
         return totals
 
+    # -- what every container shares (one read instead of vendor calls in each container)
+    def shared(self, name: str) -> tuple[dt.datetime, Any] | None:
+        """A value a container stored for the others (``save_shared``), with when it was stored."""
+        try:
+            item = SyncStateItem.get("shared", name, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return (item.updated_at, item.payload) if item.updated_at is not None else None
+
+    def save_shared(self, name: str, payload: Any, keep: dt.timedelta) -> None:
+        now = _utcnow()
+        SyncStateItem("shared", name, payload=payload, updated_at=now, expires_at=now + keep).save()
+
     # -- dead letters
     def claim_dead_letter(self, sync_key: str, object_id: str, reason: str, body: str) -> bool:
         """Record that this record is dead-lettered for this reason; False when it already was

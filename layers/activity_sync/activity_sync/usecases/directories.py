@@ -9,10 +9,17 @@ because they started to sync.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from activity_sync.adapters.dynamodb import Link, LinkItem, LinkRepository, SettingsRepository
+from activity_sync.adapters.dynamodb import (
+    Link,
+    LinkItem,
+    LinkRepository,
+    SettingsRepository,
+    SyncStateRepository,
+)
 from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
 from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi
@@ -20,6 +27,7 @@ from activity_sync.rules.contact_choice import SalesforcePersonMatch, resolve_sa
 from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map, normalize_email
 
 OWNER_MAP_TTL_SECONDS = 600
+SHARED_OWNER_MAP = "owner_map"
 CONTACT_CACHE_SECONDS = 60
 CONTACT_CACHE_SIZE = 20_000
 
@@ -54,9 +62,12 @@ def contact_link_details(record: HubSpotRecord) -> dict[str, str | None]:
 
 
 class OwnerDirectory:
-    """The R8 owner map, built from HubSpot owners and active Salesforce users (one call each)
-    and kept for ten minutes in a warm Lambda; overrides are re-read with it. Each build is also
-    written to the links table (``hubspot#owner#<id>``), where operators can see who maps to whom."""
+    """The R8 owner map, built from HubSpot owners and active Salesforce users (three calls) and
+    kept for ten minutes - in this container and, through the sync state table, in every other:
+    whichever container needs it first builds it, the others read it (one GetItem), so the
+    vendors see one build per ten minutes for the whole stack, not one per container. Overrides
+    are re-read with each build. Each build is also written to the links table
+    (``hubspot#owner#<id>``), where operators can see who maps to whom."""
 
     def __init__(
         self,
@@ -64,6 +75,7 @@ class OwnerDirectory:
         salesforce: Callable[[], SalesforceApi],
         settings: SettingsRepository,
         links: LinkRepository | None = None,
+        state: SyncStateRepository | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # Callables: the current clients, so a rotated credential is used at the next build.
@@ -71,12 +83,18 @@ class OwnerDirectory:
         self._salesforce = salesforce
         self._settings = settings
         self._links = links
+        self._state = state
         self._clock = clock
         self._map: OwnerMap | None = None
         self._built_at = 0.0
 
     def current(self) -> OwnerMap:
         if self._map is None or self._clock() - self._built_at > OWNER_MAP_TTL_SECONDS:
+            shared = self._shared()
+            if shared is not None:
+                self._map, age = shared
+                self._built_at = self._clock() - age  # it expires here when it does for everyone
+                return self._map
             overrides = self._settings.overrides("owner")
             self._map = build_owner_map(
                 self._hubspot().owners(), self._salesforce().active_users(), overrides
@@ -84,9 +102,29 @@ class OwnerDirectory:
             for note in self._map.notes:
                 logger.info("owner mapping", extra={"note": note.message, "kind": note.kind})
             self._built_at = self._clock()
+            if self._state is not None:
+                self._state.save_shared(
+                    SHARED_OWNER_MAP,
+                    {
+                        "to_salesforce": dict(self._map.to_salesforce),
+                        "to_hubspot": dict(self._map.to_hubspot),
+                    },
+                    keep=dt.timedelta(seconds=2 * OWNER_MAP_TTL_SECONDS),
+                )
             if self._links is not None:
                 self._store(self._links, self._map, overrides)
         return self._map
+
+    def _shared(self) -> tuple[OwnerMap, float] | None:
+        """The map another container built less than ten minutes ago, and its age in seconds."""
+        stored = self._state.shared(SHARED_OWNER_MAP) if self._state is not None else None
+        if stored is None:
+            return None
+        built_at, payload = stored
+        age = (dt.datetime.now(dt.UTC) - built_at).total_seconds()
+        if not 0 <= age < OWNER_MAP_TTL_SECONDS or not isinstance(payload, dict):
+            return None
+        return OwnerMap(dict(payload.get("to_salesforce") or {}), dict(payload.get("to_hubspot") or {})), age
 
     @staticmethod
     def _store(links: LinkRepository, owner_map: OwnerMap, overrides: Mapping[str, str]) -> None:

@@ -19,6 +19,7 @@ Conflicting edits on both sides: the later modification wins; a tie goes to Sale
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,8 @@ TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject"
 TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "CONFLICT", "409", "429", "500", "502", "503", "504"})
 # Object types whose unique id property this container has made sure of (one call per cold start).
 _ENSURED_PROPERTIES: set[str] = set()
+# How long the stack trusts that a property it made sure of still exists (someone may delete it).
+PROPERTY_MARK_KEPT = dt.timedelta(days=1)
 
 
 @dataclass
@@ -306,10 +309,14 @@ class SalesforceToHubSpot(TypeSyncer):
             return
         object_type = ready[0][0].draft.object_type if ready[0][0].draft else ""
         if object_type not in _ENSURED_PROPERTIES:
-            # The upsert key: a unique-value property the service creates on first use (R15).
-            self._hubspot.ensure_unique_property(
-                object_type, HUBSPOT_SALESFORCE_ID_PROPERTY, "Salesforce record id"
-            )
+            # The upsert key: a unique-value property the service creates on first use (R15). Once
+            # any container has made sure of it, the others read that (one GetItem, no HubSpot call).
+            mark = f"hubspot_property#{object_type}#{HUBSPOT_SALESFORCE_ID_PROPERTY}"
+            if self._state.shared(mark) is None:
+                self._hubspot.ensure_unique_property(
+                    object_type, HUBSPOT_SALESFORCE_ID_PROPERTY, "Salesforce record id"
+                )
+                self._state.save_shared(mark, {"ensured": True}, keep=PROPERTY_MARK_KEPT)
             _ENSURED_PROPERTIES.add(object_type)
         outcomes = self._hubspot.upsert_objects(
             object_type,
