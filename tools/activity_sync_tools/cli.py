@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "activity_sync_tools.local.cli",
     "activity_sync_tools.local.sandbox_cli",
     "activity_sync_tools.settings_cli",
+    "activity_sync_tools.operate.import_history",
     "activity_sync_tools.rehearsal_cli",
 )
 

@@ -113,7 +113,7 @@ def test_poller_runs_on_a_schedule_parameter() -> None:
 
 
 def test_operator_cli_finds_each_type_queue_by_its_template_name() -> None:
-    from activity_sync_tools.settings_cli import queue_logical_id
+    from activity_sync_tools.operate.target import queue_logical_id
 
     for properties in _syncers().values():
         queue_id = properties["Events"]["Queue"]["Properties"]["Queue"]["Fn::GetAtt"][0]

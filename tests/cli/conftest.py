@@ -1,0 +1,82 @@
+"""The operator's commands on the local stack with both vendor sandboxes, through the real command
+line (``activity_sync_tools.cli.main``, as the ``activity-sync`` script runs it).
+
+One rehearsal serves the whole package (package scope): this pytest process also runs the local
+runtime's and the adapters' tests, and moto's state is process-wide, so the stack must be gone
+before they start - and so must what this package set in the environment and the caches.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from activity_sync_tools.cli import main
+from activity_sync_tools.rehearsal import Rehearsal
+from tests.e2e.support import E2E, HUBSPOT_SEED, SALESFORCE_SEED
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    out: str
+    err: str
+
+
+type Cli = Callable[..., Answer]
+
+
+@pytest.fixture(scope="package")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
+    from aws_lambda_powertools.utilities import parameters
+
+    from activity_sync.adapters.salesforce_api import forget_cached_tokens
+
+    saved = dict(os.environ)
+    try:
+        with Rehearsal.start(
+            hubspot_seed=HUBSPOT_SEED,
+            salesforce_seed=SALESFORCE_SEED,
+            state_dir=tmp_path_factory.mktemp("cli-stack"),
+            settings_cache_seconds=0,
+        ) as rehearsal:
+            E2E(rehearsal).warm_up()
+            yield rehearsal
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        forget_cached_tokens()
+
+
+@pytest.fixture(scope="module")
+def ops(world: Rehearsal) -> E2E:
+    """The people using the stack (``tests.e2e.support``), every module from factory settings."""
+    helper = E2E(world)
+    helper.reset_service_state()
+    return helper
+
+
+@pytest.fixture
+def cli(world: Rehearsal, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``cli("errors", "--json")`` runs ``activity-sync errors --local <endpoints> --json``."""
+    endpoints = Path(world.stack.state_dir) / "endpoints.json"
+
+    def run(command: str, *arguments: str) -> Answer:
+        capsys.readouterr()
+        try:
+            status = main([command, "--local", str(endpoints), *arguments])
+        except SystemExit as stopped:
+            # SystemExit("error: ...") prints its message and exits 1, as the script would.
+            status = stopped.code if isinstance(stopped.code, int) else 1
+            if isinstance(stopped.code, str):
+                print(stopped.code, file=sys.stderr)
+        captured = capsys.readouterr()
+        return Answer(status, captured.out, captured.err)
+
+    return run
