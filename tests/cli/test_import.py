@@ -38,8 +38,10 @@ def test_import_brings_history_over_once_and_says_what_synced(ops: E2E, cli: Cli
     # Then the command answers with this import's share of each figure, and the task is in HubSpot
     assert first.status == 0, first.err
     assert "this import's share of each figure" in first.out
+    # (the service's own Tasks of other tests in the range are queued too, and skipped as echoes)
     row = next(line for line in first.out.splitlines() if line.startswith("│ task "))
-    assert [cell.strip() for cell in row.strip("│ ").split("│")[1:3]] == ["1", "1"], first.out
+    queued, synced = (int(cell) for cell in row.strip("│ ").split("│")[1:3])
+    assert (queued >= 1, synced) == (True, 1), first.out
     assert len(_copies(ops, task)) == 1
 
     # When it runs again over the same range (as JSON)
@@ -48,7 +50,7 @@ def test_import_brings_history_over_once_and_says_what_synced(ops: E2E, cli: Cli
     # Then the record is queued again but nothing new is made: one copy, its sync unchanged
     assert second.status == 0, second.err
     summary = json.loads(second.out)["summary"]["task"]
-    assert summary["queued"] == 1
+    assert summary["queued"] == queued
     assert "synced" not in summary
     assert summary.get("skipped:unchanged") == 1
     assert len(_copies(ops, task)) == 1

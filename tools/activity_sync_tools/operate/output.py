@@ -28,9 +28,14 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A table whose number columns (named with a leading ``#``) are right-aligned."""
-    shown = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+def table(
+    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, lines: bool = False
+) -> Table:
+    """A table whose number columns (named with a leading ``#``) are right-aligned; ``lines``
+    separates rows whose cells hold several lines."""
+    shown = Table(
+        title=title, title_justify="left", title_style="bold", header_style="bold", show_lines=lines
+    )
     for column in columns:
         numeric = column.startswith("#")
         shown.add_column(column.removeprefix("#"), justify="right" if numeric else "left", overflow="fold")

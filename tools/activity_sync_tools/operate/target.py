@@ -215,3 +215,16 @@ class Stack:
             "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
             "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
         }
+
+
+def queue_key(text: str) -> str:
+    """A TYPE argument: a sync type key (``hubspot_to_salesforce#note``), a type name that only one
+    direction has (``note``), or ``contact_changes``."""
+    from activity_sync.domain import ALL_SYNC_TYPES
+
+    keys = [t.key for t in ALL_SYNC_TYPES] + [CONTACT_CHANGES]
+    matches = [key for key in keys if text in (key, key.partition("#")[2])]
+    if len(matches) == 1:
+        return matches[0]
+    what = "is ambiguous" if matches else "is not a type"
+    raise SystemExit(f"error: {text!r} {what}; one of: {', '.join(keys)}")
