@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "activity_sync_tools.operate.import_history",
     "activity_sync_tools.operate.errors",
     "activity_sync_tools.operate.redrive",
+    "activity_sync_tools.operate.status",
     "activity_sync_tools.rehearsal_cli",
 )
 

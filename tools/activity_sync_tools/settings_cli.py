@@ -1,5 +1,5 @@
-"""``activity-sync settings`` and ``activity-sync status``: read and change the settings items
-(S1-S4) and read the outcome figures (R16) of a deployed stack or of the local stack.
+"""``activity-sync settings``: read and change the settings items (S1-S4) of a deployed stack or
+of the local stack (``activity-sync status`` is in ``operate.status``).
 
 Which stack: ``--local`` reads the endpoints file ``activity-sync local up`` writes
 (``.local/endpoints.json``); ``--stack NAME`` reads a deployed stack's outputs through
@@ -52,13 +52,6 @@ def register(subcommands: Subcommands) -> None:
     override.add_argument("hubspot_id")
     override.add_argument("salesforce_id", help="a User (owner) or Contact/Lead (contact) id; 'none' removes")
     settings.set_defaults(run=run_settings)
-
-    status = subcommands.add_parser(
-        "status", help="outcome figures per type: synced, waiting and why, skipped"
-    )
-    add_target(status)
-    status.add_argument("--since", type=dt.date.fromisoformat, help="first day counted (YYYY-MM-DD)")
-    status.set_defaults(run=run_status)
 
 
 def _service(arguments: argparse.Namespace) -> Service:
@@ -163,19 +156,8 @@ def run_settings(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def run_status(arguments: argparse.Namespace) -> int:
-    from activity_sync.domain import ALL_SYNC_TYPES
-
-    service = _service(arguments)
-    figures = {t.key: service.state.outcome_figures(t, arguments.since) for t in ALL_SYNC_TYPES}
-    if arguments.json:
-        print(json.dumps(figures, indent=2))
-        return 0
-    print(format_status(figures))
-    return 0
-
-
 def format_status(figures: dict[str, dict[str, int]]) -> str:
+    """The outcome figures per type on a line each (what ``make demo`` prints)."""
     lines = [f"{'type':<40} {'synced':>7}  waiting / skipped (reason: n)"]
     for key, outcome in figures.items():
         synced = sum(n for label, n in outcome.items() if label == "synced" or label.startswith("synced:"))
