@@ -56,9 +56,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 
 @pytest.fixture(scope="module")
 def ops(world: Rehearsal) -> E2E:
-    """The people using the stack (``tests.e2e.support``), every module from factory settings."""
+    """The people using the stack (``tests.e2e.support``), every module from factory settings and
+    with empty dead-letter queues (a module counts the dead letters it makes)."""
     helper = E2E(world)
     helper.reset_service_state()
+    sqs = world.stack.boto3_client("sqs")
+    for logical_id, url in world.stack.queue_urls.items():
+        # (received and deleted: SQS allows one purge a minute)
+        while logical_id.endswith("DeadLetterQueue"):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return helper
 
 

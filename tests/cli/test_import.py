@@ -52,7 +52,7 @@ def test_import_brings_history_over_once_and_says_what_synced(ops: E2E, cli: Cli
     summary = json.loads(second.out)["summary"]["task"]
     assert summary["queued"] == queued
     assert "synced" not in summary
-    assert summary.get("skipped:unchanged") == 1
+    assert summary.get("skipped:unchanged", 0) >= 1
     assert len(_copies(ops, task)) == 1
 
 

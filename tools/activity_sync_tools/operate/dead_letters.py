@@ -43,11 +43,7 @@ class DeadLetter:
     @cached_property
     def change(self) -> dict[str, Any]:
         """The body as a mapping ({} for a body that is not a JSON object: it failed for that)."""
-        try:
-            value = json.loads(self.body)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return json_object(self.body)
 
     @property
     def record_id(self) -> str:
@@ -71,6 +67,15 @@ class Affected:
     salesforce_id: str | None = None  # the record, or the twin a HubSpot activity has
     salesforce_person_id: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """A message body as a mapping; {} for one that is not a JSON object."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def reason_of(message: MessageTypeDef) -> str:
