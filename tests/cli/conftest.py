@@ -8,11 +8,13 @@ before they start - and so must what this package set in the environment and the
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +30,20 @@ class Answer:
     err: str
 
 
-type Cli = Callable[..., Answer]
+class Cli:
+    """``cli("errors", "--json")`` runs ``activity-sync errors --local <endpoints> --json``;
+    ``cli.json("errors")`` does so and reads the answer, which must be a success."""
+
+    def __init__(self, run: Callable[..., Answer]) -> None:
+        self._run = run
+
+    def __call__(self, command: str, *arguments: str) -> Answer:
+        return self._run(command, *arguments)
+
+    def json(self, command: str, *arguments: str) -> Any:
+        answer = self._run(command, *arguments, "--json")
+        assert answer.status == 0, answer.err
+        return json.loads(answer.out)
 
 
 @pytest.fixture(scope="package")
@@ -74,7 +89,6 @@ def ops(world: Rehearsal) -> E2E:
 
 @pytest.fixture
 def cli(world: Rehearsal, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """``cli("errors", "--json")`` runs ``activity-sync errors --local <endpoints> --json``."""
     endpoints = Path(world.stack.state_dir) / "endpoints.json"
 
     def run(command: str, *arguments: str) -> Answer:
@@ -89,4 +103,4 @@ def cli(world: Rehearsal, capsys: pytest.CaptureFixture[str]) -> Cli:
         captured = capsys.readouterr()
         return Answer(status, captured.out, captured.err)
 
-    return run
+    return Cli(run)

@@ -59,19 +59,12 @@ def failures(ops: E2E) -> Iterator[Failures]:
     ops.salesforce.admin("POST", "picklists", {**picklist, "restricted": False})
 
 
-def _errors(cli: Cli, *arguments: str) -> list[dict[str, Any]]:
-    answer = cli("errors", *arguments, "--json")
-    assert answer.status == 0, answer.err
-    groups: list[dict[str, Any]] = json.loads(answer.out)
-    return groups
-
-
 def test_errors_groups_dead_letters_by_type_and_reason_with_their_records(
     failures: Failures, cli: Cli, tmp_path: Path
 ) -> None:
     # When the operator lists the dead letters, twice, and exports them
-    first = _errors(cli)
-    again = _errors(cli, "integration_event")
+    first = cli.json("errors")
+    again = cli.json("errors", "integration_event")
     table = cli("errors", "--csv", str(tmp_path / "errors.csv"))
 
     # Then the two refused Tasks are one card (their reasons differ only by record) and the
@@ -105,8 +98,8 @@ def test_errors_groups_dead_letters_by_type_and_reason_with_their_records(
 def test_errors_selects_by_type_and_reason(failures: Failures, cli: Cli) -> None:
     # When the operator asks for the notes' dead letters, and for the integration events' whose
     # reason names the unknown contact
-    notes = _errors(cli, "hubspot_to_salesforce#note")
-    ghost = _errors(cli, "integration_event", "--reason", "999999991")
+    notes = cli.json("errors", "hubspot_to_salesforce#note")
+    ghost = cli.json("errors", "integration_event", "--reason", "999999991")
     # Then there are none of the first, and only the ghost of the second
     assert notes == []
     assert [r["hubspot_id"] for g in ghost for r in g["records"]] == [failures.ghost]
@@ -136,7 +129,7 @@ def test_redrive_moves_the_fixed_ones_back_safely_twice_and_a_new_failure_dead_l
         ("Zoom: refused-a", "Other"),
         ("Zoom: refused-b", "Other"),
     ]
-    assert [r["hubspot_id"] for g in _errors(cli) for r in g["records"]] == [failures.ghost]
+    assert [r["hubspot_id"] for g in cli.json("errors") for r in g["records"]] == [failures.ghost]
 
     # When the same re-drive runs again
     again = cli("redrive", "integration_event", "--reason", reason)
@@ -151,6 +144,6 @@ def test_redrive_moves_the_fixed_ones_back_safely_twice_and_a_new_failure_dead_l
     # was released), not lost
     assert ghost.status == 0, ghost.err
     assert "re-driven" in ghost.out
-    back = _errors(cli)
+    back = cli.json("errors")
     assert [(g["count"], r["hubspot_id"]) for g in back for r in g["records"]] == [(1, failures.ghost)]
     assert "999999991" in back[0]["records"][0]["reason"]

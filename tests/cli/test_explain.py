@@ -4,8 +4,6 @@ its HubSpot id and by its Salesforce id: the story from the stored state and bot
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any
 
 import pytest
 
@@ -62,19 +60,12 @@ def cases(ops: E2E) -> Cases:
     return Cases(synced, task, contact, waiting, skipped, "explain-ghost", salesforce_task)
 
 
-def _explain(cli: Cli, activity_id: str) -> dict[str, Any]:
-    answer = cli("explain", activity_id, "--json")
-    assert answer.status == 0, answer.err
-    story: dict[str, Any] = json.loads(answer.out)
-    return story
-
-
 def test_explain_a_synced_note_tells_its_contact_owner_chain_and_task(
     ops: E2E, cases: Cases, cli: Cli
 ) -> None:
     # When the operator asks about the synced note, by its HubSpot id and by its Task's id
-    story = _explain(cli, cases.synced)
-    by_task = _explain(cli, cases.task)
+    story = cli.json("explain", cases.synced)
+    by_task = cli.json("explain", cases.task)
     shown = cli("explain", cases.synced)
 
     # Then it is synced to its Task, with the switch and the window that let it through
@@ -100,7 +91,7 @@ def test_explain_a_synced_note_tells_its_contact_owner_chain_and_task(
 
 def test_explain_a_waiting_note_says_its_contact_does_not_sync(cases: Cases, cli: Cli) -> None:
     # When the operator asks about the note on the contact with no Salesforce person
-    story = _explain(cli, cases.waiting)
+    story = cli.json("explain", cases.waiting)
     # Then it waits for its contact, and the history says when it was set aside
     assert story["verdict"].startswith("waiting: contact_not_syncing")
     contacts = story["sections"]["contacts (R4, R6)"]
@@ -110,7 +101,7 @@ def test_explain_a_waiting_note_says_its_contact_does_not_sync(cases: Cases, cli
 
 def test_explain_a_skipped_note_gives_the_dates_of_its_window(cases: Cases, cli: Cli) -> None:
     # When the operator asks about the note written before the switch went on
-    story = _explain(cli, cases.skipped)
+    story = cli.json("explain", cases.skipped)
     # Then it is skipped as outside its window, with the dates the decision used
     window = story["sections"]["window (R5)"]
     assert story["verdict"].startswith("skipped: outside_window")
@@ -120,7 +111,7 @@ def test_explain_a_skipped_note_gives_the_dates_of_its_window(cases: Cases, cli:
 
 def test_explain_a_dead_lettered_event_gives_the_reason(cases: Cases, cli: Cli) -> None:
     # When the operator asks about the integration event for an unknown contact
-    story = _explain(cli, cases.dead)
+    story = cli.json("explain", cases.dead)
     # Then it is dead-lettered with its reason and what to do, and its contact is unknown to HubSpot
     assert story["verdict"] == "dead-lettered: no HubSpot contact 999999992"
     assert story["sections"]["type and switch"]["type"] == "hubspot_to_salesforce#integration_event"
@@ -132,7 +123,7 @@ def test_explain_a_dead_lettered_event_gives_the_reason(cases: Cases, cli: Cli) 
 
 def test_explain_a_salesforce_task_synced_to_hubspot(ops: E2E, cases: Cases, cli: Cli) -> None:
     # When the operator asks about the task the rep logged in Salesforce
-    story = _explain(cli, cases.salesforce_task)
+    story = cli.json("explain", cases.salesforce_task)
     # Then it is synced to a HubSpot task on the contact, with its window and owner mapping
     assert story["verdict"].startswith("synced: HubSpot tasks ")
     sections = story["sections"]

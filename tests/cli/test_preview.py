@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from typing import Any
 
 import pytest
@@ -72,13 +71,6 @@ def portal(ops: E2E) -> Portal:
     return Portal(pia, quinn)
 
 
-def _preview(cli: Cli, *arguments: str) -> dict[str, Any]:
-    answer = cli("preview", *arguments, "--json")
-    assert answer.status == 0, answer.err
-    report: dict[str, Any] = json.loads(answer.out)
-    return report
-
-
 def _outcomes(report: dict[str, Any]) -> dict[tuple[str, str], int]:
     return {(o["outcome"], o["reason"]): o["count"] for o in report["outcomes"]}
 
@@ -87,7 +79,7 @@ def test_preview_form_submissions_counts_each_outcome_and_changes_nothing(
     ops: E2E, portal: Portal, cli: Cli
 ) -> None:
     # When the operator previews form submissions before switching them on
-    report = _preview(cli, "form_submission")
+    report = cli.json("preview", "form_submission")
     shown = cli("preview", "form_submission")
 
     # Then the submission within the year on Pia would sync, the one before it is left out, and
@@ -115,8 +107,8 @@ def test_preview_form_submissions_counts_each_outcome_and_changes_nothing(
 def test_preview_a_forward_only_type_now_and_since_a_date(portal: Portal, cli: Cli) -> None:
     yesterday = (dt.date.today() - DAY).isoformat()
     # When the operator previews calls as if switched on now, and as if on since yesterday
-    now = _outcomes(_preview(cli, "hubspot_to_salesforce#call"))
-    since = _outcomes(_preview(cli, "hubspot_to_salesforce#call", "--since", yesterday))
+    now = _outcomes(cli.json("preview", "hubspot_to_salesforce#call"))
+    since = _outcomes(cli.json("preview", "hubspot_to_salesforce#call", "--since", yesterday))
     # Then now, today's calls are before the switch (forward only); since yesterday, Pia's call
     # would sync and Quinn's wait
     assert now == {("skip", "outside_window (R5)"): 2}
@@ -126,8 +118,8 @@ def test_preview_a_forward_only_type_now_and_since_a_date(portal: Portal, cli: C
 def test_preview_salesforce_tasks_needs_an_import_for_history(portal: Portal, cli: Cli) -> None:
     yesterday = (dt.date.today() - DAY).isoformat()
     # When the operator previews Salesforce tasks as if switched on now, and since yesterday
-    now = _outcomes(_preview(cli, "salesforce_to_hubspot#task"))
-    since = _preview(cli, "salesforce_to_hubspot#task", "--since", yesterday)
+    now = _outcomes(cli.json("preview", "salesforce_to_hubspot#task"))
+    since = cli.json("preview", "salesforce_to_hubspot#task", "--since", yesterday)
     # Then now nothing would sync (R11: not retroactive); since yesterday the rep's task would
     assert not any(outcome == "sync" for outcome, _ in now)
     assert now.get(("skip", "outside_window (R11): an import brings it over"), 0) >= 1

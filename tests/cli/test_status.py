@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import time
-from typing import Any
 
 import pytest
 
@@ -58,16 +56,9 @@ def desk(ops: E2E) -> Desk:
     return Desk(wanda, wanda_contact)
 
 
-def _status(cli: Cli, *arguments: str) -> dict[str, Any]:
-    answer = cli("status", *arguments, "--json")
-    assert answer.status == 0, answer.err
-    report: dict[str, Any] = json.loads(answer.out)
-    return report
-
-
 def test_status_tells_the_backlog_now_from_the_history(ops: E2E, desk: Desk, cli: Cli) -> None:
     # When the operator asks for the status
-    before = _status(cli)
+    before = cli.json("status")
     shown = cli("status")
 
     # Then now: Wanda's note waits for her contact, nothing else waits, no dead letters
@@ -102,7 +93,7 @@ def test_status_tells_the_backlog_now_from_the_history(ops: E2E, desk: Desk, cli
     ops.drain()
     time.sleep(1.1)  # the poller reads whole seconds, up to the current one
     ops.poll_and_drain()
-    after = _status(cli)
+    after = cli.json("status")
 
     # Then nothing waits now, while the history keeps that it waited, and counts both synced
     assert after["now"][NOTES.key]["waiting"] == {}
@@ -110,4 +101,4 @@ def test_status_tells_the_backlog_now_from_the_history(ops: E2E, desk: Desk, cli
     assert (notes["synced"], notes["waiting:contact_not_syncing"]) == (2, set_aside)
     # and a period that starts tomorrow has no outcome yet
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
-    assert all(figures == {} for figures in _status(cli, "--since", tomorrow)["history"].values())
+    assert all(figures == {} for figures in cli.json("status", "--since", tomorrow)["history"].values())
