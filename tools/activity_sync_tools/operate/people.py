@@ -83,4 +83,8 @@ def _source(match: SalesforcePersonMatch | None, override: str | None, link: Lin
         return f"HubSpot's {match.source.value} property"
     if override:
         return "a manual override"
-    return f"the service's link ({link.source})" if link is not None and link.source else "the service's link"
+    return (
+        f"the service's link, from {link.source}"
+        if link is not None and link.source
+        else "the service's link"
+    )

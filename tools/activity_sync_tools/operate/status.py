@@ -112,6 +112,7 @@ def history(stack: Stack, since: dt.date | None) -> dict[str, dict[str, int]]:
 def api_use(stack: Stack) -> dict[str, dict[str, Any]]:
     """Vendor -> calls in the last 24 hours, the allocation, the vendor's own figures, per type."""
     from activity_sync.adapters.budget import HUBSPOT, SALESFORCE
+    from activity_sync.domain import ALL_SYNC_TYPES
 
     allocations = stack.service.settings.global_settings(fresh=True)
     allocation = {
@@ -119,8 +120,11 @@ def api_use(stack: Stack) -> dict[str, dict[str, Any]]:
         SALESFORCE: allocations.salesforce_daily_allocation,
     }
     used: dict[str, dict[str, Any]] = {}
+    # The budget names a type's share t_<key with "#" as "_">: shown by the type's own key.
+    keys = {t.key.replace("#", "_"): t.key for t in ALL_SYNC_TYPES}
     for vendor, budget in stack.service.budgets.items():
         usage = budget.usage(hours=24)
+        usage["by_type"] = {keys.get(name, name): n for name, n in usage["by_type"].items()}
         used[vendor] = {"allocation": allocation.get(vendor), **usage}
     return used
 
@@ -154,6 +158,7 @@ def _print(report: dict[str, Any], since: dt.date | None) -> None:
     out.print(table("now: the backlog", columns, now_rows))
     out.print()
     period = f"since {since.isoformat()}" if since else "all days kept"
+    # Only the types with an outcome in the period: the backlog above lists every type.
     history_rows = [
         (
             key,
@@ -164,16 +169,21 @@ def _print(report: dict[str, Any], since: dt.date | None) -> None:
             figures.get("dead_lettered", 0),
         )
         for key, figures in report["history"].items()
+        if figures
     ]
     columns = [
         "type",
         "#synced",
-        "times set aside to wait (reason: n)",
+        "set aside to wait (reason: n)",
         "skipped (reason: n)",
         "#deleted",
         "#dead-lettered",
     ]
-    out.print(table(f"history: outcomes {period}", columns, history_rows))
+    out.print(
+        table(f"history: outcomes {period}", columns, history_rows)
+        if history_rows
+        else f"history: no outcome {period}"
+    )
     out.print()
     api_rows = []
     for vendor, use in report["api_use_24h"].items():
