@@ -1,13 +1,14 @@
 """The operator's commands on the local stack with both vendor sandboxes, through the real command
 line (``activity_sync_tools.cli.main``, as the ``activity-sync`` script runs it).
 
-One rehearsal serves the whole package (package scope): this pytest process also runs the local
-runtime's and the adapters' tests, and moto's state is process-wide, so the stack must be gone
-before they start - and so must what this package set in the environment and the caches.
+One rehearsal serves the whole directory: this pytest process also runs the local runtime's and
+the adapters' tests, and moto's state is process-wide, so the stack must be gone before they
+start - and so must what the rehearsal set in the environment and the caches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -46,8 +47,13 @@ class Cli:
         return json.loads(answer.out)
 
 
-@pytest.fixture(scope="package")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
+HERE = Path(__file__).parent
+# The rehearsal and what it changed in this process, undone after this directory's last test.
+_RUNNING = contextlib.ExitStack()
+
+
+@contextlib.contextmanager
+def _rehearsal(state_dir: Path) -> Iterator[Rehearsal]:
     from aws_lambda_powertools.utilities import parameters
 
     from activity_sync.adapters.salesforce_api import forget_cached_tokens
@@ -57,7 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
         with Rehearsal.start(
             hubspot_seed=HUBSPOT_SEED,
             salesforce_seed=SALESFORCE_SEED,
-            state_dir=tmp_path_factory.mktemp("cli-stack"),
+            state_dir=state_dir,
             settings_cache_seconds=0,
         ) as rehearsal:
             E2E(rehearsal).warm_up()
@@ -67,6 +73,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
         os.environ.update(saved)
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         forget_cached_tokens()
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
+    yield _RUNNING.enter_context(_rehearsal(tmp_path_factory.mktemp("cli-stack")))
+    _RUNNING.close()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the rehearsal after this directory's last test: the next directory's tests start
+    local stacks or in-process moto of their own (pytest's package scope needs an __init__.py)."""
+    if nextitem is None or HERE not in Path(nextitem.path).parents:
+        _RUNNING.close()
 
 
 @pytest.fixture(scope="module")

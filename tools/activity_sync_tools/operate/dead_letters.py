@@ -128,7 +128,8 @@ class DeadLetterQueues:
                 MessageAttributeNames=["All"],
                 AttributeNames=["ApproximateReceiveCount"],
             ).get("Messages", [])
-            for message in messages:
+            fresh = [m for m in messages if m["MessageId"] not in found]
+            for message in fresh:
                 failed_at = message.get("MessageAttributes", {}).get("failed_at")
                 found[message["MessageId"]] = DeadLetter(
                     queue_key=key,
@@ -139,9 +140,10 @@ class DeadLetterQueues:
                     failed_at=failed_at.get("StringValue") if failed_at else None,
                     queue_url=url,
                 )
-            if messages:
+            if fresh:
                 continue
-            if len(found) >= expected or waited:
+            # Empty, or only messages met before (a walk longer than the visibility): done.
+            if messages or len(found) >= expected or waited:
                 return list(found.values())
             waited = True
 
