@@ -71,7 +71,8 @@ lint: $(STAMP)/venv
 template: $(STAMP)/tools
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
 	$(TOOLS)/bin/sam validate --lint --template syncer.yaml
-	$(TOOLS)/bin/cfn-lint template.yaml syncer.yaml
+	$(TOOLS)/bin/sam validate --lint --template dashboard.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml syncer.yaml dashboard.yaml
 	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build --cached --parallel
 	@! ls -d .aws-sam/build/SyncLayer/python/{boto3,botocore,s3transfer} 2>/dev/null \
 	  || { echo "the layer ships what the Lambda runtime provides (layers/activity_sync/Makefile)" >&2; exit 1; }
@@ -81,7 +82,7 @@ template: $(STAMP)/tools
 # give one). bandit's "nosec encountered" warnings are about multi-line strings, not findings.
 security: $(STAMP)/checks
 	$(CHECKS)/bin/checkov --skip-download --quiet --compact --framework cloudformation \
-	  -f template.yaml -f syncer.yaml
+	  -f template.yaml -f syncer.yaml -f dashboard.yaml
 	$(CHECKS)/bin/bandit -q -r layers functions 2> >(grep -v "nosec encountered" >&2)
 
 unit: $(STAMP)/venv

@@ -19,6 +19,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "activity_sync_tools.local.cli",
     "activity_sync_tools.local.sandbox_cli",
     "activity_sync_tools.settings_cli",
+    "activity_sync_tools.operate.import_history",
+    "activity_sync_tools.operate.errors",
+    "activity_sync_tools.operate.redrive",
+    "activity_sync_tools.operate.status",
+    "activity_sync_tools.operate.explain",
+    "activity_sync_tools.operate.preview",
     "activity_sync_tools.rehearsal_cli",
 )
 
