@@ -102,3 +102,17 @@ def test_status_tells_the_backlog_now_from_the_history(ops: E2E, desk: Desk, cli
     # and a period that starts tomorrow has no outcome yet
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     assert all(figures == {} for figures in cli.json("status", "--since", tomorrow)["history"].values())
+
+
+def test_the_allocation_the_operator_sets_is_what_status_shows(ops: E2E, cli: Cli) -> None:
+    # When the operator allots the service 5,000 Salesforce calls a day
+    answer = cli("settings", "budget", "salesforce_daily_allocation", "5000")
+
+    # Then status shows that allocation next to what was used
+    assert answer.status == 0, answer.err
+    assert cli.json("status")["api_use_24h"]["salesforce"]["allocation"] == 5000
+    # and 'none' puts the default back, while a value that is not a number is refused, saying why
+    assert cli("settings", "budget", "salesforce_daily_allocation", "none").status == 0
+    assert cli.json("status")["api_use_24h"]["salesforce"]["allocation"] is None
+    refused = cli("settings", "budget", "salesforce_daily_allocation", "lots")
+    assert (refused.status, "whole number" in refused.err) == (2, True)

@@ -47,6 +47,19 @@ def register(subcommands: Subcommands) -> None:
         "deletions", help="whether deleting a synced record deletes its twin on the other side (default off)"
     )
     deletions.add_argument("state", choices=["on", "off"])
+    budget = actions.add_parser(
+        "budget", help="the API budget: a vendor's daily allocation or HubSpot's rates ('none' removes)"
+    )
+    budget.add_argument(
+        "name",
+        choices=[
+            "salesforce_daily_allocation",
+            "hubspot_daily_allocation",
+            "hubspot_requests_per_10s",
+            "hubspot_searches_per_second",
+        ],
+    )
+    budget.add_argument("value", help="calls (a whole number), or 'none' for the default")
     override = actions.add_parser("override", help="link a HubSpot owner/contact to a Salesforce id by hand")
     override.add_argument("kind", choices=["owner", "contact"])
     override.add_argument("hubspot_id")
@@ -69,6 +82,7 @@ def run_settings(arguments: argparse.Namespace) -> int:
     from activity_sync.rules.subjects import SubjectTemplateError, validate_subject_overrides
     from activity_sync.rules.switches import set_switch
     from activity_sync.rules.task_type import TaskTypeError, validate_task_type
+    from activity_sync.usecases.directories import SHARED_OWNER_MAP
 
     service = _service(arguments)
     repository = service.settings
@@ -112,17 +126,27 @@ def run_settings(arguments: argparse.Namespace) -> int:
         repository.set_sync_deletions(arguments.state == "on")
         print(f"deletion sync {arguments.state}")
         return 0
+    if arguments.action == "budget":
+        value = None if arguments.value == "none" else arguments.value
+        if value is not None and not value.isdecimal():
+            return _fail(f"{arguments.name} takes a whole number of calls or 'none', not {value!r}")
+        repository.set_allocation(arguments.name, None if value is None else int(value))
+        print(f"{arguments.name} {'removed (the default applies)' if value is None else f'set to {value}'}")
+        return 0
     if arguments.action == "override":
         if arguments.salesforce_id == "none":
             repository.delete_override(arguments.kind, arguments.hubspot_id)
             print(f"{arguments.kind} override for {arguments.hubspot_id} removed")
-            return 0
-        try:
-            salesforce_id = normalize_salesforce_id(arguments.salesforce_id)
-        except InvalidSalesforceIdError as error:
-            return _fail(str(error))
-        repository.set_override(arguments.kind, arguments.hubspot_id, salesforce_id)
-        print(f"{arguments.kind} {arguments.hubspot_id} -> {salesforce_id}")
+        else:
+            try:
+                salesforce_id = normalize_salesforce_id(arguments.salesforce_id)
+            except InvalidSalesforceIdError as error:
+                return _fail(str(error))
+            repository.set_override(arguments.kind, arguments.hubspot_id, salesforce_id)
+            print(f"{arguments.kind} {arguments.hubspot_id} -> {salesforce_id}")
+        if arguments.kind == "owner":
+            # The stack's shared owner map is built again with it at the next activity.
+            service.state.forget_shared(SHARED_OWNER_MAP)
         return 0
 
     try:

@@ -669,6 +669,9 @@ class SyncStateRepository:
             return None
         return (item.updated_at, item.payload) if item.updated_at is not None else None
 
+    def forget_shared(self, name: str) -> None:
+        SyncStateItem("shared", name).delete()
+
     def save_shared(self, name: str, payload: Any, keep: dt.timedelta) -> None:
         now = _utcnow()
         SyncStateItem("shared", name, payload=payload, updated_at=now, expires_at=now + keep).save()
