@@ -92,7 +92,8 @@ integration: $(STAMP)/venv
 	$(VENV)/bin/pytest tests/integration tests/sandboxes tests/local
 
 e2e: $(STAMP)/venv
-	$(VENV)/bin/pytest tests/e2e tests/cli
+	$(VENV)/bin/pytest tests/e2e
+	$(VENV)/bin/pytest tests/cli  # a local stack of its own: one per process
 
 # The end-to-end suite keeps one local stack up for its whole session (moto's state is
 # process-wide), so it runs in a pytest process of its own - alongside the rest, on the two cores.
