@@ -116,7 +116,8 @@ def test_the_plan_splits_n_into_half_a_third_and_the_pollers_rest() -> None:
     plan = Plan.from_n(300)
     assert (plan.hubspot_live, plan.salesforce_live, plan.missed) == (150, 100, 50)
     assert plan.hubspot_missed + plan.salesforce_missed == plan.missed
-    assert (plan.burst, plan.trickle) == (1500, 25)
+    assert (plan.burst, plan.trickle) == (1000, 25)  # 5 N, but 1,000 at most
+    assert Plan.from_n(60).burst == 300
     assert spread(10, ("a", "b", "c")) == Counter({"a": 4, "b": 3, "c": 3})
     with pytest.raises(ValueError, match="at least 6"):
         Plan.from_n(5)

@@ -19,6 +19,7 @@ Used by ``make demo`` and the end-to-end tests::
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -88,10 +89,13 @@ class Rehearsal:
         state_dir: Path | None = None,
         schedules: bool = False,
         settings_cache_seconds: float | None = None,
+        windows_as_deployed: bool = False,
     ) -> Iterator[Rehearsal]:
         """``settings_cache_seconds``: how long the functions keep their copy of the settings
         table (the product's default when None; 0 makes every change apply at once, for tests
-        that change a setting and act on it in the same second)."""
+        that change a setting and act on it in the same second). ``windows_as_deployed``: the
+        queues gather batches for as long as the template says (the bench), instead of the local
+        runtime's 1-second cap (tests)."""
         from activity_sync_tools.local import LocalStack
         from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
         from activity_sync_tools.sandbox.salesforce import start_salesforce_sandbox
@@ -107,6 +111,7 @@ class Rehearsal:
             org_id = salesforce_sandbox.org_id
             stack = LocalStack.start(
                 TEMPLATE,
+                max_batching_window_seconds=math.inf if windows_as_deployed else 1.0,
                 parameter_overrides={
                     "Stage": STAGE,
                     "HubSpotApiBaseUrl": hubspot.url,

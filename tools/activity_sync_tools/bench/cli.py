@@ -24,7 +24,7 @@ from activity_sync_tools.bench.report import (
     to_json,
 )
 
-DEFAULT_N = 200
+DEFAULT_N = 3000  # the scale of issue #8's figures; about 4 minutes on two cores
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--n",
         type=int,
         default=int(os.environ.get("BENCH_N") or DEFAULT_N),
-        help="activities in the mixed run (default: $BENCH_N or %(default)s); the burst is 5 N notes",
+        help="activities in the mixed run (default: $BENCH_N or %(default)s)",
     )
-    parser.add_argument("--burst", type=int, default=None, help="notes in the burst (default: 5 N)")
+    parser.add_argument(
+        "--burst", type=int, default=None, help="notes in the burst (default: 5 N, 1,000 at most)"
+    )
     parser.add_argument(
         "--trickle", type=int, default=None, help="notes in the trickle (default: N/10, 5 to 25)"
     )
