@@ -234,6 +234,147 @@ def test_fault_status_and_drop_and_slow(admin: Admin) -> None:
     assert slow.elapsed.total_seconds() >= 0.2
 
 
+# -- probabilistic faults ---------------------------------------------------------------------------
+
+CALLS_PATH = "/crm/v3/objects/calls"
+MIXED_FAULTS: list[dict[str, Any]] = [
+    {"kind": "rate_limit", "retry_after": 0},
+    {"kind": "server_error"},
+    {"kind": "status", "status": 502},
+    {"kind": "expired_session"},
+    {"kind": "drop"},
+]
+
+
+def answer_or_drop(admin: Admin, path: str) -> int:
+    """The status of a GET, or 0 when the connection was dropped."""
+    try:
+        return admin.api("GET", path).status_code
+    except requests.ConnectionError:
+        return 0
+
+
+@pytest.mark.usefixtures("relaxed_limits")
+def test_probabilistic_faults_fail_their_share_one_at_a_time_repeatably(admin: Admin) -> None:
+    # Given five kinds of fault on the calls list, 4 % each, and a seed
+    admin.post("faults", {"seed": 7})
+    for fault in MIXED_FAULTS:
+        admin.post("faults", {"route": f"GET {CALLS_PATH}", "probability": 0.04, **fault})
+
+    # When the list is called 400 times, and 400 times more after seeding again
+    first = [answer_or_drop(admin, CALLS_PATH) for _ in range(400)]
+    admin.post("faults", {"seed": 7})
+    second = [answer_or_drop(admin, CALLS_PATH) for _ in range(400)]
+
+    # Then about a fifth failed, every kind had its turn, and the same seed gave the same run
+    failed = [status for status in first if status != 200]
+    assert 60 <= len(failed) <= 100
+    assert set(failed) == {429, 503, 502, 401, 0}
+    assert second == first
+    faults = admin.get("faults")
+    assert faults["seed"] == 7
+    assert all(f["times"] is None for f in faults["faults"])  # unlimited unless told
+    assert sum(f["hits"] for f in faults["faults"]) == 2 * len(failed)
+    # And the request log has every request once, the faulted ones with their kind
+    logged = admin.get("requests")["requests"]
+    assert len(logged) == 800
+    assert sum(1 for entry in logged if "fault" in entry) == 2 * len(failed)
+    assert {entry["fault"] for entry in logged if entry["status"] == 499} == {"drop"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "category"),
+    [
+        ({"kind": "rate_limit", "retry_after": 3}, 429, "RATE_LIMITS"),
+        ({"kind": "server_error"}, 503, "SERVICE_UNAVAILABLE"),
+        ({"kind": "status", "status": 409}, 409, "CONFLICT"),
+        ({"kind": "expired_session"}, 401, "EXPIRED_AUTHENTICATION"),
+    ],
+)
+def test_each_kind_answers_the_same_under_probability(
+    admin: Admin, fault: dict[str, Any], status: int, category: str
+) -> None:
+    # Given a fault that always applies by probability (and so never runs out)
+    admin.post("faults", {"route": f"GET {CALLS_PATH}", "probability": 1, **fault})
+
+    # When the list is called twice
+    answers = [admin.api("GET", CALLS_PATH) for _ in range(2)]
+
+    # Then both got the fault's HubSpot-shaped answer, logged once each with its kind
+    assert [(a.status_code, a.json()["category"]) for a in answers] == [(status, category)] * 2
+    if status == 429:
+        assert answers[0].headers["Retry-After"] == "3"
+    logged = admin.get("requests")["requests"]
+    assert [(e["status"], e["fault"]) for e in logged] == [(status, fault["kind"])] * 2
+
+
+def test_slow_and_drop_under_probability(admin: Admin) -> None:
+    # Given a slow fault on the calls list and a dropped connection on contacts, both by probability
+    admin.post(
+        "faults", {"route": f"GET {CALLS_PATH}", "kind": "slow", "delay_seconds": 0.2, "probability": 1}
+    )
+    admin.post("faults", {"route": "GET /crm/v3/objects/contacts", "kind": "drop", "probability": 1.0})
+
+    # When each is called
+    slow = admin.api("GET", CALLS_PATH)
+    created = admin.api("POST", "/crm/v3/objects/contacts", json={"properties": {}})  # not a GET
+    with pytest.raises(requests.ConnectionError):
+        admin.api("GET", "/crm/v3/objects/contacts")
+
+    # Then the slow one was served late but normally, the dropped one got no answer at all
+    assert (slow.status_code, slow.json()["results"], created.status_code) == (200, [], 201)
+    assert slow.elapsed.total_seconds() >= 0.2
+    logged = admin.get("requests")["requests"]
+    assert [(e["status"], e.get("fault")) for e in logged] == [(200, "slow"), (201, None), (499, "drop")]
+
+
+def test_deterministic_faults_come_before_probabilistic_ones(admin: Admin) -> None:
+    # Given a certain probabilistic 503, then two deterministic 409s, then a one-shot 429 at random
+    admin.post("faults", {"route": f"GET {CALLS_PATH}", "kind": "status", "status": 503, "probability": 1})
+    admin.post("faults", {"route": f"GET {CALLS_PATH}", "kind": "status", "status": 409, "times": 2})
+    admin.post("faults", {"route": "* /crm/v3/objects/*", "kind": "rate_limit", "probability": 1, "times": 1})
+
+    # When the calls list is called four times and the contacts list twice
+    calls = [admin.api("GET", CALLS_PATH).status_code for _ in range(4)]
+    contacts = [admin.api("GET", "/crm/v3/objects/contacts").status_code for _ in range(2)]
+
+    # Then the deterministic faults applied first, in order, and a "times" caps a probabilistic one
+    assert calls == [409, 409, 503, 503]
+    assert contacts == [429, 200]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"probability": 0},
+        {"probability": -0.1},
+        {"probability": 1.5},
+        {"probability": "0.5"},
+        {"probability": True},
+        {"probability": 0.5, "seed": "seven"},
+    ],
+)
+def test_invalid_probability_or_seed_is_refused(admin: Admin, body: dict[str, Any]) -> None:
+    # When a fault with a probability out of (0, 1] (or a seed that is not an integer) is posted
+    response = admin.session.post(
+        f"{admin.url}/_sandbox/faults", json={"route": "*", "kind": "server_error", **body}, timeout=10
+    )
+
+    # Then it is refused and nothing changes
+    assert response.status_code == 400
+    assert admin.get("faults") == {"faults": [], "seed": None}
+
+
+def test_a_seed_alone_adds_no_fault_and_reset_forgets_it(admin: Admin) -> None:
+    seeded = admin.post("faults", {"seed": 42})
+    cleared = admin.post("faults", {"seed": None})
+    admin.post("faults", {"seed": 42})
+    admin.post("reset")
+    assert seeded == {"faults": [], "seed": 42}
+    assert cleared == {"faults": [], "seed": None}
+    assert admin.get("faults")["seed"] is None
+
+
 # -- errors, counters, clock --------------------------------------------------------------------------
 
 

@@ -392,3 +392,85 @@ def test_invalid_subscription_is_a_400(admin: Admin) -> None:
         f"{admin.url}/_sandbox/webhooks", json={"subscriptions": ["ticket.weird"]}, timeout=10
     )
     assert response.status_code == 400
+
+
+# -- duplicate delivery -----------------------------------------------------------------------------
+
+
+def test_deliver_twice_sends_every_acknowledged_request_again_identically(
+    admin: Admin, receiver: WebhookReceiver
+) -> None:
+    # Given webhooks that deliver twice, sent on flush only
+    described = configure(admin, receiver, ["contact.creation"], batch_window_seconds=60, deliver_twice=True)
+
+    # When two contacts are created, one flush each
+    flushed = []
+    for email in ("twice-a@example.com", "twice-b@example.com"):
+        admin.create("contacts", {"email": email})
+        flushed += admin.post("webhooks/flush")["deliveries"]
+
+    # Then each request reached the receiver exactly twice, byte for byte and equally signed
+    assert described["deliver_twice"] is True
+    assert len(receiver.requests) == 4
+    first, copy, second, second_copy = receiver.requests
+    signed = ("X-HubSpot-Signature", "X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp")
+    for original, duplicate in ((first, copy), (second, second_copy)):
+        assert duplicate.body == original.body
+        assert {h: duplicate.headers[h] for h in signed} == {h: original.headers[h] for h in signed}
+    assert first.body != second.body
+    assert [e["attemptNumber"] for r in receiver.requests for e in r.events] == [0, 0, 0, 0]
+    # And the log shows each copy after its original, and counts them
+    assert [(d["trigger"], d["outcome"], d.get("duplicateOf")) for d in flushed] == [
+        ("flush", "delivered", None),
+        ("duplicate", "delivered", flushed[0]["deliveryId"]),
+        ("flush", "delivered", None),
+        ("duplicate", "delivered", flushed[2]["deliveryId"]),
+    ]
+    assert flushed[1]["eventIds"] == flushed[0]["eventIds"]
+    assert admin.get("webhooks")["duplicates_sent"] == 2
+    assert admin.get("webhooks/deliveries")["duplicates_sent"] == 2
+
+
+def test_deliver_twice_copies_only_what_was_acknowledged_and_never_retries_a_copy(
+    admin: Admin, receiver: WebhookReceiver
+) -> None:
+    # Given a receiver that fails the first request, then accepts one, then fails the copy
+    receiver.responses = [(500, {}), (204, {}), (503, {})]
+    configure(admin, receiver, ["contact.creation"], batch_window_seconds=60, deliver_twice=True)
+    admin.create("contacts", {"email": "flaky@example.com"})
+
+    # When pending events are flushed three times
+    log = [d for _ in range(3) for d in admin.post("webhooks/flush")["deliveries"]]
+
+    # Then the failure was retried, its acknowledged retry copied once, and the failed copy let go
+    assert [(d["trigger"], d["status"], d["outcome"]) for d in log] == [
+        ("flush", 500, "retrying"),
+        ("flush", 204, "delivered"),
+        ("duplicate", 503, "abandoned"),
+    ]
+    assert [r.events[0]["attemptNumber"] for r in receiver.requests] == [0, 1, 1]
+    assert receiver.requests[2].body == receiver.requests[1].body
+    assert admin.get("webhooks")["pending"] == 0
+
+
+def test_deliver_twice_is_off_by_default_and_after_a_reset(admin: Admin, receiver: WebhookReceiver) -> None:
+    # Given webhooks configured without it, and then on and reset
+    described = configure(admin, receiver, ["contact.creation"], batch_window_seconds=60)
+    admin.create("contacts", {"email": "once@example.com"})
+    flushed = admin.post("webhooks/flush")["deliveries"]
+    configure(admin, receiver, ["contact.creation"], deliver_twice=True)
+    admin.post("reset")
+
+    # Then one request was sent, nothing was duplicated, and the reset switched it off
+    assert described["deliver_twice"] is False
+    assert [d["trigger"] for d in flushed] == ["flush"]
+    assert len(receiver.requests) == 1
+    assert "duplicateOf" not in flushed[0]
+    assert (admin.get("webhooks")["deliver_twice"], admin.get("webhooks")["duplicates_sent"]) == (False, 0)
+
+
+def test_deliver_twice_must_be_a_boolean(admin: Admin) -> None:
+    response = admin.session.post(f"{admin.url}/_sandbox/webhooks", json={"deliver_twice": "yes"}, timeout=10)
+    assert response.status_code == 400
+    assert "deliver_twice" in response.json()["message"]
+    assert admin.get("webhooks")["deliver_twice"] is False

@@ -380,3 +380,67 @@ def test_reset_forgets_the_action_the_activities_and_the_counters(
     assert admin.get("workflow-webhooks/deliveries")["deliveries"] == []
     assert [v["properties"]["document_name"] for v in admin.get("document-views")["results"]] == ["B.pdf"]
     assert len(activities.requests) == 1
+
+
+# -- duplicate delivery -----------------------------------------------------------------------------
+
+
+def test_deliver_twice_posts_every_activity_twice_identically(
+    admin: Admin, activities: WebhookReceiver
+) -> None:
+    # Given the workflow action set to deliver twice
+    contact = admin.create("contacts", {"email": "twice@example.com"})
+    described = configure(admin, activities, deliver_twice=True)
+
+    # When a document view and a timeline event are recorded
+    admin.post("document-views", {"contact": contact["id"], "document_name": "Twice.pdf"})
+    admin.post("timeline-events", {"contact": contact["id"], "app_name": "Zoom", "event_name": "Joined"})
+    activities.wait_for(lambda r: len(r.requests) == 4)
+    log = wait_for_deliveries(admin, activities, 4)
+
+    # Then each request came exactly twice, with the same body and token
+    assert described["deliver_twice"] is True
+    with activities.lock:
+        received = list(activities.requests)
+    assert [r.body for r in received[::2]] == [r.body for r in received[1::2]]
+    assert received[0].body != received[2].body
+    assert {r.headers["Authorization"] for r in received} == {f"Bearer {TOKEN}"}
+    assert [b["id"] for b in bodies(activities)] == ["document-view-1"] * 2 + ["timeline-event-1"] * 2
+    # And the log pairs each copy with its original
+    assert [(d["trigger"], d["activityId"], d.get("duplicateOf")) for d in log] == [
+        ("background", "document-view-1", None),
+        ("duplicate", "document-view-1", log[0]["deliveryId"]),
+        ("background", "timeline-event-1", None),
+        ("duplicate", "timeline-event-1", log[2]["deliveryId"]),
+    ]
+    assert admin.get("workflow-webhooks")["duplicates_sent"] == 2
+    assert admin.get("workflow-webhooks/deliveries")["duplicates_sent"] == 2
+
+
+def test_deliver_twice_is_off_by_default_and_forgotten_with_the_action(
+    admin: Admin, activities: WebhookReceiver
+) -> None:
+    # Given the action configured without it
+    contact = admin.create("contacts", {"email": "once@example.com"})
+    described = configure(admin, activities)
+
+    # When an activity is recorded, and the action is then set to deliver twice and deleted
+    admin.post("document-views", {"contact": contact["id"], "document_name": "Once.pdf"})
+    activities.wait_for(lambda r: len(r.requests) == 1)
+    log = wait_for_deliveries(admin, activities, 1)
+    configure(admin, activities, deliver_twice=True)
+    admin.delete("workflow-webhooks")
+
+    # Then it was sent once, and the deleted action no longer delivers twice
+    assert described["deliver_twice"] is False
+    assert [d["trigger"] for d in admin.post("workflow-webhooks/flush")["deliveries"] + log] == ["background"]
+    assert len(activities.requests) == 1
+    assert (admin.get("workflow-webhooks")["deliver_twice"], described["duplicates_sent"]) == (False, 0)
+
+
+def test_deliver_twice_must_be_a_boolean(admin: Admin) -> None:
+    response = admin.session.post(
+        f"{admin.url}/_sandbox/workflow-webhooks", json={"deliver_twice": 1}, timeout=10
+    )
+    assert response.status_code == 400
+    assert "deliver_twice must be true or false" in response.json()["message"]

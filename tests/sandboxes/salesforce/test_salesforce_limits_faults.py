@@ -149,6 +149,142 @@ def test_faults_can_target_the_token_endpoint(harness: Harness) -> None:
     assert set(response.json()) == {"error", "error_description"}
 
 
+# -- probabilistic faults ---------------------------------------------------------------------------
+
+LIMITS = "GET /services/data/*/limits*"
+
+
+def _status_or_drop(harness: Harness, token: str) -> int:
+    """The status of a limits call, or 0 when the connection was dropped."""
+    try:
+        return harness.api("GET", "/limits", token).status_code
+    except requests.ConnectionError:
+        return 0
+
+
+def test_probabilistic_faults_fail_their_share_one_at_a_time_repeatably(harness: Harness) -> None:
+    # Given five kinds of fault on limits, 4 % each, and a seed
+    token = harness.access_token()
+    harness.admin.post("/faults", {"seed": 11})
+    for fault in (
+        {"kind": "rate_limit"},
+        {"kind": "server_error"},
+        {"kind": "status", "status": 503},
+        {"kind": "expired_session"},
+        {"kind": "drop"},
+    ):
+        harness.admin.post("/faults", {"route": LIMITS, "probability": 0.04, **fault})
+    # When limits are read 400 times, and 400 times more after seeding again
+    first = [_status_or_drop(harness, token) for _ in range(400)]
+    harness.admin.post("/faults", {"seed": 11})
+    second = [_status_or_drop(harness, token) for _ in range(400)]
+    # Then about a fifth failed, every kind had its turn, and the same seed gave the same run
+    failed = [status for status in first if status != 200]
+    assert 60 <= len(failed) <= 100
+    assert set(failed) == {429, 500, 503, 401, 0}
+    assert second == first
+    assert sum(f["hits"] for f in harness.admin.get("/faults")["faults"]) == 2 * len(failed)
+    logged = [e for e in harness.admin.get("/requests")["requests"] if e["path"].endswith("/limits")]
+    assert len(logged) == 800
+    assert sum(1 for e in logged if "fault" in e) == 2 * len(failed)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [
+        ({"kind": "rate_limit", "retry_after": 4}, 429, "REQUEST_LIMIT_EXCEEDED"),
+        ({"kind": "server_error"}, 500, "UNKNOWN_EXCEPTION"),
+        ({"kind": "status", "status": 503}, 503, "SERVER_UNAVAILABLE"),
+        ({"kind": "expired_session"}, 401, "INVALID_SESSION_ID"),
+    ],
+)
+def test_each_kind_answers_the_same_under_probability(
+    harness: Harness, fault: dict[str, object], status: int, code: str
+) -> None:
+    # Given a fault that always applies by probability (and so never runs out)
+    token = harness.access_token()
+    harness.admin.post("/faults", {"route": LIMITS, "probability": 1, **fault})
+    # When limits are read twice
+    answers = [harness.api("GET", "/limits", token) for _ in range(2)]
+    # Then both got the Salesforce-shaped answer, logged once each with the fault's kind
+    assert [(a.status_code, a.json()[0]["errorCode"]) for a in answers] == [(status, code)] * 2
+    if status == 429:
+        assert answers[0].headers["Retry-After"] == "4"
+    logged = [e for e in harness.admin.get("/requests")["requests"] if e["path"].endswith("/limits")]
+    assert [(e["status"], e["fault"]) for e in logged] == [(status, fault["kind"])] * 2
+
+
+def test_expired_session_under_probability_is_what_simple_salesforce_expects(
+    sf: SalesforceClient, harness: Harness
+) -> None:
+    harness.admin.post("/faults", {"route": LIMITS, "kind": "expired_session", "probability": 1})
+    with pytest.raises(SalesforceExpiredSession) as raised:
+        sf.limits()
+    assert error_content(raised.value)[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_slow_and_drop_under_probability(harness: Harness) -> None:
+    # Given a slow fault on limits and a dropped connection on task creation, both by probability
+    token = harness.access_token()
+    harness.admin.post("/faults", {"route": LIMITS, "kind": "slow", "delay_seconds": 0.2, "probability": 1})
+    harness.admin.post(
+        "/faults", {"route": "POST /services/data/*/sobjects/Task", "kind": "drop", "probability": 1}
+    )
+    # When limits are read and a task created
+    slow = harness.api("GET", "/limits", token)
+    with pytest.raises(requests.ConnectionError) as dropped:
+        harness.api("POST", "/sobjects/Task", token, json={"Subject": "lost"})
+    # Then limits came late but right; the create got no answer (a plain connection error, not a
+    # TLS one) and wrote nothing
+    assert slow.status_code == 200
+    assert slow.elapsed.total_seconds() >= 0.2
+    assert not isinstance(dropped.value, requests.exceptions.SSLError)
+    query = harness.api("GET", "/query", token, params={"q": "SELECT COUNT() FROM Task"})
+    assert query.json()["totalSize"] == 0
+    logged = [(e["status"], e.get("fault")) for e in harness.admin.get("/requests")["requests"]]
+    assert (200, "slow") in logged
+    assert (499, "drop") in logged
+
+
+def test_drop_before_a_large_unread_body_is_a_plain_connection_error(harness: Harness) -> None:
+    # Given a dropped connection on task creation, and a request log that does not read bodies
+    token = harness.access_token()
+    harness.admin.post("/faults", {"route": "POST /services/data/*/sobjects/Task", "kind": "drop"})
+    harness.sandbox.log.keep_bodies = False
+    try:
+        # When a task with a 2 MB description is posted
+        with pytest.raises(requests.ConnectionError) as dropped:
+            harness.api("POST", "/sobjects/Task", token, json={"Subject": "big", "Description": "x" * 2**21})
+        after = harness.api("GET", "/limits", token)
+    finally:
+        harness.sandbox.log.keep_bodies = True
+    # Then the client saw the connection close (not a TLS error mid-upload) and the next call works
+    assert not isinstance(dropped.value, requests.exceptions.SSLError)
+    assert after.status_code == 200
+    statuses = [e["status"] for e in harness.admin.get("/requests")["requests"]]
+    assert statuses[-2:] == [499, 200]  # no leftover body parsed as a request
+
+
+def test_deterministic_faults_come_before_probabilistic_ones(harness: Harness) -> None:
+    token = harness.access_token()
+    harness.admin.post("/faults", {"route": LIMITS, "kind": "status", "status": 503, "probability": 1})
+    harness.admin.post("/faults", {"route": LIMITS, "kind": "server_error", "times": 2})
+    statuses = [harness.api("GET", "/limits", token).status_code for _ in range(4)]
+    assert statuses == [500, 500, 503, 503]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"probability": 0}, {"probability": -1}, {"probability": 1.01}, {"probability": "often"}, {"seed": 1.5}],
+)
+def test_invalid_probability_or_seed_is_refused(harness: Harness, extra: dict[str, object]) -> None:
+    # When a fault with a probability out of (0, 1] (or a seed that is not an integer) is posted
+    response = harness.admin.call("POST", "/faults", 400, json={"route": LIMITS, "kind": "drop", **extra})
+    # Then it is refused and nothing changes
+    assert "message" in response.json()
+    assert harness.admin.get("/faults") == {"faults": [], "seed": None}
+
+
 def test_request_log_counts_calls_per_route(sf: SalesforceClient, harness: Harness) -> None:
     # Given a clean request log
     harness.admin.call("DELETE", "/requests", 200)

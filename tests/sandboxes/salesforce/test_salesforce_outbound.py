@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, tostring
 
 import pytest
 
@@ -326,3 +326,88 @@ def test_changes_by_a_skipped_user_send_nothing_as_the_flows_entry_condition_say
     _wait_until_settled(harness)
     assert [r["Id"] for m in listener.received for r in m.records()] == [by_rep["id"]]
     assert len(messages) == 1
+
+
+# -- duplicate delivery -----------------------------------------------------------------------------
+
+
+def _notification_ids(message: Received) -> list[str | None]:
+    return [r["_notification"] for r in message.records()]
+
+
+def test_deliver_twice_sends_every_acknowledged_message_again_identically(
+    sf: SalesforceClient, harness: Harness, listener: Listener
+) -> None:
+    # Given messages delivered twice, on flush only
+    settings = harness.admin.post("/outbound-messages/settings", {"background": False, "deliver_twice": True})
+    _configure(harness, listener, objects=["Task"], fields=["Subject"])
+    # When two tasks are created, one flush each
+    reports = []
+    for subject in ("first", "second"):
+        sf.Task.create({"Subject": subject})
+        reports.append(harness.admin.post("/outbound-messages/flush"))
+    # Then each message reached the listener exactly twice, the same envelope with the same Ids
+    assert (settings["deliver_twice"], settings["duplicates_sent"]) == (True, 0)
+    first, copy, second, second_copy = listener.wait_for(4)
+    for original, duplicate in ((first, copy), (second, second_copy)):
+        assert tostring(duplicate.root) == tostring(original.root)
+        assert _notification_ids(duplicate) == _notification_ids(original)
+    assert _notification_ids(first) != _notification_ids(second)
+    assert [(r["messages"], r["delivered"], r["duplicates"]) for r in reports] == [(1, 1, 1)] * 2
+    # And the log records the copies as attempts, counted in the settings
+    log = harness.admin.get("/outbound-messages/deliveries?include_envelope=1")["deliveries"]
+    assert [(d["attempt"], d["outcome"], d["duplicate"]) for d in log] == [
+        (1, "delivered", False),
+        (1, "delivered", True),
+    ] * 2
+    assert log[0]["envelope"] == log[1]["envelope"]
+    assert log[0]["notification_ids"] == log[1]["notification_ids"]
+    assert harness.admin.get("/outbound-messages/settings")["duplicates_sent"] == 2
+    assert len(listener.received) == 4
+
+
+def test_deliver_twice_copies_only_acknowledged_messages_and_never_retries_a_copy(
+    sf: SalesforceClient, harness: Harness, listener: Listener
+) -> None:
+    # Given messages delivered twice, and a listener that refuses the first try and the copy
+    harness.admin.post("/outbound-messages/settings", {"deliver_twice": True})
+    _configure(harness, listener, objects=["Task"])
+    listener.answers = [(500, b"oops"), (200, ACK), (200, NACK)]
+    # When a task is created (background delivery)
+    sf.Task.create({"Subject": "Flaky"})
+    messages = listener.wait_for(3)
+    settled = _wait_until_settled(harness)
+    # Then the failure was retried, the acknowledged retry copied once, and the unacked copy let go
+    assert [(d["attempt"], d["outcome"], d["duplicate"]) for d in settled["deliveries"]] == [
+        (1, "retrying", False),
+        (2, "delivered", False),
+        (2, "dropped", True),
+    ]
+    assert len({tuple(_notification_ids(m)) for m in messages}) == 1
+    time.sleep(0.2)  # longer than the retry backoff: nothing more comes
+    assert len(listener.received) == 3
+
+
+def test_deliver_twice_is_off_by_default_and_after_a_reset(
+    sf: SalesforceClient, harness: Harness, listener: Listener
+) -> None:
+    # Given the default settings
+    defaults = harness.admin.get("/outbound-messages/settings")
+    harness.admin.post("/outbound-messages/settings", {"background": False})
+    _configure(harness, listener, objects=["Task"])
+    # When a task is created and flushed, and deliver_twice is switched on and the org reset
+    sf.Task.create({"Subject": "Once"})
+    report = harness.admin.post("/outbound-messages/flush")
+    harness.admin.post("/outbound-messages/settings", {"deliver_twice": True})
+    harness.admin.post("/reset")
+    # Then one message was sent, and the reset switched duplicates off
+    assert (defaults["deliver_twice"], defaults["duplicates_sent"]) == (False, 0)
+    assert (report["messages"], report["duplicates"]) == (1, 0)
+    assert len(listener.received) == 1
+    assert harness.admin.get("/outbound-messages/settings")["deliver_twice"] is False
+
+
+def test_deliver_twice_must_be_a_boolean(harness: Harness) -> None:
+    response = harness.admin.call("POST", "/outbound-messages/settings", 400, json={"deliver_twice": "yes"})
+    assert "deliver_twice" in response.json()["message"]
+    assert harness.admin.get("/outbound-messages/settings")["deliver_twice"] is False

@@ -4,6 +4,31 @@ the reserved ``/_sandbox/`` admin prefix, and a threaded HTTP(S) server that run
 A sandbox is a werkzeug WSGI application. Subclasses of :class:`SandboxApp` register their API
 routes in ``url_map`` and their extra admin routes under ``/_sandbox/``; everything else here
 (faults, counters, clock, reset) behaves the same in both.
+
+Faults (``/_sandbox/faults``)
+-----------------------------
+``POST`` takes a :class:`Fault`'s fields as JSON: ``{"route": "GET /crm/v3/objects/*", "kind":
+"rate_limit"|"server_error"|"status"|"slow"|"drop"|"expired_session", "times"?: n|null,
+"status"?: n, "retry_after"?: s, "delay_seconds"?: s, "probability"?: p}``; ``GET`` lists them
+(``{"faults": [...], "seed": n|null}``), ``DELETE`` clears them. ``route`` is a glob over
+``METHOD /path`` or the path alone. Admin routes are never faulted.
+
+* Without ``probability`` a fault applies to the next ``times`` matching requests (default 1;
+  ``null``: until cleared). These are checked first, in the order they were added.
+* With ``probability`` (0 < p <= 1) a fault applies to that share of matching requests, at random;
+  ``times`` then defaults to ``null`` (unlimited; a number caps how often it applies). One random
+  number is rolled per request that matches any of them, and the faults share the interval [0, 1)
+  in the order they were added: five faults of 0.04 each fail 20 % of requests in expectation, at
+  most one fault a request. Bands beyond a cumulative 1 are never reached.
+* ``{"seed": n}`` (alone, or along with a fault) seeds the faults' random numbers, so a run is
+  repeatable (given the same requests in the same order). The seed lasts until another one or
+  ``/_sandbox/reset`` (which unseeds); ``DELETE`` keeps it.
+
+What a fault does: ``rate_limit`` answers 429 with ``Retry-After``; ``server_error`` and
+``status`` answer 5XX or the given status; ``expired_session`` answers 401; each sandbox shapes
+these bodies as its vendor does. ``slow`` waits ``delay_seconds`` and then serves the request
+normally; ``drop`` closes the connection without an answer (clients see a connection error). The
+request log records each faulted request once, with ``fault`` set to its kind (``drop``: status 499).
 """
 
 from __future__ import annotations
@@ -13,6 +38,8 @@ import datetime as dt
 import fnmatch
 import ipaddress
 import json
+import math
+import random
 import shutil
 import socket
 import tempfile
@@ -93,7 +120,9 @@ FAULT_KINDS = ("rate_limit", "server_error", "slow", "drop", "expired_session", 
 class Fault:
     """One injected failure: requests whose ``METHOD /path`` matches ``route`` (a glob such as
     ``POST /crm/v3/objects/*/batch/*`` or ``* /services/data/*``) fail ``times`` times (None:
-    until cleared)."""
+    until cleared). With ``probability`` a matching request fails only with that chance (see
+    :meth:`FaultSwitch.take`); such a fault usually has ``times=None`` (which :meth:`from_body`
+    makes the default)."""
 
     route: str
     kind: str
@@ -102,21 +131,41 @@ class Fault:
     retry_after: int = 1
     delay_seconds: float = 0.0
     hits: int = 0
+    probability: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if self.kind == "status" and self.status is None:
             raise ValueError("a 'status' fault needs a status code")
+        if self.probability is not None:
+            # bool is an int: reject it rather than read true as a probability of 1.
+            if isinstance(self.probability, bool) or not isinstance(self.probability, int | float):
+                raise ValueError("probability must be a number")
+            if not (math.isfinite(self.probability) and 0 < self.probability <= 1):
+                raise ValueError("probability must be greater than 0 and at most 1")
+            self.probability = float(self.probability)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Fault:
+        """A fault from the admin route's JSON; a probabilistic one is unlimited unless ``times``
+        is given (a one-shot fault that fires at random is rarely what a caller means)."""
+        if body.get("probability") is not None and "times" not in body:
+            body = {**body, "times": None}
+        return cls(**body)
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatch.fnmatchcase(f"{method} {path}", self.route) or fnmatch.fnmatchcase(path, self.route)
 
 
 class FaultSwitch:
+    """The active faults, and the random numbers that decide the probabilistic ones."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self.seed: int | None = None
+        self._random = random.Random()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -126,16 +175,44 @@ class FaultSwitch:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first active fault for this request, spending one of its ``times``."""
+    def reseed(self, seed: int | None) -> None:
+        """Restart the random numbers from ``seed`` (None: unseeded, from the OS)."""
         with self._lock:
+            self.seed = seed
+            self._random = random.Random(seed)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The fault to apply to this request, if any, spending one of its ``times``.
+
+        Faults without a probability come first, in order: the first active match applies. Else one
+        number in [0, 1) is rolled and the active probabilistic matches, in order, each cover the
+        next ``probability`` of that interval; the one whose band holds the roll applies. Rolling
+        once (rather than once per fault) keeps the faults exclusive and their shares exact.
+        """
+        with self._lock:
+            chances: list[tuple[Fault, float]] = []
             for fault in self._faults:
-                if fault.matches(method, path) and (fault.times is None or fault.times > 0):
-                    fault.hits += 1
-                    if fault.times is not None:
-                        fault.times -= 1
-                    return fault
+                if not fault.matches(method, path) or (fault.times is not None and fault.times <= 0):
+                    continue
+                if fault.probability is None:
+                    return self._spend(fault)
+                chances.append((fault, fault.probability))
+            if not chances:
+                return None  # no roll: the sequence only advances for requests that could fail
+            roll = self._random.random()
+            band = 0.0
+            for fault, probability in chances:
+                band += probability
+                if roll < band:
+                    return self._spend(fault)
         return None
+
+    @staticmethod
+    def _spend(fault: Fault) -> Fault:
+        fault.hits += 1
+        if fault.times is not None:
+            fault.times -= 1
+        return fault
 
     def describe(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -269,7 +346,7 @@ class SandboxApp:
                         return fault_applied
                 denied = self.authenticate(request)
                 if denied is not None:
-                    self._after(request, denied, route_name, None)
+                    self._after(request, denied, route_name, fault)  # a "slow" fault still shows
                     return denied
             response = self._handlers[str(endpoint)](request, **args)
         except DropConnection:
@@ -307,6 +384,10 @@ class SandboxApp:
 
     @staticmethod
     def _drop(request: Request) -> None:
+        # Read the body first: a client still sending it would see a reset, or over TLS an
+        # SSLEOFError mid-write, rather than a connection closed without a response.
+        with contextlib.suppress(Exception):
+            request.get_data()
         sock = request.environ.get("werkzeug.socket")
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
@@ -329,13 +410,25 @@ class SandboxApp:
     def _admin_faults(self, request: Request) -> Response:
         if request.method == "POST":
             body = request.get_json(force=True, silent=True) or {}
+            if not isinstance(body, dict):
+                return json_response({"message": "send a JSON object"}, 400)
+            body = dict(body)
+            has_seed = "seed" in body
+            seed = body.pop("seed", None)
+            if has_seed and seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                return json_response({"message": "seed must be an integer or null"}, 400)
             try:
-                self.faults.add(Fault(**body))
+                # {"seed": n} alone only seeds; validate a fault before seeding for it.
+                fault = Fault.from_body(body) if body or not has_seed else None
             except (TypeError, ValueError) as exc:
                 return json_response({"message": str(exc)}, 400)
+            if has_seed:
+                self.faults.reseed(seed)
+            if fault is not None:
+                self.faults.add(fault)
         elif request.method == "DELETE":
             self.faults.clear()
-        return json_response({"faults": self.faults.describe()})
+        return json_response({"faults": self.faults.describe(), "seed": self.faults.seed})
 
     def _admin_requests(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -350,6 +443,7 @@ class SandboxApp:
         with self.lock:
             self.reset_state()
         self.faults.clear()
+        self.faults.reseed(None)
         self.log.clear()
         self.clock.reset()
         return json_response({"reset": True})
@@ -447,6 +541,11 @@ class _QuietRequestHandler(WSGIRequestHandler):
     # The dev server logs every request to stderr; the sandbox keeps its own request log instead.
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        # After a "drop" fault (or a client hanging up) the socket is shut: reading another request
+        # from it would parse leftovers (over TLS, raw records) as a request line.
+        self.close_connection = True
 
 
 def serve(app: SandboxApp, port: int = 0, *, tls: bool = False, host: str = "127.0.0.1") -> RunningServer:

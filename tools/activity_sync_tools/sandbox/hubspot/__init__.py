@@ -23,7 +23,15 @@ Served (as on api.hubapi.com, ``Authorization: Bearer <token>``)
 
 Admin routes (``/_sandbox/...``, JSON in and out)
 -------------------------------------------------
-Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``reset``. HubSpot's own:
+Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``reset`` (see
+:mod:`activity_sync_tools.sandbox.core`). ``POST faults`` — ``{"route": "GET /crm/v3/objects/*",
+"kind": "rate_limit"|"server_error"|"status"|"slow"|"drop"|"expired_session", "times"?,
+"status"?, "retry_after"?, "delay_seconds"?, "probability"?}``, answered in HubSpot's shapes:
+``rate_limit`` → 429 ``TEN_SECONDLY_ROLLING`` with ``Retry-After``; ``server_error``/``status`` →
+that status (503 by default) with HubSpot's error category; ``expired_session`` → 401
+``EXPIRED_AUTHENTICATION``; ``slow`` → late but normal; ``drop`` → connection closed, no answer.
+``"probability": p`` fails that share of matching requests at random (unlimited unless ``times``),
+one fault a request; ``{"seed": n}`` makes the draw repeatable. HubSpot's own:
 
 * ``GET|POST owners`` — ``{"email", "firstName", "lastName", "userId"?, "teams"?, "archived"?}`` or
   ``{"owners": [...]}``.
@@ -47,9 +55,11 @@ Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``
   ["object.creation", {"subscriptionType": "object.propertyChange", "objectTypeId": "0-49",
   "propertyName": "hs_email_open_count"}, "contact.propertyChange", ...], "batch_window_seconds"?,
   "max_retries"?, "retry_backoff_seconds"?, "max_backoff_seconds"?, "retry_after_scale"?,
-  "timeout_seconds"?}``; ``POST webhooks/flush`` delivers what is pending now (the workflow
-  webhook action's requests too);
-  ``GET|DELETE webhooks/deliveries`` is the delivery log.
+  "timeout_seconds"?, "deliver_twice"?}``; ``POST webhooks/flush`` delivers what is pending now (the
+  workflow webhook action's requests too);
+  ``GET|DELETE webhooks/deliveries`` is the delivery log (``{"deliveries", "duplicates_sent"}``).
+  ``"deliver_twice": true`` sends every acknowledged request again at once, identical (logged with
+  ``"trigger": "duplicate"``, never retried); GET shows it and ``duplicates_sent``.
 * ``GET|POST document-views`` — ``{"contact": id or email, "document_name", "at"?, "id"?, "owner"?}``
   and ``GET|POST timeline-events`` — ``{"contact", "app_name", "event_name", "at"?, "id"?,
   "owner"?}``: sales-content document views and other apps' timeline events, which HubSpot has no
@@ -59,15 +69,17 @@ Shared with every sandbox: ``clock``, ``faults``, ``requests``, ``counters``, ``
   ``{"activity": <ActivityPost>, "queued": bool}``. GET answers ``{"results": [<ActivityPost>...]}``.
 * ``GET|POST|DELETE workflow-webhooks`` — a workflow's *Send a webhook* action, the way these reach
   the service: ``{"target_url", "bearer_token", "retry"?, "max_retries"?, "retry_backoff_seconds"?,
-  "max_backoff_seconds"?, "retry_after_scale"?, "timeout_seconds"?}``. Each recorded activity is
-  POSTed by a background sender as the service's ``ActivityPost`` JSON (``{"type": "document_view"|
-  "integration_event", "id", "occurred_at", "contact_ids": [id], "owner_id"?, "properties":
-  {"document_name"} or {"app_name", "event_name"}}``), one per request, with ``Authorization: Bearer
-  <bearer_token>``; 4XX but 429 is final, anything else not 2XX is retried with backoff up to
-  ``max_retries`` times (``"retry": false``: never). DELETE forgets the action and what it had
-  pending. ``POST workflow-webhooks/flush`` sends what is pending now, and ``POST webhooks/flush``
-  does too (its answer adds ``"workflow_webhooks": {"deliveries", "pending"}``);
-  ``GET|DELETE workflow-webhooks/deliveries`` is the delivery log. See :mod:`.workflows`.
+  "max_backoff_seconds"?, "retry_after_scale"?, "timeout_seconds"?, "deliver_twice"?}``. Each
+  recorded activity is POSTed by a background sender as the service's ``ActivityPost`` JSON
+  (``{"type": "document_view"|"integration_event", "id", "occurred_at", "contact_ids": [id],
+  "owner_id"?, "properties": {"document_name"} or {"app_name", "event_name"}}``), one per request,
+  with ``Authorization: Bearer <bearer_token>``; 4XX but 429 is final, anything else not 2XX is
+  retried with backoff up to ``max_retries`` times (``"retry": false``: never). DELETE forgets the
+  action and what it had pending. ``POST workflow-webhooks/flush`` sends what is pending now, and
+  ``POST webhooks/flush`` does too (its answer adds ``"workflow_webhooks": {"deliveries",
+  "pending"}``);
+  ``GET|DELETE workflow-webhooks/deliveries`` is the delivery log. ``deliver_twice`` as for
+  ``webhooks``. See :mod:`.workflows`.
 * ``GET|POST|DELETE rate-limits`` — ``{"rate_limit_per_10s", "daily_limit", "search_per_second"}``;
   DELETE forgets usage.
 * ``GET|POST config`` — ``{"search_index_lag_seconds", "search_short_page_by"}``: new records stay out

@@ -237,7 +237,10 @@ class AdminApi:
     def webhook_deliveries(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.sandbox.webhooks.clear_deliveries()
-        return json_response({"deliveries": self.sandbox.webhooks.deliveries()})
+        dispatcher = self.sandbox.webhooks
+        return json_response(
+            {"deliveries": dispatcher.deliveries(), "duplicates_sent": dispatcher.duplicates_sent}
+        )
 
     # -- activities without a read API, and the workflow action that sends them ----------------
     def workflow_webhooks(self, request: Request) -> Response:
@@ -262,7 +265,8 @@ class AdminApi:
     def workflow_webhook_deliveries(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.sandbox.workflow_webhooks.clear_deliveries()
-        return json_response({"deliveries": self.sandbox.workflow_webhooks.deliveries()})
+        sender = self.sandbox.workflow_webhooks
+        return json_response({"deliveries": sender.deliveries(), "duplicates_sent": sender.duplicates_sent})
 
     def document_views(self, request: Request) -> Response:
         return self._workflow_activity(request, DOCUMENT_VIEW)

@@ -8,6 +8,12 @@ to fractions of a second; a 429 waits ``Retry-After`` times ``retry_after_scale`
 is final or the settings allow no more attempts. ``flush`` sends everything pending at once. A
 subclass says what differs: the request, how many queued items share one, and which answers are
 final.
+
+``deliver_twice`` (a fault-injection setting) sends every request that was answered 2XX once more
+at once, byte for byte (same body, signature, timestamp and ids), as a sender that missed the
+acknowledgement would; the copy is logged with trigger ``duplicate`` and ``duplicateOf`` (the
+original's ``deliveryId``), and is never retried. ``duplicates_sent`` counts them since the last
+reset.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class SenderSettings:
     max_backoff_seconds: float = 2.0
     retry_after_scale: float = 1.0
     timeout_seconds: float = 5.0
+    deliver_twice: bool = False  # every acknowledged request is sent again (receivers must dedupe)
 
     RETRY_NUMBERS = ("retry_backoff_seconds", "max_backoff_seconds", "retry_after_scale", "timeout_seconds")
 
@@ -51,8 +58,15 @@ class SenderSettings:
                     raise ValueError(f"{name} must not be negative")
                 setattr(self, name, value)
 
+    def set_deliver_twice(self, body: dict[str, Any]) -> None:
+        """Set ``deliver_twice`` when ``body`` gives it; ValueError unless it is true or false."""
+        if "deliver_twice" in body:
+            if not isinstance(body["deliver_twice"], bool):
+                raise ValueError("deliver_twice must be true or false")
+            self.deliver_twice = body["deliver_twice"]
+
     def describe(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ("max_retries", *self.RETRY_NUMBERS)}
+        return {name: getattr(self, name) for name in ("max_retries", *self.RETRY_NUMBERS, "deliver_twice")}
 
 
 @dataclass
@@ -85,7 +99,7 @@ class Delivery:
     """One attempt, as the deliveries admin routes list it."""
 
     delivery_id: int
-    trigger: str  # background | flush
+    trigger: str  # background | flush | duplicate
     at: str
     url: str
     status: int | None
@@ -94,10 +108,11 @@ class Delivery:
     duration_ms: int
     shown: dict[str, Any]
     retry_in_seconds: float | None = None
+    duplicate_of: int | None = None  # a deliver_twice copy: the original's delivery id
 
     # A flat JSON object like several others here (options, settings); only the shape is shared.
     def to_api(self) -> dict[str, Any]:
-        return {
+        body = {
             "deliveryId": self.delivery_id,
             "trigger": self.trigger,
             "at": self.at,
@@ -109,6 +124,9 @@ class Delivery:
             "retryInSeconds": self.retry_in_seconds,
             **self.shown,
         }
+        if self.duplicate_of is not None:
+            body["duplicateOf"] = self.duplicate_of
+        return body
 
 
 class BackgroundSender[ContentT](ABC):
@@ -129,6 +147,7 @@ class BackgroundSender[ContentT](ABC):
         self._deliveries: collections.deque[Delivery] = collections.deque(maxlen=10_000)
         self._next_sequence = 1
         self._next_delivery_id = 1
+        self.duplicates_sent = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._session = requests.Session()
@@ -162,6 +181,7 @@ class BackgroundSender[ContentT](ABC):
             self._pending.clear()
             self._deliveries.clear()
             self._next_sequence = self._next_delivery_id = 1
+            self.duplicates_sent = 0
             self._reset_own_state()
 
     @contextlib.contextmanager
@@ -250,11 +270,37 @@ class BackgroundSender[ContentT](ABC):
                     taken = {p.sequence for p in ready}
                     self._pending = [p for p in self._pending if p.sequence not in taken]
                 attempted |= taken
-                done.append(self._post(ready, trigger))
+                done += self._post(ready, trigger)
 
-    def _post(self, batch: list[Queued[ContentT]], trigger: str) -> Delivery:
-        settings = self.settings
+    def _post(self, batch: list[Queued[ContentT]], trigger: str) -> list[Delivery]:
+        """Send ``batch``'s request and log it (and its copy, with ``deliver_twice``)."""
         request = self._request(batch)
+        delivery, retry_after = self._send(request, trigger)
+        if _succeeded(delivery.status):
+            pass
+        elif delivery.status is not None and self._is_rejection(delivery.status):
+            delivery.outcome = "rejected"
+        else:
+            self._schedule_retries(batch, delivery, delivery.status, retry_after)
+        self._log(delivery)
+        if not (_succeeded(delivery.status) and self.settings.deliver_twice):
+            return [delivery]
+        # The very same request (signature and timestamp included) right away; a copy that fails
+        # is not retried: the original already got through.
+        duplicate, _ = self._send(request, "duplicate")
+        duplicate.duplicate_of = delivery.delivery_id
+        if duplicate.status is not None and self._is_rejection(duplicate.status):
+            duplicate.outcome = "rejected"
+        elif not _succeeded(duplicate.status):
+            duplicate.outcome = "abandoned"
+        self._log(duplicate)
+        with self._condition:
+            self.duplicates_sent += 1
+        return [delivery, duplicate]
+
+    def _send(self, request: OutgoingRequest, trigger: str) -> tuple[Delivery, str | None]:
+        """POST ``request`` once: its delivery record (outcome ``delivered`` until the caller says
+        otherwise) and the answer's ``Retry-After``."""
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
@@ -264,7 +310,7 @@ class BackgroundSender[ContentT](ABC):
                 request.url,
                 data=request.body.encode(),
                 headers=request.headers,
-                timeout=settings.timeout_seconds,
+                timeout=self.settings.timeout_seconds,
                 allow_redirects=request.follow_redirects,
             )
             status = response.status_code
@@ -283,17 +329,13 @@ class BackgroundSender[ContentT](ABC):
             duration_ms=int((time.monotonic() - started) * 1000),
             shown=request.shown,
         )
-        if status is not None and 200 <= status < 300:
-            pass
-        elif status is not None and self._is_rejection(status):
-            delivery.outcome = "rejected"
-        else:
-            self._schedule_retries(batch, delivery, status, retry_after)
+        return delivery, retry_after
+
+    def _log(self, delivery: Delivery) -> None:
         with self._condition:
             delivery.delivery_id = self._next_delivery_id
             self._next_delivery_id += 1
             self._deliveries.append(delivery)
-        return delivery
 
     def _schedule_retries(
         self, batch: list[Queued[ContentT]], delivery: Delivery, status: int | None, retry_after: str | None
@@ -316,3 +358,7 @@ class BackgroundSender[ContentT](ABC):
                 retry = Queued(failed.content, failed.sequence, failed.attempt_number + 1, now + delay, now)
                 self._pending.append(retry)
             self._condition.notify_all()
+
+
+def _succeeded(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300

@@ -12,6 +12,8 @@ sender POSTs to the app's target URL as JSON arrays of up to 100 events, signed,
 * Retries: connection errors, timeouts and any status except 400/401/403/404/405 are retried with
   ``attemptNumber`` + 1, up to ``max_retries`` times (HubSpot: 10 over about a day; here the backoff
   is scaled down to fractions of a second); a 429 waits ``Retry-After`` (times ``retry_after_scale``).
+* ``deliver_twice``: every batch the target acknowledges is sent once more, identical (HubSpot
+  delivers at least once; see :mod:`.sender`).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class WebhookSettings(SenderSettings):
     batch_window_seconds: float = 0.05
 
     def update(self, body: dict[str, Any]) -> None:
+        self.set_deliver_twice(body)  # first: an invalid value then changes nothing
         if "target_url" in body:
             self.target_url = body["target_url"] or None
         if "client_secret" in body:
@@ -174,6 +177,7 @@ class WebhookDispatcher(BackgroundSender[dict[str, Any]]):
                 **self.settings.describe(),
                 "subscriptions": [s.to_api() for s in self.subscriptions],
                 "pending": self.pending_count(),
+                "duplicates_sent": self.duplicates_sent,
             }
 
     # -- events --------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ is final except 429, which waits ``Retry-After`` (seconds, times ``retry_after_s
 errors, timeouts, 5XX and anything else not 2XX are retried with a doubling backoff. HubSpot keeps
 trying for three days (one minute first, at most eight hours apart); here the backoff is scaled down
 to fractions of a second and attempts are bounded by ``max_retries``. ``"retry": false`` makes the
-first failure final.
+first failure final. ``"deliver_twice": true`` sends each acknowledged request once more, identical
+(see :mod:`.sender`).
 """
 
 from __future__ import annotations
@@ -168,7 +169,9 @@ class WorkflowWebhookSettings(SenderSettings):
     bearer_token: str | None = None
     retry: bool = True
 
-    _KEYS = frozenset({"target_url", "bearer_token", "retry", "max_retries", *SenderSettings.RETRY_NUMBERS})
+    _KEYS = frozenset(
+        {"target_url", "bearer_token", "retry", "max_retries", "deliver_twice", *SenderSettings.RETRY_NUMBERS}
+    )
 
     @property
     def configured(self) -> bool:
@@ -202,6 +205,7 @@ class WorkflowWebhookSettings(SenderSettings):
             if new.max_retries < 0:
                 raise ValueError("max_retries must not be negative")
         new.set_numbers(body, self.RETRY_NUMBERS)
+        new.set_deliver_twice(body)
         if new.target_url and not new.bearer_token:
             raise ValueError("a workflow webhook with a target_url needs a bearer_token")
         return new
@@ -251,7 +255,11 @@ class WorkflowWebhookSender(BackgroundSender[WorkflowRequest]):
         self.settings = WorkflowWebhookSettings()
 
     def describe(self) -> dict[str, Any]:
-        return {**self.settings.describe(), "pending": self.pending_count()}
+        return {
+            **self.settings.describe(),
+            "pending": self.pending_count(),
+            "duplicates_sent": self.duplicates_sent,
+        }
 
     # -- sending -------------------------------------------------------------------------------
     def send(self, body: dict[str, Any]) -> bool:

@@ -80,12 +80,19 @@ Admin routes (JSON; besides the core's ``/_sandbox/clock``, ``faults``, ``reques
 * ``GET|POST|DELETE /_sandbox/outbound-messages`` — ``{"endpoint_url", "objects": ["Task",
   "Event"], "fields": [...] | {"Task": [...]}, "include_session_id", "send_as", "verify_tls"}``;
   ``POST …/flush``, ``GET …/deliveries[?include_envelope=1]``, ``GET|POST …/settings``
-  (``{"background", "retry_base_seconds", "retry_max_seconds", "max_attempts", "timeout_seconds"}``)
+  (``{"background", "retry_base_seconds", "retry_max_seconds", "max_attempts", "timeout_seconds",
+  "deliver_twice"}``; GET adds ``duplicates_sent``). ``"deliver_twice": true`` sends every
+  acknowledged message once more, identical (same notification Ids), logged as an attempt with
+  ``"duplicate": true`` and never retried; reset turns it off.
 
-Fault kinds (``POST /_sandbox/faults``) answer in Salesforce's shapes: ``rate_limit`` → 429 with
-``Retry-After``; ``server_error`` → 500 ``UNKNOWN_EXCEPTION``; ``status`` → that status with a
-matching error code (503 ``SERVER_UNAVAILABLE``, 403 ``REQUEST_LIMIT_EXCEEDED``, 400
-``UNABLE_TO_LOCK_ROW``…); ``expired_session`` → 401 ``INVALID_SESSION_ID``; ``slow``; ``drop``.
+Fault kinds (``POST /_sandbox/faults``, see :mod:`activity_sync_tools.sandbox.core`) answer in
+Salesforce's shapes: ``rate_limit`` → 429 with ``Retry-After``; ``server_error`` → 500
+``UNKNOWN_EXCEPTION``; ``status`` → that status with a matching error code (503
+``SERVER_UNAVAILABLE``, 403 ``REQUEST_LIMIT_EXCEEDED``, 400 ``UNABLE_TO_LOCK_ROW``…);
+``expired_session`` → 401 ``INVALID_SESSION_ID``; ``slow`` → late but normal; ``drop`` → the
+connection closes without an answer. On ``/services/oauth2/*`` they are OAuth-shaped. With
+``"probability": p`` (0 < p <= 1) a fault hits that share of matching requests at random (unlimited
+unless ``times`` is given), at most one fault a request; ``{"seed": n}`` makes the draw repeatable.
 """
 
 from __future__ import annotations

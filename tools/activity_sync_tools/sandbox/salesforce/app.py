@@ -182,6 +182,7 @@ class SalesforceSandbox(SandboxApp):
             "retry_base_seconds": outbound_retry_base_seconds,
             "max_attempts": outbound_max_attempts,
             "background": outbound_background,
+            "deliver_twice": False,  # a reset org delivers once
         }
         self.minter = IdMinter()
         self.outbound = OutboundMessenger(
@@ -1471,5 +1472,8 @@ class SalesforceSandbox(SandboxApp):
 
     def _admin_outbound_settings(self, request: Request) -> Response:
         if request.method == "POST":
-            return json_response(self.outbound.update_settings(self._admin_body(request)))
+            try:
+                return json_response(self.outbound.update_settings(self._admin_body(request)))
+            except (TypeError, ValueError) as exc:
+                return self._admin_error(str(exc))
         return json_response(self.outbound.settings())

@@ -33,6 +33,11 @@ sandbox scales this down for local use (``retry_base_seconds`` doubling per atte
 Pending notifications for the same record coalesce, and each message carries the record's data at
 send time ("only the latest data is delivered").
 
+Salesforce may deliver a notification more than once. ``deliver_twice`` (a fault-injection
+setting) makes that happen every time: an acknowledged message is sent once more right away, the
+same envelope byte for byte (same notification ``Id``s), logged as a delivery attempt with
+``"duplicate": true`` and never retried. ``duplicates_sent`` counts these copies.
+
 Sources (consulted for the shapes above; nothing copied):
 
 * Salesforce SOAP API Developer Guide, "Understanding the Outbound Messaging WSDL":
@@ -116,9 +121,10 @@ class DeliveryAttempt:
     attempt: int
     status_code: int | None
     acked: bool
-    outcome: str  # delivered | retrying | dropped
+    outcome: str  # delivered | retrying | dropped (a duplicate: delivered | dropped, never retried)
     error: str | None = None
     envelope: str = field(default="", repr=False)
+    duplicate: bool = False  # a deliver_twice copy of the acknowledged attempt before it
 
     def describe(self, include_envelope: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -195,6 +201,7 @@ class OutboundMessenger:
         max_attempts: int = 5,
         timeout_seconds: float = 5.0,
         background: bool = True,
+        deliver_twice: bool = False,
     ) -> None:
         self.organization_id = organization_id
         self._mint_id = mint_id
@@ -206,6 +213,8 @@ class OutboundMessenger:
         self.max_attempts = max_attempts
         self.timeout_seconds = timeout_seconds
         self.background = background
+        self.deliver_twice = deliver_twice
+        self.duplicates_sent = 0
         self._lock = threading.Condition()
         self._actions: list[OutboundAction] = []
         self._pending: list[PendingNotification] = []
@@ -253,6 +262,7 @@ class OutboundMessenger:
                 self._actions.clear()
             self._pending.clear()
             self._deliveries.clear()
+            self.duplicates_sent = 0
             self._lock.notify_all()
 
     def stop(self) -> None:
@@ -272,10 +282,17 @@ class OutboundMessenger:
             "retry_max_seconds": self.retry_max_seconds,
             "max_attempts": self.max_attempts,
             "timeout_seconds": self.timeout_seconds,
+            "deliver_twice": self.deliver_twice,
+            "duplicates_sent": self.duplicates_sent,
         }
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``changes`` to the settings; ValueError (nothing changed) when invalid."""
+        if "deliver_twice" in changes and not isinstance(changes["deliver_twice"], bool):
+            raise ValueError("deliver_twice must be true or false")
         with self._lock:
+            if "deliver_twice" in changes:
+                self.deliver_twice = changes["deliver_twice"]
             if "background" in changes:
                 self.background = bool(changes["background"])
             for name in ("retry_base_seconds", "retry_max_seconds", "timeout_seconds"):
@@ -384,11 +401,14 @@ class OutboundMessenger:
             self._deliver(batch)
         with self._lock:
             made = self._deliveries[start_index:]
+            # The counts are the notifications' fates; duplicates are counted apart.
+            fates = [d for d in made if not d.duplicate]
             return {
-                "messages": len(made),
-                "delivered": sum(len(d.notification_ids) for d in made if d.outcome == "delivered"),
-                "retrying": sum(len(d.notification_ids) for d in made if d.outcome == "retrying"),
-                "dropped": sum(len(d.notification_ids) for d in made if d.outcome == "dropped"),
+                "messages": len(fates),
+                "delivered": sum(len(d.notification_ids) for d in fates if d.outcome == "delivered"),
+                "retrying": sum(len(d.notification_ids) for d in fates if d.outcome == "retrying"),
+                "dropped": sum(len(d.notification_ids) for d in fates if d.outcome == "dropped"),
+                "duplicates": len(made) - len(fates),
                 "pending": len(self._pending),
                 "attempts": [d.describe() for d in made],
             }
@@ -414,23 +434,10 @@ class OutboundMessenger:
             sobject=action.sobject,
             notifications=notifications,
         )
-        status_code: int | None = None
-        error: str | None = None
-        acked = False
-        try:
-            response = self._http.post(
-                action.endpoint_url,
-                data=envelope.encode(),
-                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"notifications"'},
-                timeout=self.timeout_seconds,
-                verify=action.verify_tls,
-            )
-            status_code = response.status_code
-            acked = is_acknowledged(response.status_code, response.content)
-            if not acked:
-                error = f"no <Ack>true</Ack> in the HTTP {response.status_code} answer"
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        status_code, acked, error = self._post(action, envelope)
+        # Sent while the batch is still in flight, so that nothing looks settled before the copy
+        # went too.
+        duplicate = self._post(action, envelope) if acked and self.deliver_twice else None
         with self._lock:
             attempt = max(p.attempts for p in batch) + 1
             if acked:
@@ -446,19 +453,48 @@ class OutboundMessenger:
                 notification.next_attempt_at = time.monotonic() + delay
             if outcome != "retrying":
                 self._pending = [p for p in self._pending if p not in batch]
-            self._deliveries.append(
-                DeliveryAttempt(
+
+            def attempt_record(
+                status: int | None, was_acked: bool, shown_outcome: str, failure: str | None, copy: bool
+            ) -> DeliveryAttempt:
+                return DeliveryAttempt(
                     at=time.time(),
                     action_id=action.action_id,
                     endpoint_url=action.endpoint_url,
                     notification_ids=[p.notification_id for p in batch],
                     record_ids=[p.record_id for p in batch],
                     attempt=attempt,
-                    status_code=status_code,
-                    acked=acked,
-                    outcome=outcome,
-                    error=error,
+                    status_code=status,
+                    acked=was_acked,
+                    outcome=shown_outcome,
+                    error=failure,
                     envelope=envelope,
+                    duplicate=copy,
                 )
-            )
+
+            self._deliveries.append(attempt_record(status_code, acked, outcome, error, False))
+            if duplicate is not None:
+                copy_status, copy_acked, copy_error = duplicate
+                self.duplicates_sent += 1
+                self._deliveries.append(
+                    attempt_record(
+                        copy_status, copy_acked, "delivered" if copy_acked else "dropped", copy_error, True
+                    )
+                )
             self._lock.notify_all()
+
+    def _post(self, action: OutboundAction, envelope: str) -> tuple[int | None, bool, str | None]:
+        """POST one message: (HTTP status or None, acknowledged, what went wrong)."""
+        try:
+            response = self._http.post(
+                action.endpoint_url,
+                data=envelope.encode(),
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"notifications"'},
+                timeout=self.timeout_seconds,
+                verify=action.verify_tls,
+            )
+        except requests.RequestException as exc:
+            return None, False, f"{type(exc).__name__}: {exc}"
+        if is_acknowledged(response.status_code, response.content):
+            return response.status_code, True, None
+        return response.status_code, False, f"no <Ack>true</Ack> in the HTTP {response.status_code} answer"
