@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -180,6 +181,28 @@ def test_a_function_past_its_timeout_is_killed_and_reported(stack: LocalStack) -
     after = stack.invoke("Sleeper", {"seconds": 0})  # a fresh environment
     assert after.ok
     assert after.payload["pid"] != warm.payload["pid"]
+
+
+def test_a_busy_worker_killed_mid_invocation_is_reported_as_a_runtime_exit(stack: LocalStack) -> None:
+    # Given an invocation in progress (and nothing busy before it)
+    assert stack.kill_busy_worker(["Sleeper"]) is None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(stack.invoke, "Sleeper", {"seconds": 0.9})
+        deadline = time.monotonic() + 5
+        killed = None
+        # When the fault suite kills it
+        while killed is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            killed = stack.kill_busy_worker(["Sleeper"])
+        result = running.result(timeout=10)
+
+    # Then the invocation ends as Lambda reports a crashed runtime, and the next one starts afresh
+    assert killed is not None
+    assert killed[0] == "Sleeper"
+    assert result.error_type == "Runtime.ExitError"
+    after = stack.invoke("Sleeper", {"seconds": 0})
+    assert after.ok
+    assert after.payload["pid"] != killed[1]
 
 
 def test_a_handler_exception_is_reported_as_lambda_does(stack: LocalStack) -> None:

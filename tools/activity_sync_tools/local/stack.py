@@ -424,6 +424,13 @@ class LocalStack:
             raise RuntimeError("the local stack is not running")
         return self._pool.invoke(function_id, event)
 
+    def kill_busy_worker(self, function_ids: Iterable[str] | None = None) -> tuple[str, int] | None:
+        """Kill one execution environment in the middle of an invocation (fault tests: a crash
+        mid-batch); (function, pid), or None when none of ``function_ids`` is busy."""
+        if self._pool is None:
+            raise RuntimeError("the local stack is not running")
+        return self._pool.kill_busy_worker(function_ids)
+
     def trigger_schedule(self, function_id: str | None = None) -> list[InvocationResult]:
         """Run a function's schedule now (every scheduled function's when ``function_id`` is None),
         waiting for the invocations to finish."""

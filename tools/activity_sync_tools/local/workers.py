@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,6 +343,16 @@ class ExecutionEnvironment:
             "errorType": "Runtime.Unknown" if line is None else "Runtime.ExitError",
         }
 
+    def kill_if_busy(self) -> int | None:
+        """Kill the worker now if it is running an invocation (a crash mid-batch, for fault tests):
+        the invocation ends as Lambda reports a runtime exit. The killed pid, or None when idle."""
+        process = self._process
+        if not self._lock.locked() or process is None or process.poll() is not None:
+            return None
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        return process.pid
+
     def _kill(self) -> int | None:
         """Kill the worker's process group and release its pipes; its exit status."""
         process, self._process = self._process, None
@@ -498,6 +508,16 @@ class FunctionEnvironments:
         with self._condition:
             return self.metrics.to_dict()
 
+    def kill_busy(self) -> int | None:
+        """Kill one environment that is running an invocation; its pid, or None when none is."""
+        with self._condition:
+            environments = list(self._environments)
+        for environment in environments:
+            pid = environment.kill_if_busy()
+            if pid is not None:
+                return pid
+        return None
+
     def stop(self) -> None:
         with self._condition:
             self._stopped = True
@@ -571,6 +591,15 @@ class WorkerPool:
             )
         with self.tracker.busy():
             return self.functions[function_id].invoke(event)
+
+    def kill_busy_worker(self, function_ids: Iterable[str] | None = None) -> tuple[str, int] | None:
+        """Kill one execution environment busy with an invocation, among ``function_ids`` (every
+        function when None): (function, pid), or None when none of them is busy."""
+        for function_id in function_ids if function_ids is not None else list(self.functions):
+            pid = self.functions[function_id].kill_busy()
+            if pid is not None:
+                return function_id, pid
+        return None
 
     def metrics(self) -> dict[str, dict[str, Any]]:
         """Per function: invocations, errors, cold starts, durations, CPU, GB-s, peak concurrency."""
