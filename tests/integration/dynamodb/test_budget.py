@@ -108,6 +108,30 @@ def test_r18_no_ten_seconds_however_placed_see_more_than_the_hubspot_rate(state_
     busiest = max(sum(1 for t in calls if start <= t < start + 10) for start in calls)
     assert busiest <= 190
     assert busiest >= 150  # and the rate is nearly all usable
+    # even when each call reaches HubSpot up to a second after its reservation
+    arrivals = [t + 0.999 * ((index * 7919) % 13) / 12 for index, t in enumerate(calls)]
+    assert max(sum(1 for t in arrivals if start <= t < start + 10) for start in arrivals) <= 190
+
+
+def test_r18_no_second_however_placed_sees_more_than_the_hubspot_search_rate(state_table: str) -> None:
+    # Given HubSpot's 4 searches per second, a poller that searches as fast as it may for half a
+    # minute, and searches that reach HubSpot up to a second after their reservation
+    clock = FakeClock(START + 0.37)
+    limits = VendorLimits.rolling(190, 10, searches_per_second=4, daily_allocation=None)
+    budget = ApiBudget(
+        "hubspot", state_table, lambda: limits, clock=clock, sleep=clock.sleep, max_wait_seconds=10
+    )
+    reserved: list[float] = []
+    while clock.now < START + 30:
+        budget.acquire("search")
+        reserved.append(clock.now)
+        clock.now += 0.013
+
+    # Then no rolling second of their arrivals holds more than 4
+    for delay in (0.0, 0.5, 0.999):
+        arrivals = [t + (delay if index % 2 else 0.0) for index, t in enumerate(reserved)]
+        assert max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals) <= 4
+    assert len(reserved) >= 25  # and searches keep going, about one a second
 
 
 def test_r18_a_rate_window_is_waited_out_briefly_or_handed_back(state_table: str) -> None:
@@ -149,6 +173,34 @@ def test_r18_marketing_activities_leave_the_last_fifth_to_sales_activities(state
     assert form_calls <= 80
     assert form_calls + note_calls <= 100
     assert note_calls >= 100 - 80 - 5
+
+
+def test_r18_a_lowered_allocation_applies_to_calls_reserved_ahead(state_table: str) -> None:
+    # Given a marketing syncer that reserved a few calls ahead while its share allowed them
+    clock = FakeClock()
+    allocation = {"calls": 100}
+    budget = ApiBudget(
+        SALESFORCE,
+        state_table,
+        lambda: VendorLimits(daily_allocation=allocation["calls"]),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    with budget.working_for(FORMS):
+        for _ in range(4):  # reserved 1, 2, then 3 at a time as it gets busier
+            budget.acquire()
+        assert budget.reserved > budget.acquired  # calls in hand
+        # When the operator lowers the allocation below what marketing may use of it (80 %)
+        allocation["calls"] = budget.reserved
+        # Then the calls in hand are not spent: it must reserve anew, and is refused
+        with pytest.raises(BudgetExhausted):
+            budget.acquire()
+    # while a sales syncer still may use the rest
+    sales = ApiBudget(
+        SALESFORCE, state_table, lambda: VendorLimits(daily_allocation=allocation["calls"] + 1), clock=clock
+    )
+    with sales.working_for(NOTES):
+        sales.acquire()
 
 
 def test_r18_the_rolling_day_counts_the_hours_before_this_one(state_table: str) -> None:

@@ -5,9 +5,10 @@ each asks its vendor's budget before every call, and the budget lives in one Dyn
 vendor and hour (sync state table, ``pk`` = ``budget#<vendor>``, ``sk`` = ``hour#YYYYMMDDHH``),
 changed only by conditional updates, so concurrent functions can never spend more than it allows:
 
-* **rate windows** (HubSpot: ``hubspot_requests_per_10s`` per 10-second window, default 190 for a
-  Professional private app, and ``hubspot_searches_per_second``, default 4): the item holds the
-  current window and what was reserved in it;
+* **rate windows** (HubSpot: ``hubspot_requests_per_10s`` per rolling 10 seconds, default 190 for
+  a Professional private app, and ``hubspot_searches_per_second``, default 4), kept as fixed
+  windows small enough that no rolling span the vendor counts sees more (``VendorLimits``): the
+  item holds the current window and what was reserved in it;
 * **the operator's allocation** (``salesforce_daily_allocation``, ``hubspot_daily_allocation``:
   calls per rolling 24 hours): a reservation succeeds only if the current hour plus the 24
   complete hours before it stay within it (a little stricter than a rolling day, never looser);
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 import threading
 import time
@@ -59,6 +61,11 @@ VENDOR_RESERVE_SHARE = 0.1  # of the vendor's own daily limit, left to the org's
 HOURS_KEPT = 48  # hours a budget item is kept (TTL): the rolling day and a margin
 MAX_CHUNK = 5
 SQS_MAX_DELAY_SECONDS = 900
+# The longest a message handed back for the budget waits before it tries again (SQS allows 15
+# minutes). Lower it to notice sooner a budget that returns (an allocation raised, a test).
+HOLD_SECONDS = max(
+    1, min(SQS_MAX_DELAY_SECONDS, int(os.environ.get("ACTIVITY_SYNC_BUDGET_HOLD_SECONDS") or 900))
+)
 
 Kind = Literal["call", "search"]
 
@@ -76,15 +83,24 @@ class VendorLimits:
     def rolling(
         cls, calls: int, seconds: float, *, searches_per_second: int | None, daily_allocation: int | None
     ) -> VendorLimits:
-        """``calls`` in any ``seconds`` however placed, as HubSpot counts (a rolling window): fixed
-        windows of a tenth of the span, each allowed an eleventh of the calls - a rolling span
-        overlaps at most eleven of them, so it never sees more than ``calls``."""
+        """``calls`` in any ``seconds`` however placed, as HubSpot counts (a rolling window, on the
+        instants its calls arrive): fixed windows of a tenth of the span, each allowed a twelfth of
+        the calls. A rolling span overlaps at most eleven windows, and a twelfth when a call reserved
+        at the end of one arrives in the next (up to a window's length later), so the vendor never
+        sees more than ``calls``."""
         return cls(
-            calls_per_window=max(1, calls // 11),
+            calls_per_window=max(1, calls // 12),
             window_seconds=seconds / 10,
             searches_per_second=searches_per_second,
             daily_allocation=daily_allocation,
         )
+
+    @property
+    def searches_per_window(self) -> int | None:
+        """Searches allowed in each fixed one-second window: a third of the rate, since a rolling
+        second overlaps two windows and a third when a search arrives up to a second after it was
+        reserved (at least one: below three a second, a rolling second may see up to three)."""
+        return max(1, self.searches_per_second // 3) if self.searches_per_second else None
 
 
 class BudgetExhausted(VendorApiError):
@@ -99,8 +115,8 @@ class BudgetExhausted(VendorApiError):
 
     @property
     def delay_seconds(self) -> int:
-        """The SQS delay for messages handed back (1 s to 15 min)."""
-        return int(min(SQS_MAX_DELAY_SECONDS, max(1, math.ceil(self.retry_after_seconds))))
+        """The SQS delay for messages handed back (1 s to ``HOLD_SECONDS``, 15 min by default)."""
+        return int(min(HOLD_SECONDS, max(1, math.ceil(self.retry_after_seconds))))
 
 
 def hour_id(epoch: float) -> str:
@@ -145,7 +161,7 @@ class ApiBudget:
         self._lock = threading.Lock()
         self._seen = _Window()
         self._allowance = 0
-        self._allowance_window: tuple[str, int | None] | None = None
+        self._allowance_window: tuple[str, int | None, VendorLimits, Priority] | None = None
         self._chunk = 1
         self._spent_in_chunk = 0
         self._previous: tuple[str, int] | None = None  # (hour, calls in the 24 hours before it)
@@ -206,7 +222,9 @@ class ApiBudget:
         now = self._clock()
         limits = self._limits()
         window = self._window_number(now, limits)
-        current = (hour_id(now), window)
+        # Calls reserved ahead are spent only in the window, under the limits and for the priority
+        # they were reserved for: an allocation lowered (or a job of lower priority) reserves anew.
+        current = (hour_id(now), window, limits, self.priority)
         if kind == "call" and self._allowance > 0 and self._allowance_window == current:
             self._allowance -= 1
             self._spent_in_chunk += 1
@@ -243,7 +261,7 @@ class ApiBudget:
         """Reserve ``calls`` (fewer if only fewer are left) and ``searches``; how many calls."""
         hour = hour_id(now)
         window = self._window_number(now, limits)
-        search_window = int(now) if searches and limits.searches_per_second else None
+        search_window = int(now) if searches and limits.searches_per_window else None
         for _ in range(4):
             expression = _Update(calls)
             expression.add("used", ":calls")
@@ -258,8 +276,8 @@ class ApiBudget:
                 if cap < 0:  # this priority may not call at all at such a low rate
                     raise _WaitFor("the 10-second rate", SQS_MAX_DELAY_SECONDS)
                 expression.window("w", "wused", window, cap, calls, same=self._seen.window == window)
-            if search_window is not None and limits.searches_per_second:
-                cap = usable(limits.searches_per_second, self.priority) - searches
+            if search_window is not None and limits.searches_per_window:
+                cap = usable(limits.searches_per_window, self.priority) - searches
                 if cap < 0:
                     raise _WaitFor("the search rate", SQS_MAX_DELAY_SECONDS)
                 expression.window(
@@ -329,11 +347,11 @@ class ApiBudget:
                 )
                 if left < 1:
                     raise _WaitFor("the 10-second rate", (window + 1) * limits.window_seconds - now)
-        if search_window is not None and limits.searches_per_second:
+        if search_window is not None and limits.searches_per_window:
             if stored_search is not None and stored_search > search_window:
                 raise _WaitFor("the search rate (clock skew)", float(stored_search - search_window))
             if stored_search == search_window and (_number(item, "sused") or 0) + searches > usable(
-                limits.searches_per_second, self.priority
+                limits.searches_per_window, self.priority
             ):
                 raise _WaitFor("the search rate", search_window + 1 - now)
         return max(1, left)

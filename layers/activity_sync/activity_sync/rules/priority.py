@@ -39,5 +39,9 @@ def priority_of(sync_type: SyncType | None) -> Priority:
 
 
 def usable(limit: int, priority: Priority) -> int:
-    """How much of ``limit`` a caller of ``priority`` may use."""
-    return limit if priority is Priority.HIGH else int(limit * LOW_PRIORITY_SHARE)
+    """How much of ``limit`` a caller of ``priority`` may use. A limit too small to keep a share
+    aside (one search a second, say) is shared: holding back its only call would stop marketing
+    activities for good rather than put them second."""
+    if priority is Priority.HIGH or limit <= 0:
+        return limit
+    return max(1, int(limit * LOW_PRIORITY_SHARE))
