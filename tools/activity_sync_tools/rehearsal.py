@@ -72,6 +72,17 @@ def salesforce_app(world: Rehearsal) -> SalesforceSandbox:
     return cast("SalesforceSandbox", world.salesforce.app)
 
 
+def configure_outbound_messages(sandbox: SalesforceSandbox, api_url: str) -> None:
+    """The org's Outbound Messages for Tasks and Events, sent to the stack's route with its token.
+    The flows leave out the integration user's own changes (their entry condition)."""
+    sandbox.configure_outbound(
+        f"{api_url}/webhooks/salesforce/outbound-messages/{OUTBOUND_MESSAGE_TOKEN}",
+        ["Task", "Event"],
+        OUTBOUND_FIELDS,
+        skip_changes_by=["@integration"],
+    )
+
+
 @dataclass
 class Rehearsal:
     hubspot: RunningServer
@@ -90,12 +101,14 @@ class Rehearsal:
         schedules: bool = False,
         settings_cache_seconds: float | None = None,
         windows_as_deployed: bool = False,
+        function_env: Mapping[str, str] | None = None,
     ) -> Iterator[Rehearsal]:
         """``settings_cache_seconds``: how long the functions keep their copy of the settings
         table (the product's default when None; 0 makes every change apply at once, for tests
         that change a setting and act on it in the same second). ``windows_as_deployed``: the
         queues gather batches for as long as the template says (the bench), instead of the local
-        runtime's 1-second cap (tests)."""
+        runtime's 1-second cap (tests). ``function_env``: more environment for every function (the
+        fault suite shortens the budget's hold, ``ACTIVITY_SYNC_BUDGET_HOLD_SECONDS``)."""
         from activity_sync_tools.local import LocalStack
         from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
         from activity_sync_tools.sandbox.salesforce import start_salesforce_sandbox
@@ -135,6 +148,7 @@ class Rehearsal:
                         if settings_cache_seconds is not None
                         else {}
                     ),
+                    **(function_env or {}),
                 },
                 state_dir=state_dir,
                 schedules=schedules,
@@ -167,13 +181,7 @@ class Rehearsal:
                 },
                 timeout=10,
             ).raise_for_status()
-            # The flows leave out the integration user's own changes (their entry condition).
-            salesforce_sandbox.configure_outbound(
-                f"{stack.api_url}/webhooks/salesforce/outbound-messages/{OUTBOUND_MESSAGE_TOKEN}",
-                ["Task", "Event"],
-                OUTBOUND_FIELDS,
-                skip_changes_by=["@integration"],
-            )
+            configure_outbound_messages(salesforce_sandbox, stack.api_url)
             # On the way out, the vendors stop notifying before the stack stops listening.
             cleanup.callback(
                 requests.delete,

@@ -1,0 +1,5 @@
+import sys
+
+from activity_sync_tools.chaos.cli import main
+
+sys.exit(main())
