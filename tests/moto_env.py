@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+if TYPE_CHECKING:
+    from activity_sync_tools.local.template import StackModel
 
 
 def use_fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -15,3 +22,25 @@ def use_fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@contextlib.contextmanager
+def stack_tables(model: StackModel) -> Iterator[dict[str, str]]:
+    """Inside ``mock_aws``: every table ``model`` declares, created in moto (logical id -> name).
+    The repositories' models are bound to them by the caller, and bound back as they were after."""
+    import boto3
+
+    from activity_sync.adapters.dynamodb import ALL_MODELS
+    from activity_sync_tools.local.aws import create_table
+
+    bound: dict[Any, tuple[str, str | None]] = {m: (m.Meta.table_name, m.Meta.region) for m in ALL_MODELS}
+    dynamodb = boto3.client("dynamodb")
+    for table in model.tables.values():
+        create_table(dynamodb, table)
+    try:
+        yield {logical_id: table.name for logical_id, table in model.tables.items()}
+    finally:
+        for model_class, (table_name, region) in bound.items():
+            model_class.Meta.table_name = table_name
+            model_class.Meta.region = region
+            model_class._connection = None

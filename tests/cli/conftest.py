@@ -21,7 +21,7 @@ import pytest
 
 from activity_sync_tools.cli import main
 from activity_sync_tools.rehearsal import Rehearsal
-from tests.e2e.support import E2E, HUBSPOT_SEED, SALESFORCE_SEED
+from tests.e2e.support import E2E, warm_rehearsal
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,7 @@ def _rehearsal(state_dir: Path) -> Iterator[Rehearsal]:
 
     saved = dict(os.environ)
     try:
-        with Rehearsal.start(
-            hubspot_seed=HUBSPOT_SEED,
-            salesforce_seed=SALESFORCE_SEED,
-            state_dir=state_dir,
-            settings_cache_seconds=0,
-        ) as rehearsal:
-            E2E(rehearsal).warm_up()
+        with warm_rehearsal(state_dir) as rehearsal:
             yield rehearsal
     finally:
         os.environ.clear()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from activity_sync_tools.rehearsal import Rehearsal
-from tests.e2e.support import E2E, HUBSPOT_SEED, SALESFORCE_SEED
+from tests.e2e.support import E2E, warm_rehearsal
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +26,7 @@ def world() -> Iterator[Rehearsal]:
     # test failed: <dir>/logs/<LogicalId>.log); by default it is a temporary directory.
     kept = os.environ.get("E2E_STATE_DIR")
     state_dir = Path(kept) if kept else None
-    # The tests change a setting and act on it at once: the functions read the settings every batch
-    # here (tests/unit/adapters cover the few seconds a deployed container keeps them).
-    with Rehearsal.start(
-        hubspot_seed=HUBSPOT_SEED,
-        salesforce_seed=SALESFORCE_SEED,
-        state_dir=state_dir,
-        settings_cache_seconds=0,
-    ) as rehearsal:
-        E2E(rehearsal).warm_up()
+    with warm_rehearsal(state_dir) as rehearsal:
         yield rehearsal
 
 

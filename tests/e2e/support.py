@@ -11,6 +11,7 @@ repositories, the stack's dead-letter queues and the function logs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -18,9 +19,10 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from pathlib import Path
 from typing import Any, cast
 
 import requests
@@ -513,3 +515,18 @@ def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@contextlib.contextmanager
+def warm_rehearsal(state_dir: Path | None) -> Iterator[Rehearsal]:
+    """The stack and both sandboxes with the end-to-end seeds, every consumer warm. The tests
+    change a setting and act on it at once: the functions read the settings every batch here
+    (tests/unit/adapters cover the few seconds a deployed container keeps them)."""
+    with Rehearsal.start(
+        hubspot_seed=HUBSPOT_SEED,
+        salesforce_seed=SALESFORCE_SEED,
+        state_dir=state_dir,
+        settings_cache_seconds=0,
+    ) as rehearsal:
+        E2E(rehearsal).warm_up()
+        yield rehearsal

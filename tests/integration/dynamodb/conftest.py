@@ -8,18 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pynamodb.connection.base
 import pytest
 from moto import mock_aws
-from pynamodb.models import Model
 
-from activity_sync.adapters.dynamodb import ALL_MODELS, bind_tables
+from activity_sync.adapters.dynamodb import bind_tables
 from activity_sync.config import RuntimeConfig
-from activity_sync_tools.local.aws import create_table
 from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.template import TemplateResolver, build_stack_model
-from tests.moto_env import use_fake_aws
+from tests.moto_env import stack_tables, use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -43,14 +40,7 @@ def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Every table of the stack in moto, with the repositories' models bound to them."""
     use_fake_aws(monkeypatch)
     model = build_stack_model(TemplateResolver(load_stack_template(ROOT / "template.yaml")), ROOT)
-    bound: dict[type[Model], tuple[str, str | None]] = {
-        m: (m.Meta.table_name, m.Meta.region) for m in ALL_MODELS
-    }
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        for table in model.tables.values():
-            create_table(dynamodb, table)
-        names = {logical_id: table.name for logical_id, table in model.tables.items()}
+    with mock_aws(), stack_tables(model) as names:
         bind_tables(
             RuntimeConfig.from_environ(
                 {
@@ -62,7 +52,3 @@ def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             )
         )
         yield names
-    for model_class, (table_name, region) in bound.items():
-        model_class.Meta.table_name = table_name
-        model_class.Meta.region = region
-        model_class._connection = None

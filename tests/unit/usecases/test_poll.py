@@ -21,10 +21,8 @@ from typing import Any, cast
 import boto3
 import pytest
 from moto import mock_aws
-from pynamodb.models import Model
 
 from activity_sync.adapters.dynamodb import (
-    ALL_MODELS,
     Link,
     LinkRepository,
     SettingsRepository,
@@ -39,10 +37,10 @@ from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMes
 from activity_sync.ports import EmailEventPage, HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id
 from activity_sync.usecases.poll import SETTLE_LAG, PollCaches, Poller, PollLimits, PollSummary, Watermark
-from activity_sync_tools.local.aws import create_queue, create_table, queues_in_creation_order
+from activity_sync_tools.local.aws import create_queue, queues_in_creation_order
 from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.template import StackModel, TemplateResolver, build_stack_model
-from tests.moto_env import use_fake_aws
+from tests.moto_env import stack_tables, use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -285,13 +283,7 @@ def stack_model() -> StackModel:
 def stack(monkeypatch: pytest.MonkeyPatch, stack_model: StackModel) -> Iterator[Stack]:
     use_fake_aws(monkeypatch)
     model = stack_model
-    bound: dict[type[Model], tuple[str, str | None]] = {
-        m: (m.Meta.table_name, m.Meta.region) for m in ALL_MODELS
-    }
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        for table in model.tables.values():
-            create_table(dynamodb, table)
+    with mock_aws(), stack_tables(model):
         sqs = boto3.client("sqs")
         for queue in queues_in_creation_order(model):
             create_queue(sqs, queue)
@@ -309,10 +301,6 @@ def stack(monkeypatch: pytest.MonkeyPatch, stack_model: StackModel) -> Iterator[
             hubspot=FakeHubSpot(clock),
             salesforce=FakeSalesforce(clock),
         )
-    for model_class, (table_name, region) in bound.items():
-        model_class.Meta.table_name = table_name
-        model_class.Meta.region = region
-        model_class._connection = None
 
 
 # ------------------------------------------------------------------------------ isolation

@@ -383,15 +383,7 @@ class Chaos:
 
     def _synced_since(self, since: dt.datetime) -> Counter[str]:
         """HubSpot activity type -> Tasks made since ``since``."""
-        app = salesforce_app(self.world)
-        found: Counter[str] = Counter()
-        with app.lock:
-            for record in app.store.live("Task"):
-                identity = record.values.get("HubSpot_Activity_Id__c")
-                created = record.values.get("CreatedDate")
-                if identity and isinstance(created, dt.datetime) and created >= since:
-                    found[str(identity).split(":")[1]] += 1
-        return found
+        return Counter({kind: sum(twins.values()) for kind, twins in self._tasks_by_type(since).items()})
 
     # -- draining ------------------------------------------------------------------------------
     def drain(self) -> bool:
@@ -436,7 +428,7 @@ class Chaos:
             key: {item.sk.rsplit("#", 1)[0] for item in items} for key, items in self._dead_items().items()
         }
         outcomes: dict[str, TypeOutcome] = {}
-        tasks = self._tasks_by_type()
+        tasks = self._tasks_by_type(self.started_at)
         for activity_type in HUBSPOT_TYPES:
             key = f"{H2S}#{activity_type}"
             outcomes[key] = account_type(
@@ -465,15 +457,15 @@ class Chaos:
             outcomes[f"{S2H}#task"].duplicated += strays
         return outcomes
 
-    def _tasks_by_type(self) -> dict[str, Counter[str]]:
-        """HubSpot activity type -> source id -> Tasks made since the suite began."""
+    def _tasks_by_type(self, since: dt.datetime) -> dict[str, Counter[str]]:
+        """HubSpot activity type -> source id -> Tasks made since ``since``."""
         app = salesforce_app(self.world)
         found: dict[str, Counter[str]] = {}
         with app.lock:
             for record in app.store.live("Task"):
                 identity = record.values.get("HubSpot_Activity_Id__c")
                 created = record.values.get("CreatedDate")
-                if not identity or not isinstance(created, dt.datetime) or created < self.started_at:
+                if not identity or not isinstance(created, dt.datetime) or created < since:
                     continue
                 parts = str(identity).split(":")
                 found.setdefault(parts[1], Counter())[parts[-1]] += 1
