@@ -15,7 +15,9 @@ from activity_sync.rules.echo import (
     carries_salesforce_id,
     classify_hubspot_change,
     classify_salesforce_change,
+    copy_edit_flows_back,
     fingerprint,
+    is_copy_from_salesforce,
     is_own_salesforce_write,
     parse_salesforce_datetime,
     resolve_conflicting_edit,
@@ -115,6 +117,28 @@ def test_r14_a_hubspot_activity_carrying_the_salesforce_id_property_is_never_a_n
     # When classifying / Then it is the service's copy: never a new Task
     assert carries_salesforce_id(note)
     assert classify_hubspot_change(note, None) is ChangeOrigin.EDIT_OF_OWN_COPY
+
+
+def test_r14_only_a_task_copys_state_changed_by_a_person_flows_back_to_the_original() -> None:
+    written = {"hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_task_subject": "Call"}
+    completed = {**written, "hs_task_status": "COMPLETED"}
+    # A task copy as written, or with values equal in meaning (empty and absent), is an echo.
+    assert not copy_edit_flows_back(True, written, written)
+    cleared = {**written, "hs_task_priority": ""}
+    assert not copy_edit_flows_back(True, cleared, {**written, "hs_task_priority": None})
+    # A person completed it: the original is updated.
+    assert copy_edit_flows_back(True, completed, written)
+    # Nothing remembered of the write, or not a task (a note copy edited in HubSpot): never back.
+    assert not copy_edit_flows_back(True, completed, None)
+    assert not copy_edit_flows_back(True, completed, {})
+    assert not copy_edit_flows_back(False, completed, written)
+
+
+def test_r14_a_copy_is_told_by_the_salesforce_id_property_alone() -> None:
+    assert is_copy_from_salesforce({"activity_sync_salesforce_id": "00T000000000001AAA"})
+    assert not is_copy_from_salesforce({"activity_sync_salesforce_id": "  "})
+    assert not is_copy_from_salesforce({"activity_sync_salesforce_id": None})
+    assert not is_copy_from_salesforce({"hs_note_body": "hello"})
 
 
 def test_r14_the_services_own_hubspot_write_is_an_echo_by_content() -> None:

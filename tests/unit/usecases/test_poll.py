@@ -528,6 +528,47 @@ def test_r18_a_record_unchanged_since_its_last_sync_is_not_queued_again(stack: S
     assert stack.watermark("poll#salesforce#Task") == UNTIL
 
 
+def test_r14_the_services_own_hubspot_copies_are_not_read_back_unless_a_task_copys_state_changed(
+    stack: Stack,
+) -> None:
+    # Given copies the service made in HubSpot of Salesforce records: a note, a task still as
+    # written, a task a person completed since, and a task copy with no link (yet); and one
+    # note made by a person
+    stack.switch_on(NOTE)
+    stack.switch_on(TASK)
+    written = {"hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_task_subject": "Call"}
+    modified = ENABLED_AT + dt.timedelta(hours=1)
+
+    def copy(record_id: str, **state: str) -> HubSpotRecord:
+        properties = {
+            "hs_lastmodifieddate": modified.isoformat(),
+            "activity_sync_salesforce_id": f"00T00000000{record_id}AAA",
+            **state,
+        }
+        return HubSpotRecord(id=record_id, properties=properties)
+
+    stack.hubspot.engagements["notes"] = [copy("7001"), _note("7002", modified)]
+    stack.hubspot.engagements["tasks"] = [
+        copy("8001", **written),
+        copy("8002", **{**written, "hs_task_status": "COMPLETED"}),
+        copy("8003", **written),
+    ]
+    LinkRepository().save(
+        [
+            Link("tasks", record_id, f"00T00000000{record_id}AAA", "sync", details={"task_state": written})
+            for record_id in ("8001", "8002")
+        ]
+    )
+
+    # When the poller runs
+    stack.poller().run(NOW)
+
+    # Then only the person's note and the completed task copy are queued: the syncer would read
+    # the others only to skip them as the service's own writes
+    assert [c.object_id for c in stack.changes(NOTE)] == ["7002"]
+    assert [c.object_id for c in stack.changes(TASK)] == ["8002"]
+
+
 def test_r14_the_services_own_salesforce_writes_are_not_read_back(stack: Stack) -> None:
     # Given a Task the service wrote and one a rep wrote
     stack.switch_on(SF_TASK)

@@ -135,7 +135,30 @@ def carries_hubspot_activity_id(record: Mapping[str, object]) -> bool:
 
 def carries_salesforce_id(activity: HubSpotActivity) -> bool:
     """A HubSpot activity the service created from a Salesforce record: never a new Task (R14)."""
-    return bool(activity.properties.get(HUBSPOT_SALESFORCE_ID_PROPERTY, "").strip())
+    return is_copy_from_salesforce(activity.properties)
+
+
+# What a person may change on a task the service copied from Salesforce, and what then flows back
+# to the Salesforce original (R14): the state as the service wrote it is kept with the link.
+TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject")
+
+
+def is_copy_from_salesforce(properties: Mapping[str, object]) -> bool:
+    """A HubSpot activity's properties name a Salesforce original: the service made it (R14)."""
+    value = properties.get(HUBSPOT_SALESFORCE_ID_PROPERTY)
+    return isinstance(value, str) and bool(value.strip())
+
+
+def copy_edit_flows_back(
+    is_task: bool, current: Mapping[str, object], written_task_state: Mapping[str, object] | None
+) -> bool:
+    """Whether a change seen on a HubSpot copy of a Salesforce record goes back to the original:
+    only a task's state (completed, re-prioritised, renamed) a person changed since the service
+    wrote it. Anything else about a copy - the service's own write coming back, an edit of a note
+    copy - is an echo (R14)."""
+    if not is_task or not written_task_state:
+        return False
+    return any((current.get(name) or None) != (value or None) for name, value in written_task_state.items())
 
 
 def is_own_salesforce_write(

@@ -49,7 +49,7 @@ from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, Cont
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact
-from activity_sync.rules.echo import carries_salesforce_id, fingerprint
+from activity_sync.rules.echo import carries_salesforce_id, copy_edit_flows_back, fingerprint
 from activity_sync.rules.owner_mapping import OwnerMap
 from activity_sync.rules.task_mapping import (
     HubSpotActivityKey,
@@ -255,11 +255,8 @@ class HubSpotToSalesforce(TypeSyncer):
             link = links.get(item.activity.id)
             written: Mapping[str, str | None] = ((link.details or {}) if link else {}).get("task_state") or {}
             raw = item.record.properties if item.record else {}
-            if (
-                link is None
-                or self.activity_type is not HubSpotActivityType.TASK
-                or not written
-                or all((raw.get(name) or None) == (value or None) for name, value in written.items())
+            if link is None or not copy_edit_flows_back(
+                self.activity_type is HubSpotActivityType.TASK, raw, written
             ):
                 self._count("skipped", SkipReason.ECHO, 1)
                 continue

@@ -57,6 +57,7 @@ from activity_sync.adapters.hubspot_activities import ENGAGEMENTS, parse_hubspot
 from activity_sync.adapters.hubspot_api import modified_property
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
+    HUBSPOT_SALESFORCE_ID_PROPERTY,
     Direction,
     EmailEventKind,
     HubSpotActivityType,
@@ -67,7 +68,12 @@ from activity_sync.domain import (
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
-from activity_sync.rules.echo import parse_salesforce_datetime
+from activity_sync.rules.echo import (
+    TASK_STATE_PROPERTIES,
+    copy_edit_flows_back,
+    is_copy_from_salesforce,
+    parse_salesforce_datetime,
+)
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id, same_salesforce_id
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
@@ -465,16 +471,42 @@ class Poller:
         object_type = ENGAGEMENTS[activity_type].object_type
         modified = modified_property(object_type)
         since = self._since(name, earliest)
-        records = self._hubspot().search_modified(object_type, since.at, until, ["hs_object_id", modified])
+        is_task = activity_type is HubSpotActivityType.TASK
+        # What tells the service's own copies of Salesforce records apart, and a person's edit of
+        # a task copy (R14), comes with the search at no extra call.
+        properties = ["hs_object_id", modified, HUBSPOT_SALESFORCE_ID_PROPERTY]
+        records = self._hubspot().search_modified(
+            object_type, since.at, until, [*properties, *(TASK_STATE_PROPERTIES if is_task else ())]
+        )
         first_event = EmailEventKind.SENT if activity_type is HubSpotActivityType.SALES_EMAIL else None
 
         def stamp(record: HubSpotRecord) -> tuple[dt.datetime | None, str]:
             return parse_hubspot_time(record.properties.get(modified)) or record.updated_at, record.id
 
         def synced(records: list[HubSpotRecord]) -> set[str]:
-            keys = {HubSpotActivityKey(activity_type, r.id, first_event).external_id: r for r in records}
-            links = self._links.links("activity", keys) if self._links is not None else {}
-            return {
+            """Passed over: activities synced since their last change, and copies the service made
+            of Salesforce records unless a person changed a task copy's state (the syncer would
+            read them only to skip them as echoes, R14, R18)."""
+            copies = [r for r in records if is_copy_from_salesforce(r.properties)]
+            keys = {
+                HubSpotActivityKey(activity_type, r.id, first_event).external_id: r
+                for r in records
+                if not is_copy_from_salesforce(r.properties)
+            }
+            if self._links is None:
+                return {r.id for r in copies if not is_task}
+            copy_links = self._links.links(object_type, [r.id for r in copies]) if is_task and copies else {}
+            links = self._links.links("activity", keys) if keys else {}
+            passed = {
+                r.id
+                for r in copies
+                if not copy_edit_flows_back(
+                    is_task,
+                    r.properties,
+                    (link.details or {}).get("task_state") if (link := copy_links.get(r.id)) else None,
+                )
+            }
+            return passed | {
                 record.id
                 for key, record in keys.items()
                 if (link := links.get(key)) is not None

@@ -53,6 +53,7 @@ from activity_sync.rules.activity_mapping import (
     hubspot_activity_from_salesforce,
 )
 from activity_sync.rules.echo import (
+    TASK_STATE_PROPERTIES,
     ChangeOrigin,
     WrittenVersion,
     classify_salesforce_change,
@@ -67,7 +68,6 @@ from activity_sync.usecases.batch import BatchResult
 from activity_sync.usecases.directories import OwnerDirectory
 from activity_sync.usecases.type_syncer import TypeSyncer
 
-TASK_STATE_PROPERTIES = ("hs_task_status", "hs_task_priority", "hs_task_subject")
 TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "CONFLICT", "409", "429", "500", "502", "503", "504"})
 # Object types whose unique id property this container has made sure of (one call per cold start).
 _ENSURED_PROPERTIES: set[str] = set()
