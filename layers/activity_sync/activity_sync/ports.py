@@ -27,6 +27,14 @@ class HubSpotRecord:
 
 
 @dataclass(frozen=True)
+class SoqlQuery:
+    """A SOQL query; ``include_deleted`` reads it with queryAll."""
+
+    soql: str
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True)
 class EmailEventPage:
     """One page of the marketing email events feed: its events, the offset that asked for it
     (None: the first page) and the offset of the next page (None: the last)."""
@@ -160,6 +168,11 @@ class SalesforceApi(Protocol):
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every row of a SOQL query, following ``nextRecordsUrl`` (``queryAll`` when deleted
         rows are wanted)."""
+        ...
+
+    def query_together(self, queries: Sequence[SoqlQuery]) -> list[Iterator[dict[str, Any]]]:
+        """Every row of each query, as ``query`` gives them, with their first pages read together
+        (one composite call) when the first of them is read."""
         ...
 
     def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -11,9 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from activity_sync.adapters.http import MAX_RETRIES
 from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
 from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD
-from activity_sync.ports import SalesforceApi, VendorApiError
+from activity_sync.ports import SalesforceApi, SoqlQuery, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.salesforce import sandbox_session
 from activity_sync_tools.sandbox.salesforce.testing import CLIENT_ID, CLIENT_SECRET, Admin
@@ -392,9 +393,73 @@ def test_people_by_email_splits_long_lists(salesforce: SalesforceClient, salesfo
     # When they are all looked up
     people = salesforce.people_by_email([f"p{i}@example.com" for i in range(250)])
 
-    # Then all are found with two IN lists, each asked of Contact and Lead
+    # Then all are found with two IN lists, each asked of Contact and Lead, in one composite call
     assert len(people) == 250
-    assert salesforce.calls["GET query"] == 4
+    assert salesforce.calls == {"POST composite": 1}
+
+
+def test_queries_read_together_cost_one_call_and_each_pages_on_by_itself(
+    salesforce: SalesforceClient, salesforce_admin: Admin, salesforce_log: SandboxLog
+) -> None:
+    # Given 2,100 tasks (two pages), one contact, and a deleted task
+    _seed(salesforce_admin, {"tasks": [{"Subject": f"T{i}"} for i in range(2100)]})
+    _seed(salesforce_admin, {"contacts": [{"LastName": "Lovelace", "Email": "ada@example.com"}]})
+    [gone] = salesforce.upsert("Task", SALESFORCE_EXTERNAL_ID_FIELD, _tasks(1, prefix="gone"))
+    salesforce.delete([gone.id or ""])
+    salesforce_log.clear()
+    salesforce.calls.clear()
+
+    # When three queries (one of them queryAll) are read together
+    tasks, contacts, deleted = salesforce.query_together(
+        [
+            SoqlQuery("SELECT Id FROM Task WHERE IsDeleted = false"),
+            SoqlQuery("SELECT Id, Email FROM Contact"),
+            SoqlQuery("SELECT Id FROM Task WHERE IsDeleted = true", include_deleted=True),
+        ]
+    )
+    assert salesforce.calls == {}  # nothing is read before it is wanted
+
+    # Then the first pages of all three come in one composite call, and only the query with a
+    # second page needs another
+    assert [row["Email"] for row in contacts] == ["ada@example.com"]
+    assert [row["Id"] for row in deleted] == [gone.id]
+    assert len(list(tasks)) == 2100
+    assert salesforce.calls == {"POST composite": 1, "GET query/<locator>": 1}
+    assert salesforce_log.count("POST", "/composite") == 1
+
+
+def test_a_query_that_fails_inside_a_composite_fails_alone(salesforce: SalesforceClient) -> None:
+    # Given two queries read together, one of them naming a field that does not exist
+    good, bad = salesforce.query_together(
+        [SoqlQuery("SELECT Id FROM Contact"), SoqlQuery("SELECT NoSuchField__c FROM Contact")]
+    )
+
+    # When both are read, then the bad one raises Salesforce's error, final, and the good one reads
+    with pytest.raises(VendorApiError) as failure:
+        list(bad)
+    assert failure.value.status == 400
+    assert not failure.value.retryable
+    assert "INVALID_FIELD" in str(failure.value)
+    assert list(good) == []
+    assert salesforce.calls == {"POST composite": 1}
+
+
+def test_queries_read_together_are_read_one_by_one_when_the_composite_call_fails(
+    salesforce: SalesforceClient, salesforce_admin: Admin, salesforce_log: SandboxLog
+) -> None:
+    # Given a composite call that keeps failing with a 500
+    _seed(salesforce_admin, {"contacts": [{"LastName": "Lovelace", "Email": "ada@example.com"}]})
+    salesforce_log.fault("POST /services/data/*/composite", "server_error", times=None)
+
+    # When two queries are read together
+    contacts, leads = salesforce.query_together(
+        [SoqlQuery("SELECT Id, Email FROM Contact"), SoqlQuery("SELECT Id FROM Lead")]
+    )
+
+    # Then, its retries spent, each is read on its own instead, and nothing is lost
+    assert [row["Email"] for row in contacts] == ["ada@example.com"]
+    assert list(leads) == []
+    assert salesforce.calls == {"POST composite": 1 + MAX_RETRIES, "GET query": 2}
 
 
 def test_picklist_values_are_the_active_ones(salesforce: SalesforceClient, salesforce_admin: Admin) -> None:

@@ -6,10 +6,12 @@ false so that one bad record does not fail the others. Every REST call is asked 
 shared API budget first (``adapters.budget``), whose daily figure follows ``Sforce-Limit-Info``.
 429 and 5xx answers are retried within the invocation's deadline by the urllib3 ``Retry`` mounted
 on the session (``adapters.http``; GET, PATCH and DELETE are idempotent here: collections upsert by
-external id, update by id and delete by id; the only POSTs are token requests); an expired session
-is renewed once. simple-salesforce, and PyJWT for the JWT bearer flow, are imported on first use:
-a function that never calls Salesforce does not pay for them at its cold start. API facts are in
-shared/reference/salesforce-api.md unless a comment cites a Salesforce page.
+external id, update by id and delete by id; the only POSTs are token requests and composite
+requests made of queries); an expired session is renewed once. Queries wanted together (the
+poller's, Contacts and Leads) share one composite request. simple-salesforce, and PyJWT for the
+JWT bearer flow, are imported on first use: a function that never calls Salesforce does not pay
+for them at its cold start. API facts are in shared/reference/salesforce-api.md unless a comment
+cites a Salesforce page.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from activity_sync.adapters.budget import BudgetExhausted
 from activity_sync.adapters.http import (
     MAX_RETRIES,
     REQUEST_TIMEOUT,
@@ -33,7 +36,7 @@ from activity_sync.adapters.http import (
 )
 from activity_sync.domain import SalesforceUser
 from activity_sync.observability import logger
-from activity_sync.ports import VendorApiError, WriteResult
+from activity_sync.ports import SoqlQuery, VendorApiError, WriteResult
 
 if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce
@@ -50,6 +53,9 @@ OAUTH_TOKEN_PATH = "/services/oauth2/token"  # noqa: S105  # nosec B105  # a URL
 CALL_OPTIONS = {"Sforce-Call-Options": "client=activity-sync"}
 # GET /query?q= is bounded by the URL length (16,384 bytes); keep each IN list well below it.
 MAX_IN_CLAUSE_CHARS = 8_000
+# A composite request takes up to 25 subrequests, at most five of them queries; it counts as one
+# API call (shared/reference/salesforce-api.md).
+MAX_COMPOSITE_QUERIES = 5
 RETRYABLE_ERROR_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 
 Flow = Literal["client_credentials", "jwt_bearer"]
@@ -262,6 +268,10 @@ class SalesforceAuth:
 # -- the REST client -----------------------------------------------------------------------------
 
 
+def _endpoint(query: SoqlQuery) -> str:
+    return "queryAll" if query.include_deleted else "query"
+
+
 def _strip_attributes(value: Any) -> Any:
     """A query row without Salesforce's ``attributes`` blocks (nested relationships included)."""
     if isinstance(value, dict):
@@ -302,14 +312,50 @@ def _write_result(raw: Mapping[str, Any]) -> WriteResult:
 
 
 def salesforce_error(what: str, error: SalesforceError) -> VendorApiError:
-    content: Any = error.content
+    return error_answer(what, int(error.status), error.content)
+
+
+def error_answer(what: str, status: int, content: Any) -> VendorApiError:
+    """A Salesforce error answer (``[{errorCode, message}]``), of a request or a composite
+    subrequest, as a VendorApiError."""
     entries = content if isinstance(content, list) else [content]
     codes = [str(e.get("errorCode")) for e in entries if isinstance(e, dict) and e.get("errorCode")]
     messages = [str(e.get("message")) for e in entries if isinstance(e, dict) and e.get("message")]
     detail = "; ".join(f"{c}: {m}" for c, m in zip(codes, messages, strict=False)) or str(content)[:500]
-    status = int(error.status)
     retryable = status == 429 or status >= 500 or bool(RETRYABLE_ERROR_CODES.intersection(codes))
     return VendorApiError(VENDOR, status, f"{what}: {detail}", retryable=retryable)
+
+
+class _FirstPages:
+    """The first pages of several queries, read in one composite request when the first of them
+    is wanted. If that request fails, each query is read on its own instead (GET requests, which
+    the transport retries): the composite saves calls, it never costs an answer."""
+
+    def __init__(self, client: SalesforceClient, queries: Sequence[SoqlQuery]) -> None:
+        self._client = client
+        self._queries = list(queries)
+        self._answers: list[dict[str, Any] | VendorApiError] | None = None
+        self._failed = False
+
+    def page(self, index: int) -> dict[str, Any] | None:
+        """Query ``index``'s first page; None when it is to be read on its own."""
+        if self._answers is None and not self._failed:
+            try:
+                self._answers = self._client.first_pages(self._queries)
+            except BudgetExhausted:
+                raise  # the budget decides for every call alike: nothing to fall back to
+            except VendorApiError as error:
+                logger.warning(
+                    "composite query failed; reading each query on its own",
+                    extra={"vendor": VENDOR, "error": str(error)},
+                )
+                self._failed = True
+        if self._answers is None:
+            return None
+        answer = self._answers[index]
+        if isinstance(answer, VendorApiError):
+            raise answer
+        return answer
 
 
 class SalesforceClient:
@@ -492,6 +538,61 @@ class SalesforceClient:
             f"GET {endpoint}",
             lambda sf: sf.query(soql, include_deleted=include_deleted, **self._request_options),
         )
+        yield from self._rows_from(page, endpoint)
+
+    def query_together(self, queries: Sequence[SoqlQuery]) -> list[Iterator[dict[str, Any]]]:
+        """Every row of each query, as ``query`` gives them; the first pages of up to five come in
+        one composite request (one API call, R18), sent when the first of them is read. Further
+        pages (``nextRecordsUrl``) are read per query."""
+        if len(queries) < 2:  # one query needs no composite
+            return [self.query(q.soql, include_deleted=q.include_deleted) for q in queries]
+        rows: list[Iterator[dict[str, Any]]] = []
+        for start in range(0, len(queries), MAX_COMPOSITE_QUERIES):
+            group = queries[start : start + MAX_COMPOSITE_QUERIES]
+            first = _FirstPages(self, group)
+            rows += [self._rows_after(first, index, query) for index, query in enumerate(group)]
+        return rows
+
+    def first_pages(self, queries: Sequence[SoqlQuery]) -> list[dict[str, Any] | VendorApiError]:
+        """One composite request (``allOrNone`` false: the queries stand alone) with a query or
+        queryAll subrequest per query: each query's first page, or the error its subrequest got."""
+        requests_ = [
+            {
+                "method": "GET",
+                "url": f"/services/data/v{self.api_version}/{_endpoint(q)}?{urlencode({'q': q.soql})}",
+                "referenceId": f"query{index}",
+            }
+            for index, q in enumerate(queries)
+        ]
+        answer = self._restful("POST", "composite", json={"allOrNone": False, "compositeRequest": requests_})
+        by_reference = {
+            str(r.get("referenceId")): r
+            for r in (answer or {}).get("compositeResponse") or []
+            if isinstance(r, dict)
+        }
+        pages: list[dict[str, Any] | VendorApiError] = []
+        for index, query in enumerate(queries):
+            what = f"GET {_endpoint(query)} (composite)"
+            response = by_reference.get(f"query{index}")
+            if response is None:
+                pages.append(VendorApiError(VENDOR, 200, f"{what}: no answer", retryable=True))
+                continue
+            status = int(response.get("httpStatusCode") or 0)
+            body = response.get("body")
+            if 200 <= status < 300 and isinstance(body, dict):  # HTTP success
+                pages.append(body)
+            else:
+                pages.append(error_answer(what, status, body))
+        return pages
+
+    def _rows_after(self, first: _FirstPages, index: int, query: SoqlQuery) -> Iterator[dict[str, Any]]:
+        page = first.page(index)
+        if page is None:
+            yield from self.query(query.soql, include_deleted=query.include_deleted)
+        else:
+            yield from self._rows_from(page, _endpoint(query))
+
+    def _rows_from(self, page: Mapping[str, Any], endpoint: str) -> Iterator[dict[str, Any]]:
         while True:
             for row in page.get("records") or []:
                 yield _strip_attributes(row)
@@ -534,17 +635,26 @@ class SalesforceClient:
         oldest person first (``CreatedDate, Id``)."""
         wanted = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
         people: dict[str, dict[str, list[str]]] = {}
-        for in_list in _quoted_lists(wanted):
-            for sobject, extra_condition in (("Contact", ""), ("Lead", "IsConverted = false AND ")):
+        objects = (("Contact", ""), ("Lead", "IsConverted = false AND "))
+        queries: list[tuple[str, SoqlQuery]] = [
+            (
+                sobject,
                 # Only constants and soql_quote()d values are interpolated.
-                soql = (
+                SoqlQuery(
                     f"SELECT Id, Email FROM {sobject} WHERE {extra_condition}Email IN ({in_list}) "  # noqa: S608  # nosec B608  # soql_quote()d values
                     "ORDER BY CreatedDate, Id"
-                )
-                for row in self.query(soql):
-                    email = str(row.get("Email") or "").lower()
-                    if email in wanted:
-                        people.setdefault(email, {"Contact": [], "Lead": []})[sobject].append(str(row["Id"]))
+                ),
+            )
+            for in_list in _quoted_lists(wanted)
+            for sobject, extra_condition in objects
+        ]
+        # Contacts and Leads (and further lists of emails) in one composite call.
+        answers = self.query_together([query for _, query in queries])
+        for (sobject, _), rows in zip(queries, answers, strict=True):
+            for row in rows:
+                email = str(row.get("Email") or "").lower()
+                if email in wanted:
+                    people.setdefault(email, {"Contact": [], "Lead": []})[sobject].append(str(row["Id"]))
         return people
 
     def picklist_values(self, sobject: str, field_name: str) -> list[str]:
