@@ -270,9 +270,19 @@ READ_SUFFIXES = ("/search", "/batch/read", "/query", "/queryAll", "/oauth2/token
 
 
 def _writes(entries: list[dict[str, Any]]) -> list[str]:
-    """The requests that create or change records (searches and batch reads are POSTs too)."""
+    """The requests that create or change records (searches, batch reads and composite requests
+    made of queries are POSTs too)."""
     return [
         f"{e['method']} {e['path']}"
         for e in entries
-        if e["method"] in ("POST", "PATCH", "PUT", "DELETE") and not e["path"].endswith(READ_SUFFIXES)
+        if e["method"] in ("POST", "PATCH", "PUT", "DELETE")
+        and not e["path"].endswith(READ_SUFFIXES)
+        and not _composite_of_reads(e)
     ]
+
+
+def _composite_of_reads(entry: dict[str, Any]) -> bool:
+    if not entry["path"].endswith("/composite"):
+        return False
+    subrequests = json.loads(entry.get("body") or "{}").get("compositeRequest") or []
+    return bool(subrequests) and all(str(s.get("method")).upper() == "GET" for s in subrequests)

@@ -34,7 +34,14 @@ from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.ports import EmailEventPage, HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
+from activity_sync.ports import (
+    EmailEventPage,
+    HubSpotApi,
+    HubSpotRecord,
+    SalesforceApi,
+    SoqlQuery,
+    VendorApiError,
+)
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id
 from activity_sync.usecases.poll import SETTLE_LAG, PollCaches, Poller, PollLimits, PollSummary, Watermark
 from activity_sync_tools.local.aws import create_queue, queues_in_creation_order
@@ -86,6 +93,7 @@ class FakeSalesforce:
         self.clock = clock
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.queries: list[str] = []
+        self.composites: list[list[str]] = []  # the queries of each composite call
         self.seconds_per_row = 0.0
         self.fail_after: dict[str, tuple[int, Exception]] = {}  # sobject -> (rows yielded, error)
 
@@ -94,6 +102,18 @@ class FakeSalesforce:
     def add(self, sobject: str, record_id: str, modified: dt.datetime, **fields: Any) -> None:
         row = {"Id": record_id, "SystemModstamp": _sf_stamp(modified), "IsDeleted": False, **fields}
         self.rows.setdefault(sobject, []).append(row)
+
+    def query_together(self, queries: Sequence[SoqlQuery]) -> list[Iterator[dict[str, Any]]]:
+        """As the adapter: one composite call (recorded with its queries) when the first is read."""
+        sent: list[list[str]] = []
+
+        def rows(query: SoqlQuery) -> Iterator[dict[str, Any]]:
+            if not sent:
+                sent.append([q.soql for q in queries])
+                self.composites.append(sent[0])
+            yield from self.query(query.soql, include_deleted=query.include_deleted)
+
+        return [rows(query) for query in queries]
 
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         self.queries.append(soql)
@@ -593,6 +613,31 @@ def test_r14_the_services_own_salesforce_writes_are_not_read_back(stack: Stack) 
     # Then the query leaves out the service's user, and only the rep's Task is queued
     assert f"LastModifiedById != '{SERVICE_USER}AAA'" in stack.salesforce.queries[-1]
     assert [c.object_id[:15] for c in stack.changes(SF_TASK)] == [_sf_id("00T", 2)]
+
+
+def test_r18_a_run_reads_the_first_pages_of_all_its_salesforce_queries_in_one_call(stack: Stack) -> None:
+    # Given Salesforce Tasks and Events switched on, and a HubSpot type (so that Salesforce
+    # Contacts and Leads are polled too), with a change of each
+    stack.switch_on(SF_TASK)
+    stack.switch_on(SF_MEETING)
+    stack.switch_on(NOTE)
+    changed = ENABLED_AT + dt.timedelta(hours=1)
+    stack.salesforce.add("Task", normalize_salesforce_id(_sf_id("00T", 1)), changed, TaskSubtype="Task")
+    stack.salesforce.add("Event", normalize_salesforce_id(_sf_id("00U", 2)), changed)
+
+    # When the poller runs
+    stack.poller().run(NOW)
+
+    # Then the four queries went out in one composite call, and each change is queued
+    [composite] = stack.salesforce.composites
+    assert sorted(re.search(r"FROM (\w+)", soql).group(1) for soql in composite) == [  # type: ignore[union-attr]
+        "Contact",
+        "Event",
+        "Lead",
+        "Task",
+    ]
+    assert len(stack.changes(SF_TASK)) == 1
+    assert len(stack.changes(SF_MEETING)) == 1
 
 
 def test_r10_one_task_query_serves_every_task_type_each_routed_by_its_subtype(stack: Stack) -> None:

@@ -38,7 +38,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import batched
@@ -67,7 +67,7 @@ from activity_sync.domain import (
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, SoqlQuery, VendorApiError
 from activity_sync.rules.echo import (
     TASK_STATE_PROPERTIES,
     copy_edit_flows_back,
@@ -237,6 +237,29 @@ class _Watermarks:
             self._moves.clear()
 
 
+class _SalesforceReads:
+    """The run's Salesforce queries (Tasks, Events, Contacts, Leads): the first pages of all of
+    them come in one composite call, made when the first job reads its rows (R18: one call a run
+    where there were four). A query's text is made then, not before, so that a failure to make it
+    (the service's user id) falls on a job, as a read's failure does."""
+
+    def __init__(self, salesforce: Callable[[], SalesforceApi]) -> None:
+        self._salesforce = salesforce
+        self._queries: list[Callable[[], SoqlQuery]] = []
+        self._rows: list[Iterator[dict[str, Any]]] | None = None
+
+    def add(self, query: Callable[[], SoqlQuery]) -> Iterator[dict[str, Any]]:
+        """The rows of ``query``, read (with the others added before the first is read) on demand."""
+        index = len(self._queries)
+        self._queries.append(query)
+        return self._read(index)
+
+    def _read(self, index: int) -> Iterator[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = self._salesforce().query_together([query() for query in self._queries])
+        yield from self._rows[index]
+
+
 class PollCaches:
     """What the poller keeps between runs in a warm container: the list of forms and the marketing
     emails' names (both change rarely; each costs a call or more to read)."""
@@ -305,6 +328,7 @@ class Poller:
     # ----------------------------------------------------------------------------- scheduling
     def _jobs(self, on: Mapping[str, TypeSettings], until: dt.datetime) -> list[_Job]:
         lookup = _ContactLookup(self._hubspot)
+        reads = _SalesforceReads(self._salesforce)
         jobs: list[_Job] = []
         hubspot_to_salesforce: dict[str, dt.datetime] = {}
         salesforce_tasks: dict[SalesforceActivityType, dt.datetime] = {}
@@ -318,21 +342,21 @@ class Poller:
                 if steps is not None:
                     jobs.append(_Job(key, steps, sync_type))
             elif sync_type.type is SalesforceActivityType.MEETING:
-                steps = self._salesforce_steps("Event", {sync_type.type: settings.enabled_at}, until)
+                steps = self._salesforce_steps("Event", {sync_type.type: settings.enabled_at}, until, reads)
                 jobs.append(_Job("salesforce#Event", steps, sync_type))
             else:
                 salesforce_tasks[SalesforceActivityType(sync_type.type)] = settings.enabled_at
         if salesforce_tasks:
             # One query for every Task type on, routed by TaskSubtype (R10).
             tasks = SyncType.salesforce_to_hubspot(SalesforceActivityType.TASK)
-            steps = self._salesforce_steps("Task", salesforce_tasks, until)
+            steps = self._salesforce_steps("Task", salesforce_tasks, until, reads)
             jobs.append(_Job("salesforce#Task", steps, tasks))
         if hubspot_to_salesforce:
             # A Salesforce person changed before the earliest switch went on was visible to the
             # syncer when it first looked for a match, so nothing older needs a second look.
             earliest = min(hubspot_to_salesforce.values())
             for sobject in SALESFORCE_PEOPLE:
-                steps = self._people_steps(sobject, earliest, until, lookup)
+                steps = self._people_steps(sobject, earliest, until, lookup, reads)
                 jobs.append(_Job(f"salesforce_people#{sobject}", steps))
             jobs.append(_Job(UNASSOCIATED_JOB, self._unassociated_steps(set(hubspot_to_salesforce))))
         return jobs
@@ -701,32 +725,50 @@ class Poller:
 
     # -- Salesforce Tasks and Events
     def _salesforce_steps(
-        self, sobject: str, enabled: Mapping[SalesforceActivityType, dt.datetime], until: dt.datetime
+        self,
+        sobject: str,
+        enabled: Mapping[SalesforceActivityType, dt.datetime],
+        until: dt.datetime,
+        reads: _SalesforceReads,
     ) -> Steps:
         """``queryAll`` on ``SystemModstamp``: every switched-on type of ``sobject`` in one query,
         each record routed to its type's queue (R10), from the earliest switch (R11: nothing
         older than a type's own switch is queued for it)."""
         name = f"poll#salesforce#{sobject}"
-        earliest = min(enabled.values())
         legacy = [f"poll#{SyncType.salesforce_to_hubspot(t).key}" for t in enabled]
-        since = self._since(name, earliest, fallback=legacy)
+        since = self._since(name, min(enabled.values()), fallback=legacy)
+
+        def query() -> SoqlQuery:
+            conditions = [
+                f"SystemModstamp >= {_soql_datetime(since.at)}",
+                f"SystemModstamp < {_soql_datetime(until)}",
+            ]
+            service_user = _quoted_id(self._salesforce().user_id)
+            if service_user is not None:
+                # R14/R18: the service's own writes never cost a read (their Outbound Messages
+                # are left out by the flows' entry condition too).
+                conditions.append(f"LastModifiedById != {service_user}")
+            fields = ", ".join(
+                SALESFORCE_POLL_FIELDS if sobject == "Task" else ("Id", "IsDeleted", "SystemModstamp")
+            )
+            where = " AND ".join(conditions)
+            # Only constants, datetimes we format and a validated id are interpolated.
+            soql = f"SELECT {fields} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608  # nosec B608  # as above
+            return SoqlQuery(soql, include_deleted=True)
+
+        return self._salesforce_activity_steps(sobject, enabled, until, name, since, reads.add(query))
+
+    def _salesforce_activity_steps(
+        self,
+        sobject: str,
+        enabled: Mapping[SalesforceActivityType, dt.datetime],
+        until: dt.datetime,
+        name: str,
+        since: Watermark,
+        rows: Iterator[dict[str, Any]],
+    ) -> Steps:
         salesforce = self._salesforce()
-        conditions = [
-            f"SystemModstamp >= {_soql_datetime(since.at)}",
-            f"SystemModstamp < {_soql_datetime(until)}",
-        ]
         service_user = _quoted_id(salesforce.user_id)
-        if service_user is not None:
-            # R14/R18: the service's own writes never cost a read (their Outbound Messages are
-            # left out by the flows' entry condition too).
-            conditions.append(f"LastModifiedById != {service_user}")
-        fields = ", ".join(
-            SALESFORCE_POLL_FIELDS if sobject == "Task" else ("Id", "IsDeleted", "SystemModstamp")
-        )
-        where = " AND ".join(conditions)
-        # Only constants, datetimes we format and a validated id are interpolated.
-        soql = f"SELECT {fields} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"  # noqa: S608  # nosec B608  # as above
-        rows = salesforce.query(soql, include_deleted=True)
         stamp = _salesforce_key
 
         def routed(row: Mapping[str, Any]) -> SalesforceActivityType | None:
@@ -772,7 +814,12 @@ class Poller:
 
     # ---------------------------------------------------------------- contacts starting to sync
     def _people_steps(
-        self, sobject: str, earliest: dt.datetime, until: dt.datetime, lookup: _ContactLookup
+        self,
+        sobject: str,
+        earliest: dt.datetime,
+        until: dt.datetime,
+        lookup: _ContactLookup,
+        reads: _SalesforceReads,
     ) -> Steps:
         """R4 from the Salesforce side: a Contact or Lead created (or given an email) that matches a
         HubSpot contact makes that contact sync; the contact linker links it and wakes what waits.
@@ -803,7 +850,8 @@ class Poller:
                 )
             return self._queues.send_contact_changes(changes.values()) if changes else 0
 
-        yield from self._steps(name, since, self._salesforce().query(soql), stamp, queue, until=until)
+        rows = reads.add(lambda: SoqlQuery(soql))
+        return self._steps(name, since, rows, stamp, queue, until=until)
 
     # ------------------------------------------------------------- activities with no contact
     def _unassociated_steps(self, on: set[str]) -> Steps:
