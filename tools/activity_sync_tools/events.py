@@ -256,17 +256,13 @@ def build_events() -> dict[str, dict[str, Any]]:
         "poller/schedule.json": schedule_event(),
         "contact_linker/contact_changes.json": sqs_event(
             "activity-sync-dev-ContactChangesQueue",
-            [
-                ContactChangeMessage(
-                    hubspot_contact_id="501", source=ChangeSource.HUBSPOT_WEBHOOK
-                ).model_dump_json(exclude_none=True)
-            ],
+            [ContactChangeMessage(hubspot_contact_id="501", source=ChangeSource.HUBSPOT_WEBHOOK).to_json()],
         ),
     }
     for sync_type in ALL_SYNC_TYPES:
         events[f"syncer/{syncer_file_name(sync_type)}"] = sqs_event(
             f"activity-sync-dev-{sync_type.key.replace('#', '-')}",
-            [sample_change(sync_type).model_dump_json(exclude_none=True)],
+            [sample_change(sync_type).to_json()],
         )
     return events
 

@@ -4,15 +4,30 @@ A message names *which* record changed, not its whole content: syncers read the 
 one batch call, so order, repeats and overlapping polls do not matter (R15). Only changes that
 have no read API (form submissions, marketing email events, document views, integration events)
 carry their full content in ``payload``.
+
+Plain frozen dataclasses, checked when made and when read from JSON (``from_json`` raises
+``json_fields.Invalid`` naming the field), so that a malformed message is dead-lettered with its
+reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from activity_sync.json_fields import (
+    Fields,
+    Invalid,
+    checked_choice,
+    checked_instant,
+    checked_string,
+    json_value,
+    to_json,
+)
+
+MAX_OBJECT_ID_LENGTH = 256
 
 
 class ChangeSource(StrEnum):
@@ -32,29 +47,83 @@ class ChangeKind(StrEnum):
     DELETION = "deletion"
 
 
-class ChangeMessage(BaseModel):
-    """One changed record, addressed to the queue of its sync type."""
+class _Message:
+    """JSON both ways for the message dataclasses below."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    @classmethod
+    def from_dict(cls, raw: object) -> Self:
+        fields = Fields(raw)
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        values = {name: fields.get(name) for name in names}
+        fields.no_others()
+        try:
+            return cls(**{name: value for name, value in values.items() if value is not None})
+        except TypeError as error:  # a required field is missing
+            missing = next((n for n in names if values[n] is None), "body")
+            raise Invalid(missing, "is required") from error
 
-    sync_type: str = Field(description="SyncType key, e.g. hubspot_to_salesforce#note")
-    object_id: str = Field(min_length=1, max_length=256)
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        return cls.from_dict(json_value(text))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (instants in ISO 8601, enums by value), Nones included."""
+        return {
+            f.name: (value.isoformat() if isinstance(value := getattr(self, f.name), dt.datetime) else value)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        }
+
+    def to_json(self) -> str:
+        return to_json(self.to_dict())
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChangeMessage(_Message):
+    """One changed record, addressed to the queue of its sync type (a SyncType key, e.g.
+    ``hubspot_to_salesforce#note``)."""
+
+    sync_type: str
+    object_id: str
     source: ChangeSource
     kind: ChangeKind = ChangeKind.UPSERT
     occurred_at: dt.datetime | None = None
     payload: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        checked_string(self.sync_type, "sync_type", min_length=1)
+        checked_string(self.object_id, "object_id", min_length=1, max_length=MAX_OBJECT_ID_LENGTH)
+        _set(self, "source", checked_choice(self.source, "source", ChangeSource))
+        _set(self, "kind", checked_choice(self.kind, "kind", ChangeKind))
+        if self.occurred_at is not None:
+            _set(self, "occurred_at", checked_instant(self.occurred_at, "occurred_at", aware=False))
+        if self.payload is not None and not isinstance(self.payload, dict):
+            raise Invalid("payload", "should be an object")
 
     def dedup_key(self) -> str:
         """Same record, same change: sending it twice in one batch is wasted work."""
         return f"{self.sync_type}|{self.object_id}|{self.kind}"
 
 
-class ContactChangeMessage(BaseModel):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactChangeMessage(_Message):
     """A HubSpot contact (or a Salesforce person) changed: it may have started to sync (R4)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     hubspot_contact_id: str | None = None
     salesforce_person_id: str | None = None
     source: ChangeSource
     occurred_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hubspot_contact_id", "salesforce_person_id"):
+            if (value := getattr(self, name)) is not None:
+                checked_string(value, name, max_length=MAX_OBJECT_ID_LENGTH)
+        _set(self, "source", checked_choice(self.source, "source", ChangeSource))
+        if self.occurred_at is not None:
+            _set(self, "occurred_at", checked_instant(self.occurred_at, "occurred_at", aware=False))
+
+
+def _set(message: object, name: str, value: object) -> None:
+    object.__setattr__(message, name, value)  # a frozen dataclass settles its own fields

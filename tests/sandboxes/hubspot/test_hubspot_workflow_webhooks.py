@@ -85,7 +85,7 @@ def test_document_view_is_posted_as_an_activity_post_with_the_bearer_token(
         "properties": {"document_name": "Pricing deck.pdf"},
     }
     assert json.loads(request.body) == expected
-    post = ActivityPost.model_validate_json(request.body)
+    post = ActivityPost.from_dict(json.loads(request.body))
     assert (post.type, post.occurred_at.utcoffset()) == (HubSpotActivityType.DOCUMENT_VIEW, dt.timedelta(0))
     routed = route_activity_posts(request.body)
     assert [(c.sync_type, c.object_id) for c in routed.changes] == [
@@ -129,7 +129,7 @@ def test_timeline_events_default_to_the_sandbox_clock_and_counter_ids(
         for n, name in ((1, "Webinar registered"), (2, "Webinar attended"))
     ]
     for body in sent:
-        ActivityPost.model_validate(body)
+        ActivityPost.from_dict(body)
     assert len(route_activity_posts(json.dumps(sent)).changes) == 2
 
 
@@ -148,7 +148,7 @@ def test_failed_sends_are_retried_until_the_receiver_answers_2xx(
     # Then the background sender sent the same body four times, the log tells the story, and it stops
     first, *others = bodies(activities)
     assert others == [first] * 3
-    ActivityPost.model_validate(first)
+    ActivityPost.from_dict(first)
     log = wait_for_deliveries(admin, activities, 4)
     assert [(d["status"], d["outcome"], d["attemptNumber"]) for d in log] == [
         (503, "retrying", 0),
@@ -243,7 +243,7 @@ def test_recorded_activities_are_listed(admin: Admin, owner: dict[str, Any]) -> 
     assert views[0]["occurred_at"] == "2024-01-02T00:00:00.000Z"
     assert [(e["type"], e["id"]) for e in events] == [("integration_event", "timeline-event-1")]
     for body in [*views, *events]:
-        ActivityPost.model_validate(body)
+        ActivityPost.from_dict(body)
     state = admin.get("state")
     assert (state["documentViews"], state["timelineEvents"]) == (2, 1)
 

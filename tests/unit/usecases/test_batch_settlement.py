@@ -34,7 +34,7 @@ def _message(message_id: str, receive_count: int = 1) -> QueuedMessage:
     body = ChangeMessage(
         sync_type="hubspot_to_salesforce#note", object_id=message_id, source=ChangeSource.HUBSPOT_POLL
     )
-    return QueuedMessage(message_id, body.model_dump_json(), receive_count)
+    return QueuedMessage(message_id, body.to_json(), receive_count)
 
 
 def test_r16_successes_are_deleted_and_transient_failures_redelivered() -> None:

@@ -278,11 +278,11 @@ class Stack:
             )
 
     def changes(self, sync_type: SyncType) -> list[ChangeMessage]:
-        return [ChangeMessage.model_validate(b) for b in self.drain(self.config.queue_url(sync_type))]
+        return [ChangeMessage.from_dict(b) for b in self.drain(self.config.queue_url(sync_type))]
 
     def contact_changes(self) -> list[ContactChangeMessage]:
         assert self.config.contact_queue_url is not None
-        return [ContactChangeMessage.model_validate(b) for b in self.drain(self.config.contact_queue_url)]
+        return [ContactChangeMessage.from_dict(b) for b in self.drain(self.config.contact_queue_url)]
 
     def watermark(self, name: SyncType | str) -> dt.datetime | None:
         key = f"poll#{name.key}" if isinstance(name, SyncType) else name
@@ -860,7 +860,7 @@ def _park_unassociated(stack: Stack, sync_type: SyncType, ids: Iterable[str]) ->
             sync_type=sync_type.key, object_id=activity_id, source=ChangeSource.CONTACT_STARTED_SYNCING
         )
         stack.state.add_waiting(
-            ["unassociated"], sync_type, activity_id, message.model_dump(mode="json"), "no_associated_contact"
+            ["unassociated"], sync_type, activity_id, message.to_dict(), "no_associated_contact"
         )
 
 

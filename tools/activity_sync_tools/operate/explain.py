@@ -168,7 +168,7 @@ def explain_hubspot(stack: Stack, activity_id: str, type_name: str | None, story
         payloads = [item.payload for item in state.waiting] + [json_object(item.value) for item in state.dead]
         for payload in payloads:
             try:
-                change = ChangeMessage.model_validate(payload)
+                change = ChangeMessage.from_dict(payload)
                 if change.payload:
                     activities = [payload_activity(activity_type, change.payload)]
                     break

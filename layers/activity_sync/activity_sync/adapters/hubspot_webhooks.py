@@ -14,9 +14,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from activity_sync.json_fields import Fields, Invalid, checked_integer, checked_string
 
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
@@ -97,18 +99,18 @@ def verify_v3(
         raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
 
 
-class HubSpotWebhookEvent(BaseModel):
-    """One event of a delivery (HubSpot may add fields; unknown ones are kept, not rejected)."""
+@dataclass(frozen=True)
+class HubSpotWebhookEvent:
+    """One event of a delivery (HubSpot may add fields: unknown ones are kept in ``extra``, not
+    rejected). The names are HubSpot's own."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    eventId: int = Field(ge=0, le=MAX_ID)
-    subscriptionId: int = Field(ge=0, le=MAX_ID)
-    portalId: int = Field(ge=0, le=MAX_ID)
-    occurredAt: int = Field(ge=0, le=LATEST_INSTANT_MS)
-    subscriptionType: str = Field(max_length=100)
+    eventId: int
+    subscriptionId: int
+    portalId: int
+    occurredAt: int
+    subscriptionType: str
     # An object id is a positive 64-bit number; absent on association changes, which name both ends.
-    objectId: int | None = Field(default=None, gt=0, le=MAX_ID)
+    objectId: int | None = None
     appId: int | None = None
     attemptNumber: int = 0
     objectTypeId: str | None = None
@@ -117,10 +119,52 @@ class HubSpotWebhookEvent(BaseModel):
     changeSource: str | None = None
     changeFlag: str | None = None
     sourceId: str | None = None
-    fromObjectId: int | None = Field(default=None, gt=0, le=MAX_ID)
-    toObjectId: int | None = Field(default=None, gt=0, le=MAX_ID)
+    fromObjectId: int | None = None
+    toObjectId: int | None = None
     fromObjectTypeId: str | None = None
     toObjectTypeId: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> HubSpotWebhookEvent:
+        """One event as HubSpot sends it; ``Invalid`` names the field that does not fit."""
+        fields = Fields(raw)
+
+        def number(name: str, low: int, high: int) -> int:
+            return checked_integer(fields.required(name), fields.at(name), low=low, high=high)
+
+        def object_id(name: str) -> int | None:
+            value = fields.get(name)
+            return None if value is None else checked_integer(value, fields.at(name), low=1, high=MAX_ID)
+
+        def text(name: str) -> str | None:
+            value = fields.get(name)
+            return None if value is None else checked_string(value, fields.at(name))
+
+        app_id, attempt = fields.get("appId"), fields.get("attemptNumber")
+        return cls(
+            eventId=number("eventId", 0, MAX_ID),
+            subscriptionId=number("subscriptionId", 0, MAX_ID),
+            portalId=number("portalId", 0, MAX_ID),
+            occurredAt=number("occurredAt", 0, LATEST_INSTANT_MS),
+            subscriptionType=checked_string(
+                fields.required("subscriptionType"), fields.at("subscriptionType"), max_length=100
+            ),
+            objectId=object_id("objectId"),
+            appId=None if app_id is None else checked_integer(app_id, fields.at("appId")),
+            attemptNumber=0 if attempt is None else checked_integer(attempt, fields.at("attemptNumber")),
+            objectTypeId=text("objectTypeId"),
+            propertyName=text("propertyName"),
+            propertyValue=text("propertyValue"),
+            changeSource=text("changeSource"),
+            changeFlag=text("changeFlag"),
+            sourceId=text("sourceId"),
+            fromObjectId=object_id("fromObjectId"),
+            toObjectId=object_id("toObjectId"),
+            fromObjectTypeId=text("fromObjectTypeId"),
+            toObjectTypeId=text("toObjectTypeId"),
+            extra=fields.unknown(),
+        )
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -151,10 +195,8 @@ def parse_delivery(body: str) -> tuple[list[HubSpotWebhookEvent], list[dict[str,
     set_aside: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
         try:
-            events.append(HubSpotWebhookEvent.model_validate(item))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
+            events.append(HubSpotWebhookEvent.from_dict(item))
+        except Invalid as problem:
             event_id = item.get("eventId") if isinstance(item, dict) else None
-            set_aside.append({"eventId": event_id, "index": index, "reason": f"{where}: {first['msg']}"})
+            set_aside.append({"eventId": event_id, "index": index, "reason": str(problem)})
     return events, set_aside

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from pydantic import BaseModel
 
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import SyncType
@@ -37,7 +36,7 @@ class ChangeQueues:
         unique: dict[str, ChangeMessage] = {}
         for change in changes:
             unique.setdefault(change.dedup_key(), change)
-        by_queue: dict[str, list[BaseModel]] = {}
+        by_queue: dict[str, list[ChangeMessage | ContactChangeMessage]] = {}
         for change in unique.values():
             url = self._config.queue_url(SyncType.parse(change.sync_type))
             by_queue.setdefault(url, []).append(change)
@@ -48,13 +47,13 @@ class ChangeQueues:
             raise QueueSendError([{"reason": "QUEUE_URL_CONTACT_CHANGES is not configured"}])
         return self._send(self._config.contact_queue_url, list(changes))
 
-    def _send(self, queue_url: str, messages: Sequence[BaseModel]) -> int:
+    def _send(self, queue_url: str, messages: Sequence[ChangeMessage | ContactChangeMessage]) -> int:
         failures: list[dict[str, Any]] = []
         for start in range(0, len(messages), SQS_BATCH_LIMIT):
             chunk = messages[start : start + SQS_BATCH_LIMIT]
             response = self.client.send_message_batch(
                 QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(chunk)],
+                Entries=[{"Id": str(i), "MessageBody": m.to_json()} for i, m in enumerate(chunk)],
             )
             failures.extend(dict(f) for f in response.get("Failed", []))
         if failures:

@@ -23,17 +23,24 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import boto3
-from pydantic import BaseModel, ValidationError
 
+from activity_sync.json_fields import Invalid
 from activity_sync.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 SQS_BATCH_LIMIT = 10
+
+
+class QueueMessage(Protocol):
+    """What a queue carries (``activity_sync.messages``), read from a message body."""
+
+    @classmethod
+    def from_json(cls, text: str) -> Self: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class BatchResult:
         return message_id in self.retry or message_id in self.dead or message_id in self.defer
 
 
-class ChangeHandler[M: BaseModel](Protocol):
+class ChangeHandler[M](Protocol):
     def handle(self, changes: Sequence[tuple[str, M]]) -> BatchResult:
         """Apply the changes (message id, change); report the ones that failed."""
         ...
@@ -160,7 +167,7 @@ def record_key(message: QueuedMessage) -> str:
     return message.message_id
 
 
-def run_batch[M: BaseModel](
+def run_batch[M: QueueMessage](
     messages: Sequence[QueuedMessage],
     handler: ChangeHandler[M],
     dead_letters: DeadLetters,
@@ -180,11 +187,9 @@ def run_batch[M: BaseModel](
             )
             continue
         try:
-            change = model.model_validate_json(message.body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            result.dead[message.message_id] = f"malformed message: {where}: {first['msg']}"
+            change = model.from_json(message.body)
+        except Invalid as malformed:
+            result.dead[message.message_id] = f"malformed message: {malformed}"
             continue
         problem = validate(change)
         if problem is not None:

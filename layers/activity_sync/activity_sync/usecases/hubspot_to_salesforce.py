@@ -393,13 +393,13 @@ class HubSpotToSalesforce(TypeSyncer):
         unknown: dict[str, None] = {}
         entries = []
         for item in waiting:
-            message = item.change.model_copy(update={"source": ChangeSource.CONTACT_STARTED_SYNCING})
+            message = item.change.replace(source=ChangeSource.CONTACT_STARTED_SYNCING)
             entries.append(
                 (
                     list(item.contact_ids) or [UNASSOCIATED],
                     self.sync_type,
                     item.activity.id,
-                    message.model_dump(mode="json"),
+                    message.to_dict(),
                     str(SkipReason.CONTACT_NOT_SYNCING),
                 )
             )

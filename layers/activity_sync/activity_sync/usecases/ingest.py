@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activity_sync.adapters.hubspot_webhooks import (
     SIGNATURE_HEADER,
@@ -44,6 +45,13 @@ from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.adapters.salesforce_outbound import OutboundMessage, parse_outbound_message
 from activity_sync.config import ConnectionSettings
 from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
+from activity_sync.json_fields import (
+    Fields,
+    Invalid,
+    checked_choice,
+    checked_instant,
+    checked_string,
+)
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.rules.echo import made_by_this_app
 from activity_sync.rules.salesforce_ids import (
@@ -78,15 +86,34 @@ CONTACT_PROPERTIES_THAT_MATTER = frozenset({"email", "salesforcecontactid", "sal
 SECRET_RECHECK_SECONDS = 60.0
 MAX_ACTIVITY_BODY_BYTES = 256_000
 MAX_ACTIVITIES_PER_POST = 100
+MAX_POSTED_PROPERTIES = 20
+MAX_CONTACTS_PER_ACTIVITY = 100
 DUPLICATE_WINDOW_SECONDS = 24 * 3600  # HubSpot and Salesforce both retry deliveries for about a day
 # Types that reach the service only through the activity route: no public read API (R1.7, R1.9).
 ROUTE_ONLY_TYPES = (HubSpotActivityType.DOCUMENT_VIEW, HubSpotActivityType.INTEGRATION_EVENT)
 
 
-class RoutedChanges(BaseModel):
-    changes: list[ChangeMessage] = Field(default_factory=list)
-    contact_changes: list[ContactChangeMessage] = Field(default_factory=list)
-    ignored: list[dict[str, Any]] = Field(default_factory=list)
+@dataclass
+class RoutedChanges:
+    changes: list[ChangeMessage] = field(default_factory=list)
+    contact_changes: list[ContactChangeMessage] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form, as the idempotency record keeps it."""
+        return {
+            "changes": [change.to_dict() for change in self.changes],
+            "contact_changes": [change.to_dict() for change in self.contact_changes],
+            "ignored": self.ignored,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RoutedChanges:
+        return cls(
+            [ChangeMessage.from_dict(change) for change in raw.get("changes") or []],
+            [ContactChangeMessage.from_dict(change) for change in raw.get("contact_changes") or []],
+            list(raw.get("ignored") or []),
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -171,20 +198,62 @@ def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int |
     return routed
 
 
-class ActivityPost(BaseModel):
+_NUMERIC_ID = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class ActivityPost:
     """An activity HubSpot has no read API for, posted by a HubSpot workflow's *Send a webhook*
     action or another system: a document view or another app's timeline event."""
 
-    model_config = ConfigDict(extra="forbid")
-
     type: HubSpotActivityType
-    id: str = Field(min_length=1, max_length=200)
+    id: str
     occurred_at: dt.datetime
-    contact_ids: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = Field(min_length=1, max_length=100)
-    owner_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
-    properties: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=32_000)]] = Field(
-        default_factory=dict, max_length=20
-    )
+    contact_ids: list[str]
+    owner_id: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> ActivityPost:
+        """A posted activity; ``Invalid`` names the field that does not fit (unknown ones too)."""
+        fields = Fields(raw)
+        kind = checked_choice(fields.required("type"), "type", HubSpotActivityType)
+        activity_id = checked_string(fields.required("id"), "id", min_length=1, max_length=200)
+        occurred_at = checked_instant(fields.required("occurred_at"), "occurred_at", aware=False)
+        contact_ids = fields.required("contact_ids")
+        if not isinstance(contact_ids, list) or not 1 <= len(contact_ids) <= MAX_CONTACTS_PER_ACTIVITY:
+            raise Invalid("contact_ids", f"should be a list of 1 to {MAX_CONTACTS_PER_ACTIVITY} ids")
+        owner_id = fields.get("owner_id")
+        properties = fields.get("properties") or {}
+        if not isinstance(properties, dict) or len(properties) > MAX_POSTED_PROPERTIES:
+            raise Invalid("properties", f"should be an object of at most {MAX_POSTED_PROPERTIES} entries")
+        fields.no_others()
+        return cls(
+            type=kind,
+            id=activity_id,
+            occurred_at=occurred_at,
+            contact_ids=[
+                checked_string(c, f"contact_ids.{i}", pattern=_NUMERIC_ID) for i, c in enumerate(contact_ids)
+            ],
+            owner_id=None if owner_id is None else checked_string(owner_id, "owner_id", pattern=_NUMERIC_ID),
+            properties={
+                checked_string(name, "properties", max_length=100): checked_string(
+                    value, f"properties.{name}", max_length=32_000
+                )
+                for name, value in properties.items()
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (the payload the syncer reads back)."""
+        return {
+            "type": str(self.type),
+            "id": self.id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "contact_ids": list(self.contact_ids),
+            "owner_id": self.owner_id,
+            "properties": dict(self.properties),
+        }
 
 
 def check_bearer_token(headers: Mapping[str, str], expected: str) -> None:
@@ -208,11 +277,9 @@ def route_activity_posts(body: str) -> RoutedChanges:
     routed = RoutedChanges()
     for index, item in enumerate(items):
         try:
-            post = ActivityPost.model_validate(item)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise WebhookRejected(400, f"activity {index}: {where}: {first['msg']}") from None
+            post = ActivityPost.from_dict(item)
+        except Invalid as problem:
+            raise WebhookRejected(400, f"activity {index}: {problem}") from None
         if post.type not in ROUTE_ONLY_TYPES:
             raise WebhookRejected(
                 400,
@@ -227,7 +294,7 @@ def route_activity_posts(body: str) -> RoutedChanges:
                 object_id=post.id,
                 source=ChangeSource.HUBSPOT_ACTIVITY_ROUTE,
                 occurred_at=post.occurred_at,
-                payload=post.model_dump(mode="json"),
+                payload=post.to_dict(),
             )
         )
     return routed
@@ -352,13 +419,11 @@ class Receiver:
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
         routed.ignored.extend(set_aside)
         key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
-        return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
+        return self._queue_delivery(delivery={"key": key, "routed": routed.to_dict()})
 
     def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
         check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))
-        return self._queue_routed(
-            delivery={"key": None, "routed": route_activity_posts(body).model_dump(mode="json")}
-        )
+        return self._queue_routed(delivery={"key": None, "routed": route_activity_posts(body).to_dict()})
 
     def salesforce_outbound_message(self, *, body: str, token: str | None) -> dict[str, Any]:
         settings = self._connection()
@@ -374,12 +439,12 @@ class Receiver:
         message = parse_outbound_message(body)
         routed = route_outbound_message(message, settings.require("salesforce/org-id"), self._service_user())
         key = "salesforce:" + ",".join(sorted(f"{r.notification_id}:{r.record_id}" for r in message.records))
-        return self._queue_delivery(delivery={"key": key, "routed": routed.model_dump(mode="json")})
+        return self._queue_delivery(delivery={"key": key, "routed": routed.to_dict()})
 
     def _queue_routed(self, delivery: dict[str, Any]) -> dict[str, Any]:
         # Any failure raises before the sender gets its 2xx/Ack, so the vendor redelivers (and
         # Powertools forgets the attempt).
-        routed = RoutedChanges.model_validate(delivery["routed"])
+        routed = RoutedChanges.from_dict(delivery["routed"])
         if routed.changes:
             self._queues.send_changes(routed.changes)
         if routed.contact_changes:

@@ -139,7 +139,7 @@ class ContactLinker:
             items = self._state.waiting_for(contact_id)
             if not items:
                 continue
-            self._queues.send_changes(ChangeMessage.model_validate(item.payload) for item in items)
+            self._queues.send_changes(ChangeMessage.from_dict(item.payload) for item in items)
             self._state.remove_waiting(items)
             woken += len(items)
         return woken

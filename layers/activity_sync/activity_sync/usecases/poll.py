@@ -44,8 +44,6 @@ from dataclasses import dataclass, field
 from itertools import batched
 from typing import Any
 
-from pydantic import ValidationError
-
 from activity_sync.adapters.budget import ApiBudget, BudgetExhausted
 from activity_sync.adapters.dynamodb import (
     LinkRepository,
@@ -65,6 +63,7 @@ from activity_sync.domain import (
     SyncType,
     TypeSettings,
 )
+from activity_sync.json_fields import Invalid
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
 from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, SoqlQuery, VendorApiError
@@ -869,8 +868,8 @@ class Poller:
         handled: list[SyncStateItem] = []
         for item in items:
             try:
-                change = ChangeMessage.model_validate(item.payload)
-            except ValidationError:
+                change = ChangeMessage.from_dict(item.payload)
+            except Invalid:
                 # Kept where it is (it expires by TTL) and passed over by the cursor: logged, not lost.
                 logger.error("unreadable parked activity", extra={"pk": item.pk, "sk": item.sk})
                 continue

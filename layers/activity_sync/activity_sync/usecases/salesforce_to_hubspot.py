@@ -132,9 +132,7 @@ class SalesforceToHubSpot(TypeSyncer):
                 # Routed here without its subtype (an Outbound Message that omits it): the syncer of
                 # its real type handles it, with that type's switch and figures.
                 if actual is not None:
-                    routed = change.model_copy(
-                        update={"sync_type": SyncType.salesforce_to_hubspot(actual).key}
-                    )
+                    routed = change.replace(sync_type=SyncType.salesforce_to_hubspot(actual).key)
                     misrouted.setdefault(actual, []).append((message_id, routed))
                 continue
             item = pending.setdefault(change.object_id, _Pending(record))
