@@ -11,8 +11,11 @@ and DynamoDB capacity units; :meth:`EmbeddedAws.usage` tells what was counted si
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import threading
+import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,8 @@ from activity_sync_tools.local.metering import (
     SerializedBackends,
 )
 from activity_sync_tools.local.template import QueueSpec, SsmParameterSpec, StackModel, TableSpec
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "EVENT_SOURCE_USER_AGENT",
@@ -91,6 +96,7 @@ class EmbeddedAws:
                 )
             _running = self
         try:
+            speed_up_moto_sqs()
             self._server = _quiet_moto_server(self.host, self.metered, self.region)
             self._server.start()
             host, port = self._server.get_host_and_port()
@@ -142,6 +148,51 @@ class EmbeddedAws:
             return self._session.client(  # type: ignore[call-overload]
                 service, endpoint_url=self.endpoint_url, config=config
             )
+
+
+def speed_up_moto_sqs() -> None:
+    """Two costs of moto's SQS (5.2) that grow with a queue's backlog, removed without changing
+    what it answers. Applied once, when an embedded AWS starts.
+
+    * ReceiveMessage asks moto's own GetQueueAttributes for ``MessageRetentionPeriod`` once for
+      every message it hands out, and that computes every attribute of the queue three times over:
+      each a scan of all its messages. Draining a backlog of n messages therefore took time
+      quadratic in n - a burst of a thousand notes kept the embedded AWS busy there a third of its
+      time, and every function waiting on it with it. The retention period is read off the queue
+      instead: the same value and the same rule (a message older than it is not delivered).
+    * Each such scan (SendMessage still makes three, for the queue's attributes) asks every
+      message whether it is visible and delayed, each asking the time as a datetime made and taken
+      apart again. The same milliseconds come from ``time.time()``.
+    """
+    from moto.core.utils import unix_time
+
+    sqs_models: Any = importlib.import_module("moto.sqs.models")  # patched where SQS reads the time
+
+    backend = sqs_models.SQSBackend
+    if not getattr(backend.is_message_valid_based_on_retention_period, "reads_the_queue_setting", False):
+        if backend.is_message_valid_based_on_retention_period.__code__.co_varnames[:3] != (
+            "self",
+            "queue_name",
+            "message",
+        ):
+            logger.warning("moto's retention check changed shape; left as it is")
+        else:
+
+            def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+                retention_seconds = int(self.get_queue(queue_name).message_retention_period)
+                return bool(retention_seconds + message.sent_timestamp / 1000 > unix_time())
+
+            is_message_valid_based_on_retention_period.reads_the_queue_setting = True  # type: ignore[attr-defined]
+            backend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+    moto_millis = sqs_models.unix_time_millis
+    if not getattr(moto_millis, "reads_time_time", False):
+
+        def unix_time_millis(moment: Any = None) -> float:
+            return time.time() * 1000.0 if moment is None else float(moto_millis(moment))
+
+        unix_time_millis.reads_time_time = True  # type: ignore[attr-defined]
+        sqs_models.unix_time_millis = unix_time_millis
 
 
 def _quiet_moto_server(host: str, usage: AwsUsage, region: str) -> Any:
