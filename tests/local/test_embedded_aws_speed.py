@@ -1,7 +1,8 @@
 """The embedded AWS reads a queue's retention period off the queue when ReceiveMessage hands out a
 message, as moto does but without computing every attribute of the queue (three scans of all its
 messages) for each one: draining a backlog costs time in proportion to it, not to its square. Its
-SQS clock reads the same milliseconds, more cheaply."""
+SQS clock reads the same milliseconds, more cheaply, and moto lists its own services once, not on
+every request."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ import pytest
 from moto import mock_aws
 from moto.sqs.models import Queue, sqs_backends
 
-from activity_sync_tools.local.aws import speed_up_moto_sqs
+from activity_sync_tools.local.aws import speed_up_moto
 from tests.moto_env import use_fake_aws
 
 
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     use_fake_aws(monkeypatch)
-    speed_up_moto_sqs()
+    speed_up_moto()
     with mock_aws():
         yield boto3.client("sqs", region_name="us-east-1")
 
@@ -78,3 +79,10 @@ def test_the_sqs_clock_reads_the_same_milliseconds(sqs: Any) -> None:
     assert before <= now <= time.time() * 1000
     moment = dt.datetime(2026, 3, 1, 12, 0)  # moto's clock is naive UTC
     assert sqs_models.unix_time_millis(moment) == 1_772_366_400_000
+
+
+def test_moto_lists_its_services_once(sqs: Any) -> None:
+    moto_backends: Any = importlib.import_module("moto.backends")
+    listed = moto_backends.list_of_moto_modules()
+    assert {"sqs", "dynamodb", "ssm"} <= set(listed)
+    assert moto_backends.list_of_moto_modules() is listed

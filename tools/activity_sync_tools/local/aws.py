@@ -96,7 +96,7 @@ class EmbeddedAws:
                 )
             _running = self
         try:
-            speed_up_moto_sqs()
+            speed_up_moto()
             self._server = _quiet_moto_server(self.host, self.metered, self.region)
             self._server.start()
             host, port = self._server.get_host_and_port()
@@ -150,9 +150,13 @@ class EmbeddedAws:
             )
 
 
-def speed_up_moto_sqs() -> None:
-    """Two costs of moto's SQS (5.2) that grow with a queue's backlog, removed without changing
-    what it answers. Applied once, when an embedded AWS starts.
+def speed_up_moto() -> None:
+    """Costs of moto (5.2) removed without changing what it answers; applied once, when an embedded
+    AWS starts. The embedded AWS shares one interpreter with the sandboxes and the local runtime, so
+    whatever it wastes slows every function waiting on it - and a burst measured locally with it.
+
+    * Every request asks which service its host names, listing moto's package directory (two
+      hundred entries, each checked for being a directory) to find out. The list is read once.
 
     * ReceiveMessage asks moto's own GetQueueAttributes for ``MessageRetentionPeriod`` once for
       every message it hands out, and that computes every attribute of the queue three times over:
@@ -165,6 +169,16 @@ def speed_up_moto_sqs() -> None:
       apart again. The same milliseconds come from ``time.time()``.
     """
     from moto.core.utils import unix_time
+
+    moto_backends: Any = importlib.import_module("moto.backends")
+    if not getattr(moto_backends.list_of_moto_modules, "listed_once", False):
+        modules = tuple(moto_backends.list_of_moto_modules())
+
+        def list_of_moto_modules() -> tuple[str, ...]:
+            return modules
+
+        list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
+        moto_backends.list_of_moto_modules = list_of_moto_modules
 
     sqs_models: Any = importlib.import_module("moto.sqs.models")  # patched where SQS reads the time
 
