@@ -60,6 +60,7 @@ GOOD_CHANGE = {"sync_type": NOTE, "object_id": "1", "source": "hubspot_poll"}
                 ({"source": "carrier pigeon"}, "source"),
                 ({"kind": "merge"}, "kind"),
                 ({"occurred_at": "soon"}, "occurred_at"),
+                ({"occurred_at": 10**400}, "occurred_at"),  # too large for any instant
                 ({"payload": [1]}, "payload"),
                 ({"colour": "red"}, "colour"),
             )
@@ -70,6 +71,12 @@ def test_r16_a_malformed_change_message_is_refused_with_the_field_named(body: st
     with pytest.raises(Invalid) as refused:
         ChangeMessage.from_json(body)
     assert refused.value.where == where
+
+
+def test_r16_the_missing_field_is_the_one_named() -> None:
+    with pytest.raises(Invalid) as refused:
+        ContactChangeMessage.from_dict({"hubspot_contact_id": None, "salesforce_person_id": "003"})
+    assert refused.value.where == "source"
 
 
 def test_a_webhook_event_keeps_unknown_fields_and_reads_numbers_written_as_text() -> None:
@@ -126,6 +133,8 @@ def test_a_posted_activity_reads_iso_instants_and_refuses_what_is_not_its_shape(
         ({"contact_ids": ["5a"]}, "contact_ids.0"),
         ({"owner_id": "x"}, "owner_id"),
         ({"properties": {"name": 5}}, "properties.name"),
+        ({"properties": []}, "properties"),
+        ({"occurred_at": 10**400}, "occurred_at"),
         ({"extra": 1}, "extra"),
         ({"type": "note!"}, "type"),
     ):

@@ -86,8 +86,8 @@ def checked_instant(value: object, where: str, *, aware: bool = True) -> dt.date
     """An ISO 8601 date-time, or seconds (milliseconds, when that large) since the epoch; with
     ``aware``, one without a time zone offset is refused."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
         try:
+            seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
             return dt.datetime.fromtimestamp(seconds, dt.UTC)
         except (OverflowError, OSError, ValueError):
             raise Invalid(where, "is out of range") from None

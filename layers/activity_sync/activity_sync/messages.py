@@ -53,14 +53,14 @@ class _Message:
     @classmethod
     def from_dict(cls, raw: object) -> Self:
         fields = Fields(raw)
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        values = {name: fields.get(name) for name in names}
+        shape = dataclasses.fields(cls)  # type: ignore[arg-type]
+        values = {f.name: fields.get(f.name) for f in shape}
         fields.no_others()
-        try:
-            return cls(**{name: value for name, value in values.items() if value is not None})
-        except TypeError as error:  # a required field is missing
-            missing = next((n for n in names if values[n] is None), "body")
-            raise Invalid(missing, "is required") from error
+        for field in shape:
+            required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+            if required and values[field.name] is None:
+                raise Invalid(field.name, "is required")
+        return cls(**{name: value for name, value in values.items() if value is not None})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Self:

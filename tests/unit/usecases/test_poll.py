@@ -640,6 +640,36 @@ def test_r18_a_run_reads_the_first_pages_of_all_its_salesforce_queries_in_one_ca
     assert len(stack.changes(SF_MEETING)) == 1
 
 
+def test_a_corrupt_salesforce_watermark_or_an_unknown_user_id_fails_only_the_jobs_that_need_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Salesforce Events and HubSpot notes switched on, a change of each and of a Contact,
+    # the Events' watermark corrupt, and the service's user id unknown to Salesforce (a 503)
+    stack.switch_on(SF_MEETING)
+    stack.switch_on(NOTE)
+    changed = ENABLED_AT + dt.timedelta(hours=1)
+    stack.salesforce.add("Event", normalize_salesforce_id(_sf_id("00U", 3)), changed)
+    stack.salesforce.add(
+        "Contact", normalize_salesforce_id(_sf_id("003", 4)), changed, Email="ada@example.com"
+    )
+    stack.hubspot.contacts["ada@example.com"] = "501"
+    stack.hubspot.engagements["notes"] = [_note("701", changed)]
+    SyncStateRepository().set_watermark("poll#salesforce#Event", "{not a watermark")
+
+    def unknown_user(_: object) -> str:
+        raise VendorApiError("salesforce", 503, "userinfo unavailable", retryable=True)
+
+    monkeypatch.setattr(FakeSalesforce, "user_id", property(unknown_user))
+
+    # When the poller runs
+    summary = stack.poller().run(NOW)
+
+    # Then the Events job failed alone: the notes and the Salesforce Contact were polled
+    assert set(summary.failed) == {"salesforce#Event"}
+    assert [c.object_id for c in stack.changes(NOTE)] == ["701"]
+    assert [c.hubspot_contact_id for c in stack.contact_changes()] == ["501"]
+
+
 def test_r10_one_task_query_serves_every_task_type_each_routed_by_its_subtype(stack: Stack) -> None:
     # Given Task and Email switched on (Call off, and Email switched on later than Task)
     stack.switch_on(SF_TASK)

@@ -224,7 +224,8 @@ class ActivityPost:
         if not isinstance(contact_ids, list) or not 1 <= len(contact_ids) <= MAX_CONTACTS_PER_ACTIVITY:
             raise Invalid("contact_ids", f"should be a list of 1 to {MAX_CONTACTS_PER_ACTIVITY} ids")
         owner_id = fields.get("owner_id")
-        properties = fields.get("properties") or {}
+        properties = fields.get("properties")
+        properties = {} if properties is None else properties
         if not isinstance(properties, dict) or len(properties) > MAX_POSTED_PROPERTIES:
             raise Invalid("properties", f"should be an object of at most {MAX_POSTED_PROPERTIES} entries")
         fields.no_others()

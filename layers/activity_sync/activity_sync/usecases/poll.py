@@ -35,6 +35,7 @@ order so that none is always last, and spend the shared API budget with their ty
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 from collections import Counter
@@ -245,7 +246,7 @@ class _SalesforceReads:
     def __init__(self, salesforce: Callable[[], SalesforceApi]) -> None:
         self._salesforce = salesforce
         self._queries: list[Callable[[], SoqlQuery]] = []
-        self._rows: list[Iterator[dict[str, Any]]] | None = None
+        self._rows: list[Iterator[dict[str, Any]] | Exception] | None = None
 
     def add(self, query: Callable[[], SoqlQuery]) -> Iterator[dict[str, Any]]:
         """The rows of ``query``, read (with the others added before the first is read) on demand."""
@@ -255,8 +256,20 @@ class _SalesforceReads:
 
     def _read(self, index: int) -> Iterator[dict[str, Any]]:
         if self._rows is None:
-            self._rows = self._salesforce().query_together([query() for query in self._queries])
-        yield from self._rows[index]
+            # A query that cannot be made (a corrupt watermark, the user id unknown) fails its own
+            # job when it reads, not the others.
+            made: list[SoqlQuery | Exception] = []
+            for query in self._queries:
+                try:
+                    made.append(query())
+                except Exception as error:  # raised again by its own job
+                    made.append(error)
+            together = iter(self._salesforce().query_together([q for q in made if isinstance(q, SoqlQuery)]))
+            self._rows = [q if isinstance(q, Exception) else next(together) for q in made]
+        rows = self._rows[index]
+        if isinstance(rows, Exception):
+            raise rows
+        yield from rows
 
 
 class PollCaches:
@@ -735,11 +748,12 @@ class Poller:
         older than a type's own switch is queued for it)."""
         name = f"poll#salesforce#{sobject}"
         legacy = [f"poll#{SyncType.salesforce_to_hubspot(t).key}" for t in enabled]
-        since = self._since(name, min(enabled.values()), fallback=legacy)
+        # Read when the job (or the composite read) starts: a corrupt watermark fails this job only.
+        since = functools.cache(lambda: self._since(name, min(enabled.values()), fallback=legacy))
 
         def query() -> SoqlQuery:
             conditions = [
-                f"SystemModstamp >= {_soql_datetime(since.at)}",
+                f"SystemModstamp >= {_soql_datetime(since().at)}",
                 f"SystemModstamp < {_soql_datetime(until)}",
             ]
             service_user = _quoted_id(self._salesforce().user_id)
@@ -763,9 +777,10 @@ class Poller:
         enabled: Mapping[SalesforceActivityType, dt.datetime],
         until: dt.datetime,
         name: str,
-        since: Watermark,
+        watermark: Callable[[], Watermark],
         rows: Iterator[dict[str, Any]],
     ) -> Steps:
+        since = watermark()
         salesforce = self._salesforce()
         service_user = _quoted_id(salesforce.user_id)
         stamp = _salesforce_key
@@ -824,13 +839,17 @@ class Poller:
         HubSpot contact makes that contact sync; the contact linker links it and wakes what waits.
         One query per object per run, one HubSpot search per 100 emails (R18)."""
         name = f"poll#salesforce_people#{sobject}"
-        since = self._since(name, earliest)
-        window = f"SystemModstamp >= {_soql_datetime(since.at)} AND SystemModstamp < {_soql_datetime(until)}"
+        since = functools.cache(lambda: self._since(name, earliest))  # as for Tasks and Events
         unconverted = " AND IsConverted = false" if sobject == "Lead" else ""
-        soql = (
-            f"SELECT Id, Email, SystemModstamp FROM {sobject} "  # noqa: S608  # nosec B608  # constants and datetimes we format
-            f"WHERE {window}{unconverted} AND Email != null ORDER BY SystemModstamp, Id"
-        )
+
+        def query() -> SoqlQuery:
+            window = (
+                f"SystemModstamp >= {_soql_datetime(since().at)} AND SystemModstamp < {_soql_datetime(until)}"
+            )
+            return SoqlQuery(
+                f"SELECT Id, Email, SystemModstamp FROM {sobject} "  # noqa: S608  # nosec B608  # constants and datetimes we format
+                f"WHERE {window}{unconverted} AND Email != null ORDER BY SystemModstamp, Id"
+            )
 
         stamp = _salesforce_key
 
@@ -849,8 +868,12 @@ class Poller:
                 )
             return self._queues.send_contact_changes(changes.values()) if changes else 0
 
-        rows = reads.add(lambda: SoqlQuery(soql))
-        return self._steps(name, since, rows, stamp, queue, until=until)
+        rows = reads.add(query)
+
+        def steps() -> Steps:
+            yield from self._steps(name, since(), rows, stamp, queue, until=until)
+
+        return steps()
 
     # ------------------------------------------------------------- activities with no contact
     def _unassociated_steps(self, on: set[str]) -> Steps:
