@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import subprocess
@@ -23,6 +22,7 @@ from activity_sync_tools.bench.report import (
     render_table,
     to_json,
 )
+from activity_sync_tools.run_results import add_result_arguments, write_results
 
 DEFAULT_N = 3000  # the scale of issue #8's figures; about 4 minutes on two cores
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--import-runs", type=int, default=5, help="fresh processes per cold import (default: 5)"
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=ROOT / "bench-results",
-        help="where each run's JSON goes, named by its UTC start (default: %(default)s)",
-    )
+    add_result_arguments(parser, ROOT / "bench-results", "figures")
     parser.add_argument(
         "--markdown", action="store_true", help="also print the table as Markdown (for the README)"
     )
@@ -149,14 +143,7 @@ def run(arguments: argparse.Namespace) -> int:
     document: dict[str, Any] = to_json(result, rows)
     document["meta"]["title"] = title
     document["goals"] = goal_summary(rows)
-    text = json.dumps(document, indent=2)
-    arguments.results_dir.mkdir(parents=True, exist_ok=True)
-    written = [arguments.results_dir / f"{started_at:%Y%m%dT%H%M%SZ}.json"]
-    if arguments.json is not None:
-        arguments.json.parent.mkdir(parents=True, exist_ok=True)
-        written.append(arguments.json)
-    for path in written:
-        path.write_text(text + "\n", encoding="utf-8")
+    written = write_results(document, arguments.results_dir, started_at, arguments.json)
     summary = goal_summary(rows)
     print(
         f"goals met: {summary['met']}, not met: {summary['not_met']}; "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from activity_sync_tools.chaos.suite import ChaosPlan, ChaosResult, run_chaos
 from activity_sync_tools.operate.output import console, table
+from activity_sync_tools.run_results import add_result_arguments, write_results
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = ChaosPlan()
@@ -50,13 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-timeout", type=float, default=DEFAULTS.drain_timeout_seconds, help="seconds to drain"
     )
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="the faults' random seed")
-    parser.add_argument("--json", type=Path, default=None, help="also write the accounts to this file")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=ROOT / "chaos-results",
-        help="where each run's JSON goes, named by its UTC start (default: %(default)s)",
-    )
+    add_result_arguments(parser, ROOT / "chaos-results", "accounts")
     parser.add_argument("--state-dir", type=Path, default=None, help="keep the local stack's logs here")
     return parser
 
@@ -86,12 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"chaos: N={plan.n}, {plan.fault_rate:.0%} of vendor calls failing, {plan.kills} workers killed")
     result = run_chaos(plan, log=log, state_dir=arguments.state_dir)
     document = {"started": started.isoformat(timespec="seconds"), **result.to_dict()}
-    arguments.results_dir.mkdir(parents=True, exist_ok=True)
-    paths = [arguments.results_dir / f"{started:%Y%m%dT%H%M%SZ}.json"]
-    if arguments.json:
-        paths.append(arguments.json)
-    for path in paths:
-        path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    paths = write_results(document, arguments.results_dir, started, arguments.json)
     show(result)
     print(f"\nthe figures as JSON: {', '.join(str(p) for p in paths)}")
     return 1 if result.failures else 0

@@ -523,12 +523,13 @@ class Poller:
             """Passed over: activities synced since their last change, and copies the service made
             of Salesforce records unless a person changed a task copy's state (the syncer would
             read them only to skip them as echoes, R14, R18)."""
-            copies = [r for r in records if is_copy_from_salesforce(r.properties)]
-            keys = {
-                HubSpotActivityKey(activity_type, r.id, first_event).external_id: r
-                for r in records
-                if not is_copy_from_salesforce(r.properties)
-            }
+            copies: list[HubSpotRecord] = []
+            keys: dict[str, HubSpotRecord] = {}
+            for r in records:
+                if is_copy_from_salesforce(r.properties):
+                    copies.append(r)
+                else:
+                    keys[HubSpotActivityKey(activity_type, r.id, first_event).external_id] = r
             if self._links is None:
                 return {r.id for r in copies if not is_task}
             copy_links = self._links.links(object_type, [r.id for r in copies]) if is_task and copies else {}
