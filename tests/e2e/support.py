@@ -255,6 +255,15 @@ class HubSpotSide:
     def counters(self) -> dict[str, Any]:
         return cast("dict[str, Any]", self.admin("GET", "counters"))
 
+    def request_mark(self) -> int:
+        """How many API requests the portal has answered so far (see ``requests_since``)."""
+        return int(self.counters()["total"])
+
+    def requests_since(self, mark: int) -> list[tuple[str, str]]:
+        """(method, path) of every API request answered after ``mark``."""
+        logged = self.admin("GET", "requests")["requests"][mark:]
+        return [(str(e["method"]), str(e["path"])) for e in logged]
+
 
 class SalesforceSide:
     """The Salesforce org: records made by reps in the UI (admin ``sobjects`` route with

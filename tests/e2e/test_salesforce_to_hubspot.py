@@ -229,3 +229,75 @@ def test_r12_r4_a_task_on_a_contact_matched_by_email_lands_on_that_hubspot_conta
     # Then the HubSpot task exists once and is on Late's contact, not an orphan
     assert len(copies) == 1, copies
     assert e2e.hubspot.associated_contacts("tasks", copies[0]["id"]) == [org.contacts["late"]]
+
+
+def test_r18_records_new_to_hubspot_cost_one_hubspot_call_per_batch_their_contact_included(
+    e2e: E2E, org: Org
+) -> None:
+    calls = 20
+    # Given Alice's contact syncs and the call switch is on (fixture)
+    mark = e2e.hubspot.request_mark()
+    before_batches = e2e.invocations("SalesforceCallSyncer")
+
+    # When a rep logs 20 calls on Alice in quick succession
+    logged = [
+        e2e.salesforce.create(
+            "Task",
+            {
+                "Subject": f"Budget call {n}",
+                "TaskSubtype": "Call",
+                "Status": "Completed",
+                "WhoId": org.people["alice"],
+            },
+            as_user="ana",
+        )
+        for n in range(calls)
+    ]
+    e2e.drain()
+
+    # Then each is one HubSpot call on Alice's contact
+    for salesforce_id in logged:
+        copies = _copies(e2e, "calls", salesforce_id)
+        assert len(copies) == 1, (salesforce_id, copies)
+        assert e2e.hubspot.associated_contacts("calls", copies[0]["id"]) == [org.contacts["alice"]]
+    # and writing them cost one batch create per syncer batch, the contact association made in the
+    # same call: no upsert, no association call
+    spent = e2e.hubspot.requests_since(mark)
+    batches = e2e.invocations("SalesforceCallSyncer") - before_batches
+    writes = [(method, path) for method, path in spent if "/batch/" in path and not path.endswith("/read")]
+    assert writes == [("POST", "/crm/v3/objects/calls/batch/create")] * batches, spent
+    assert 1 <= batches <= 3, spent
+
+
+def test_r15_a_copy_whose_link_was_lost_is_updated_in_place_not_made_twice(e2e: E2E, org: Org) -> None:
+    # Given a call a rep logged on Lin, synced, whose link the service then lost (a table restored
+    # from an older backup, say)
+    call = e2e.salesforce.create(
+        "Task",
+        {
+            "Subject": "Call about pricing",
+            "TaskSubtype": "Call",
+            "Status": "Completed",
+            "WhoId": org.people["lin"],
+        },
+        as_user="ana",
+    )
+    e2e.drain()
+    links = e2e.world.service.links
+    lost = links.by_salesforce_ids([call])
+    assert list(lost) == [call]
+    links.unlink(lost.values())
+
+    # When the rep edits the call
+    e2e.salesforce.update("Task", call, {"Subject": "Call about pricing, follow-up booked"}, as_user="ana")
+    e2e.drain()
+
+    # Then HubSpot still has one copy - the create was refused, the upsert found it - edited, on
+    # Lin's contact, and the link is back
+    copies = _copies(e2e, "calls", call)
+    assert len(copies) == 1, copies
+    title = e2e.hubspot.read("calls", copies[0]["id"], ["hs_call_title"])["hs_call_title"]
+    assert title == "Call about pricing, follow-up booked"
+    assert e2e.hubspot.associated_contacts("calls", copies[0]["id"]) == [org.contacts["lin"]]
+    assert links.by_salesforce_ids([call])[call].hubspot_id == copies[0]["id"]
+    assert e2e.dead_letters(s2h(SalesforceActivityType.CALL)) == []

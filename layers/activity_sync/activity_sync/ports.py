@@ -66,6 +66,15 @@ class WriteResult:
         )
 
 
+@dataclass(frozen=True)
+class NewObject:
+    """A HubSpot record to create with its associations made in the same call:
+    (associated object's id, HubSpot-defined association type id) pairs."""
+
+    properties: Mapping[str, str | None]
+    associations: Sequence[tuple[str, int]] = ()
+
+
 class VendorApiError(RuntimeError):
     """A vendor call failed after the adapter's own retries. ``retryable`` says whether trying the
     same call later may succeed (rate limits, 5xx, timeouts) or not (validation, auth, config)."""
@@ -131,6 +140,14 @@ class HubSpotApi(Protocol):
         self, object_type: str, id_property: str, inputs: Sequence[Mapping[str, str | None]]
     ) -> list[WriteResult]:
         """Batch upsert by a unique-value property; results in input order."""
+        ...
+
+    def create_objects(
+        self, object_type: str, id_property: str, inputs: Sequence[NewObject]
+    ) -> list[WriteResult]:
+        """Batch create with associations; results in input order. ``id_property`` names a
+        unique-value property every input sets, so a record that already exists is refused, never
+        made twice. A batch HubSpot refuses as a whole comes back as failed results."""
         ...
 
     def update_objects(

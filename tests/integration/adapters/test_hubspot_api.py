@@ -19,7 +19,7 @@ from activity_sync.adapters.http import (
     worst_case_call_seconds,
 )
 from activity_sync.adapters.hubspot_api import HubSpotClient, parse_instant
-from activity_sync.ports import HubSpotApi, VendorApiError
+from activity_sync.ports import HubSpotApi, NewObject, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot.testing import Admin
 
@@ -61,6 +61,7 @@ def test_the_client_implements_the_port_and_spends_nothing_on_empty_input(
     assert port.associated_ids("notes", "contacts", []) == {}
     assert port.find_contacts_by_email([], []) == {}
     assert port.upsert_objects("notes", "activity_sync_key", []) == []
+    assert port.create_objects("notes", "activity_sync_key", []) == []
     assert port.associate("notes", "contacts", []) == []
     assert list(port.search_modified("notes", T0, T0, [])) == []
     assert hubspot.calls.total() == 0
@@ -541,6 +542,96 @@ def test_upsert_objects_raises_when_every_record_fails_the_same_way(
     assert raised.value.status == 400
     assert raised.value.retryable is False
     assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/upsert") == 3
+
+
+def test_create_objects_creates_with_associations_in_one_call_per_100_in_input_order(
+    hubspot: HubSpotClient, hubspot_admin: Admin, hubspot_log: SandboxLog
+) -> None:
+    # Given a unique property on notes and two contacts
+    hubspot.ensure_unique_property("notes", "activity_sync_key", "Activity sync key")
+    refs = _seed(hubspot_admin, {"contacts": [{"ref": "a"}, {"ref": "b"}]})
+    contact_a, contact_b = refs["contacts"]["a"], refs["contacts"]["b"]
+    inputs = [
+        NewObject(
+            {"activity_sync_key": f"new-{i}", "hs_note_body": f"body {i}", "hs_timestamp": _iso(T0)},
+            [(contact_a if i % 2 else contact_b, NOTE_TO_CONTACT)],
+        )
+        for i in range(150)
+    ]
+    hubspot_log.clear()
+
+    # When 150 notes are created with their contacts
+    results = hubspot.create_objects("notes", "activity_sync_key", inputs)
+
+    # Then each is created once, on its contact, results in input order, in two calls and no
+    # association call
+    assert all(r.success and r.id for r in results)
+    assert len({r.id for r in results}) == 150
+    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/create") == 2
+    assert hubspot_log.count("POST", "/crm/v4/associations/notes/contacts/batch/create") == 0
+    ids = [r.id or "" for r in results]
+    stored = hubspot.read_objects("notes", ids[:2], ["activity_sync_key"])
+    assert [stored[i].properties["activity_sync_key"] for i in ids[:2]] == ["new-0", "new-1"]
+    associated = hubspot.associated_ids("notes", "contacts", ids)
+    assert [associated[i] for i in ids[:2]] == [[contact_b], [contact_a]]
+    assert all(len(associated[i]) == 1 for i in ids)
+
+
+def test_create_objects_refuses_a_batch_naming_a_record_that_exists_and_creates_none_of_it(
+    hubspot: HubSpotClient, hubspot_log: SandboxLog
+) -> None:
+    # Given a note created with key "dup-1"
+    hubspot.ensure_unique_property("notes", "activity_sync_key", "Activity sync key")
+    note = {"hs_note_body": "first", "hs_timestamp": _iso(T0)}
+    (first,) = hubspot.create_objects(
+        "notes", "activity_sync_key", [NewObject({**note, "activity_sync_key": "dup-1"})]
+    )
+    hubspot_log.clear()
+
+    # When a batch creating it again beside a new one is sent
+    results = hubspot.create_objects(
+        "notes",
+        "activity_sync_key",
+        [NewObject({**note, "activity_sync_key": key}) for key in ("dup-0", "dup-1")],
+    )
+
+    # Then HubSpot refuses the batch as a whole: both come back failed with its reason, nothing
+    # new exists, and the first note is untouched
+    assert [r.success for r in results] == [False, False]
+    assert results[1].error_codes == ["VALIDATION_ERROR"]
+    assert "activity_sync_key" in results[1].message
+    assert hubspot.read_objects("notes", ["dup-0"], ["hs_note_body"], id_property="activity_sync_key") == {}
+    assert (
+        hubspot.read_objects("notes", [first.id or ""], ["hs_note_body"])[first.id or ""].properties[
+            "hs_note_body"
+        ]
+        == "first"
+    )
+    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/create") == 1
+
+
+def test_create_objects_raises_what_a_retry_may_cure_and_refuses_inputs_without_their_key(
+    hubspot_server: RunningServer, hubspot_log: SandboxLog
+) -> None:
+    # Given a client allowed one retry, and HubSpot answering batch creates with 503s for a while
+    client = HubSpotClient(hubspot_server.url, HUBSPOT_TOKEN, max_retries=1)
+    client.ensure_unique_property("notes", "activity_sync_key", "Activity sync key")
+    hubspot_log.fault("POST /crm/v3/objects/notes/batch/create", "server_error", times=2)
+    note = {"hs_note_body": "n", "hs_timestamp": _iso(T0), "activity_sync_key": "later"}
+
+    # When a note is created
+    with pytest.raises(VendorApiError) as raised:
+        client.create_objects("notes", "activity_sync_key", [NewObject(note)])
+
+    # Then the outage is raised as retryable (the queue tries the batch again later), not
+    # reported as a refusal of the records
+    assert (raised.value.status, raised.value.retryable) == (503, True)
+    # and inputs without their key, or sharing one, are a programming error, sent nowhere
+    with pytest.raises(ValueError, match="activity_sync_key"):
+        client.create_objects("notes", "activity_sync_key", [NewObject({"hs_note_body": "n"})])
+    with pytest.raises(ValueError, match="share"):
+        client.create_objects("notes", "activity_sync_key", [NewObject(note), NewObject(note)])
+    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/create") == 2
 
 
 def test_update_objects_updates_by_id_in_batches_and_reports_missing_records(

@@ -4,8 +4,9 @@ Every call is batch-first, counted (``HubSpotClient.calls``) and asked of the st
 budget first (``adapters.budget``), because HubSpot meters calls, not records (R18). Retries of 429
 and 5xx answers happen below ``requests`` (``adapters.http``) within the invocation's deadline;
 every POST this client sends is a search, a batch read or an idempotent write (upsert by a unique
-property, update by id, association create, property create answered 409 when repeated), so POSTs
-are retried as safely as GETs. The client never calls a non-idempotent create.
+property, update by id, association create, property create answered 409 when repeated, batch
+create of records that set a unique property - a repeat is refused, not made twice), so POSTs are
+retried as safely as GETs. The client never calls a create that could make a record twice.
 
 API facts used here are in shared/reference/hubspot-api.md unless a comment cites a HubSpot page.
 """
@@ -24,7 +25,7 @@ import requests
 from activity_sync.adapters.http import MAX_RETRIES, Deadline, mount_retries, transport_error
 from activity_sync.domain import HubSpotOwner
 from activity_sync.observability import logger
-from activity_sync.ports import EmailEventPage, HubSpotRecord, VendorApiError, WriteResult
+from activity_sync.ports import EmailEventPage, HubSpotRecord, NewObject, VendorApiError, WriteResult
 
 if TYPE_CHECKING:
     from activity_sync.adapters.budget import ApiBudget
@@ -555,6 +556,45 @@ class HubSpotClient:
 
         return self._write_batches(keyed, send)
 
+    def create_objects(
+        self, object_type: str, id_property: str, inputs: Sequence[NewObject]
+    ) -> list[WriteResult]:
+        # Batch create, unlike batch upsert, takes each input's associations: a new record and its
+        # contact/company/deal cost one call instead of two. It is all or nothing per batch, and a
+        # unique value already taken (the record exists) refuses the batch, so a repeat - even the
+        # transport's retry of a create whose answer was lost - never makes a second record.
+        keyed: list[tuple[str, NewObject]] = []
+        for item in inputs:
+            key = item.properties.get(id_property)
+            if not key:
+                raise ValueError(f"every create input needs a value for {id_property}")
+            keyed.append((key, item))
+        if len({key for key, _ in keyed}) != len(keyed):
+            raise ValueError(f"two create inputs share a value of {id_property}")
+        results: list[WriteResult] = []
+        for chunk in _chunks(keyed, BATCH_SIZE):
+            body = {
+                "inputs": [
+                    {
+                        "properties": _property_values(item.properties),
+                        "associations": _association_inputs(item.associations),
+                    }
+                    for _, item in chunk
+                ]
+            }
+            try:
+                page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/create", body=body)
+            except HubSpotApiError as error:
+                if not error.is_validation:
+                    raise
+                refused = WriteResult(success=False, errors=(_error_entry(error),))
+                results += [refused] * len(chunk)
+                continue
+            items = [(key, item.properties) for key, item in chunk]
+            matched = _match_results(items, page, lambda raw: (raw.get("properties") or {}).get(id_property))
+            results += [matched[key] for key, _ in items]
+        return results
+
     def update_objects(
         self, object_type: str, inputs: Sequence[tuple[str, Mapping[str, str | None]]]
     ) -> list[WriteResult]:
@@ -751,11 +791,32 @@ def hubspot_error(response: requests.Response, what: str) -> HubSpotApiError:
 def _failed_alone(items: Sequence[WriteItem], error: HubSpotApiError) -> dict[str, WriteResult]:
     if len(items) != 1 or not error.is_validation:
         raise error
-    error_entry = {"category": error.category, "message": str(error.body.get("message") or error)}
+    return {items[0][0]: WriteResult(success=False, errors=(_error_entry(error),))}
+
+
+def _error_entry(error: HubSpotApiError) -> dict[str, Any]:
+    """A refused request as one record's error, with HubSpot's category and details."""
+    entry: dict[str, Any] = {"category": error.category, "message": str(error.body.get("message") or error)}
     for name in ("subCategory", "context", "errors"):
         if name in error.body:
-            error_entry[name] = error.body[name]
-    return {items[0][0]: WriteResult(success=False, errors=(error_entry,))}
+            entry[name] = error.body[name]
+    return entry
+
+
+def _association_inputs(associations: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """A create input's ``associations``: one entry per associated record, with all its types."""
+    types_by_target: dict[str, list[int]] = {}
+    for to_id, type_id in associations:
+        types = types_by_target.setdefault(str(to_id), [])
+        if type_id not in types:
+            types.append(type_id)
+    return [
+        {
+            "to": {"id": to_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": t} for t in types],
+        }
+        for to_id, types in types_by_target.items()
+    ]
 
 
 def _property_values(item: Mapping[str, str | None], *, skip: str | None = None) -> dict[str, str]:

@@ -1,10 +1,12 @@
 """Salesforce -> HubSpot: where a Salesforce Task (task, email, call) or Event becomes a HubSpot
 activity on the right contact (R10-R13), without echoes (R14).
 
-A batch costs one sObject Collections retrieve, one HubSpot batch upsert by the unique property
-``activity_sync_salesforce_id`` (so a retry or a race can never make a second activity, R15) and
-one association batch per target object, plus one DynamoDB BatchGetItem for the records' links,
-one for their people's and one BatchWriteItem for the new links (R18).
+A batch costs one sObject Collections retrieve and one HubSpot batch create of the records new to
+HubSpot, their associations included; records copied before (and any the create refused) cost one
+batch upsert by the unique property ``activity_sync_salesforce_id`` and one association batch per
+target object. That property makes a retry or a race refuse or update, never make a second
+activity (R15). Plus one DynamoDB BatchGetItem for the records' links, one for their people's and
+one BatchWriteItem for the new links (R18).
 
 Echoes (R14), decided per record from its link:
 * the service's own write coming back (fields as written, or the API user's last modification
@@ -42,7 +44,7 @@ from activity_sync.domain import (
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, SalesforceApi, WriteResult
+from activity_sync.ports import HubSpotApi, NewObject, SalesforceApi, WriteResult
 from activity_sync.rules.activity_mapping import (
     COMPANY_ASSOCIATION,
     CONTACT_ASSOCIATION,
@@ -286,8 +288,10 @@ class SalesforceToHubSpot(TypeSyncer):
 
     def _upsert(self, native: list[_Pending], result: BatchResult) -> None:
         """R12 first: a record whose person has no HubSpot contact is not copied (R17: it would
-        land on nobody); then one batch upsert, then the associations, and only then the links -
-        so a failed association is retried rather than remembered as done."""
+        land on nobody). Records new to HubSpot (no link) are created with their associations in one
+        call; the others - and any new one the create refused, say because a copy exists whose link
+        was lost - are upserted by the unique property, then associated. Links are written last, so
+        a failed association is retried rather than remembered as done."""
         people = self._linked_hubspot_objects(
             [str(item.record.get(name) or "") for item in native for name in ("WhoId", "WhatId")]
         )
@@ -306,34 +310,13 @@ class SalesforceToHubSpot(TypeSyncer):
         if not ready:
             return
         object_type = ready[0][0].draft.object_type if ready[0][0].draft else ""
-        if object_type not in _ENSURED_PROPERTIES:
-            # The upsert key: a unique-value property the service creates on first use (R15). Once
-            # any container has made sure of it, the others read that (one GetItem, no HubSpot call).
-            mark = f"hubspot_property#{object_type}#{HUBSPOT_SALESFORCE_ID_PROPERTY}"
-            if self._state.shared(mark) is None:
-                self._hubspot.ensure_unique_property(
-                    object_type, HUBSPOT_SALESFORCE_ID_PROPERTY, "Salesforce record id"
-                )
-                self._state.save_shared(mark, {"ensured": True}, keep=PROPERTY_MARK_KEPT)
-            _ENSURED_PROPERTIES.add(object_type)
-        outcomes = self._hubspot.upsert_objects(
-            object_type,
-            HUBSPOT_SALESFORCE_ID_PROPERTY,
-            [item.draft.properties for item, _ in ready if item.draft],
-        )
-        synced: list[tuple[_Pending, str, str]] = []
-        for (item, contact_id), outcome in zip(ready, outcomes, strict=True):
-            if outcome.success and outcome.id:
-                synced.append((item, outcome.id, contact_id))
-            else:
-                self._fail(
-                    item, f"HubSpot refused the {object_type} upsert: {outcome.message}", outcome, result
-                )
-        associated = self._associate(object_type, synced, people, result)
+        self._ensure_id_property(object_type)
+        written = self._create(object_type, [r for r in ready if r[0].link is None], people)
+        done = {id(item) for item, _ in written}
+        rest = [(item, contact_id) for item, contact_id in ready if id(item) not in done]
+        written += self._upsert_and_associate(object_type, rest, people, result)
         links: list[Link] = []
-        for item, hubspot_id, _ in synced:
-            if hubspot_id not in associated:
-                continue
+        for item, hubspot_id in written:
             assert item.draft is not None  # nosec B101  # narrows a type: only drafted items get here
             links.append(
                 Link(
@@ -355,6 +338,104 @@ class SalesforceToHubSpot(TypeSyncer):
         self._links.save(links)
         self._count("synced", None, len(links))
 
+    def _ensure_id_property(self, object_type: str) -> None:
+        """The upsert key: a unique-value property the service creates on first use (R15). Once any
+        container has made sure of it, the others read that (one GetItem, no HubSpot call)."""
+        if object_type in _ENSURED_PROPERTIES:
+            return
+        mark = f"hubspot_property#{object_type}#{HUBSPOT_SALESFORCE_ID_PROPERTY}"
+        if self._state.shared(mark) is None:
+            self._hubspot.ensure_unique_property(
+                object_type, HUBSPOT_SALESFORCE_ID_PROPERTY, "Salesforce record id"
+            )
+            self._state.save_shared(mark, {"ensured": True}, keep=PROPERTY_MARK_KEPT)
+        _ENSURED_PROPERTIES.add(object_type)
+
+    def _create(
+        self,
+        object_type: str,
+        fresh: list[tuple[_Pending, str]],
+        linked: Mapping[str, tuple[str, str]],
+    ) -> list[tuple[_Pending, str]]:
+        """One batch create of the records never copied, each with its associations (R12, R18).
+        Returns what was created; a refused batch is left to the upsert, which finds an existing
+        copy by the unique property (R15) and sets bad records apart (R16)."""
+        if not fresh:
+            return []
+        outcomes = self._hubspot.create_objects(
+            object_type,
+            HUBSPOT_SALESFORCE_ID_PROPERTY,
+            [
+                NewObject(
+                    item.draft.properties,
+                    [
+                        (to_id, type_id)
+                        for _, to_id, type_id in self._association_targets(
+                            object_type, item, contact_id, linked
+                        )
+                    ],
+                )
+                for item, contact_id in fresh
+                if item.draft is not None
+            ],
+        )
+        created: list[tuple[_Pending, str]] = []
+        for (item, _), outcome in zip(fresh, outcomes, strict=True):
+            if outcome.success and outcome.id:
+                created.append((item, outcome.id))
+        if len(created) < len(fresh):
+            refused = next(o for o in outcomes if not (o.success and o.id))
+            logger.info(
+                "create refused, upserting instead",
+                extra={
+                    "object_type": object_type,
+                    "records": len(fresh) - len(created),
+                    "error": refused.message,
+                },
+            )
+        return created
+
+    def _upsert_and_associate(
+        self,
+        object_type: str,
+        ready: list[tuple[_Pending, str]],
+        linked: Mapping[str, tuple[str, str]],
+        result: BatchResult,
+    ) -> list[tuple[_Pending, str]]:
+        """One batch upsert by the unique property, then the associations; returns the records
+        whose contact association is in place (the others are retried or dead-lettered)."""
+        if not ready:
+            return []
+        outcomes = self._hubspot.upsert_objects(
+            object_type,
+            HUBSPOT_SALESFORCE_ID_PROPERTY,
+            [item.draft.properties for item, _ in ready if item.draft],
+        )
+        synced: list[tuple[_Pending, str, str]] = []
+        for (item, contact_id), outcome in zip(ready, outcomes, strict=True):
+            if outcome.success and outcome.id:
+                synced.append((item, outcome.id, contact_id))
+            else:
+                self._fail(
+                    item, f"HubSpot refused the {object_type} upsert: {outcome.message}", outcome, result
+                )
+        associated = self._associate(object_type, synced, linked, result)
+        return [(item, hubspot_id) for item, hubspot_id, _ in synced if hubspot_id in associated]
+
+    @staticmethod
+    def _association_targets(
+        object_type: str, item: _Pending, contact_id: str, linked: Mapping[str, tuple[str, str]]
+    ) -> list[tuple[str, str, int]]:
+        """R12: (target type, target id, association type id) - the contact behind WhoId, and the
+        company or deal behind WhatId where linked."""
+        targets = [("contacts", contact_id, CONTACT_ASSOCIATION[object_type])]
+        what = linked.get(str(item.record.get("WhatId") or ""))
+        if what is not None and what[0] == "company":
+            targets.append(("companies", what[1], COMPANY_ASSOCIATION[object_type]))
+        elif what is not None and what[0] == "deal":
+            targets.append(("deals", what[1], DEAL_ASSOCIATION[object_type]))
+        return targets
+
     def _associate(
         self,
         object_type: str,
@@ -362,20 +443,12 @@ class SalesforceToHubSpot(TypeSyncer):
         linked: Mapping[str, tuple[str, str]],
         result: BatchResult,
     ) -> set[str]:
-        """R12: the contact behind WhoId, and the company/deal behind WhatId where linked. Returns
-        the HubSpot ids whose contact association is in place; the others are retried."""
-        pairs: dict[str, list[tuple[str, str, int]]] = {
-            "contacts": [
-                (hubspot_id, contact_id, CONTACT_ASSOCIATION[object_type])
-                for _, hubspot_id, contact_id in synced
-            ]
-        }
-        targets = {"companies": COMPANY_ASSOCIATION, "deals": DEAL_ASSOCIATION}
-        for item, hubspot_id, _ in synced:
-            what = linked.get(str(item.record.get("WhatId") or ""))
-            if what is not None and what[0] in ("company", "deal"):
-                target = "companies" if what[0] == "company" else "deals"
-                pairs.setdefault(target, []).append((hubspot_id, what[1], targets[target][object_type]))
+        """One association batch per target type. Returns the HubSpot ids whose contact association
+        is in place; the others are retried."""
+        pairs: dict[str, list[tuple[str, str, int]]] = {}
+        for item, hubspot_id, contact_id in synced:
+            for to_type, to_id, type_id in self._association_targets(object_type, item, contact_id, linked):
+                pairs.setdefault(to_type, []).append((hubspot_id, to_id, type_id))
         associated = {hubspot_id for _, hubspot_id, _ in synced}
         for to_type, batch in pairs.items():
             for (from_id, _, _), outcome in zip(
