@@ -231,6 +231,17 @@ def test_r12_r4_a_task_on_a_contact_matched_by_email_lands_on_that_hubspot_conta
     assert e2e.hubspot.associated_contacts("tasks", copies[0]["id"]) == [org.contacts["late"]]
 
 
+def _log_call(e2e: E2E, person: str, subject: str) -> str:
+    """A completed call a rep logs in Salesforce on ``person``; its id."""
+    fields = {"Subject": subject, "TaskSubtype": "Call", "Status": "Completed", "WhoId": person}
+    return e2e.salesforce.create("Task", fields, as_user="ana")
+
+
+def _writes(requests: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The CRM batch writes among HubSpot requests (creates, upserts, association creates)."""
+    return [(method, path) for method, path in requests if "/batch/" in path and not path.endswith("/read")]
+
+
 def test_r18_records_new_to_hubspot_cost_one_hubspot_call_per_batch_their_contact_included(
     e2e: E2E, org: Org
 ) -> None:
@@ -240,19 +251,7 @@ def test_r18_records_new_to_hubspot_cost_one_hubspot_call_per_batch_their_contac
     before_batches = e2e.invocations("SalesforceCallSyncer")
 
     # When a rep logs 20 calls on Alice in quick succession
-    logged = [
-        e2e.salesforce.create(
-            "Task",
-            {
-                "Subject": f"Budget call {n}",
-                "TaskSubtype": "Call",
-                "Status": "Completed",
-                "WhoId": org.people["alice"],
-            },
-            as_user="ana",
-        )
-        for n in range(calls)
-    ]
+    logged = [_log_call(e2e, org.people["alice"], f"Budget call {n}") for n in range(calls)]
     e2e.drain()
 
     # Then each is one HubSpot call on Alice's contact
@@ -264,24 +263,14 @@ def test_r18_records_new_to_hubspot_cost_one_hubspot_call_per_batch_their_contac
     # same call: no upsert, no association call
     spent = e2e.hubspot.requests_since(mark)
     batches = e2e.invocations("SalesforceCallSyncer") - before_batches
-    writes = [(method, path) for method, path in spent if "/batch/" in path and not path.endswith("/read")]
-    assert writes == [("POST", "/crm/v3/objects/calls/batch/create")] * batches, spent
+    assert _writes(spent) == [("POST", "/crm/v3/objects/calls/batch/create")] * batches, spent
     assert 1 <= batches <= 3, spent
 
 
 def test_r15_a_copy_whose_link_was_lost_is_updated_in_place_not_made_twice(e2e: E2E, org: Org) -> None:
     # Given a call a rep logged on Lin, synced, whose link the service then lost (a table restored
     # from an older backup, say)
-    call = e2e.salesforce.create(
-        "Task",
-        {
-            "Subject": "Call about pricing",
-            "TaskSubtype": "Call",
-            "Status": "Completed",
-            "WhoId": org.people["lin"],
-        },
-        as_user="ana",
-    )
+    call = _log_call(e2e, org.people["lin"], "Call about pricing")
     e2e.drain()
     links = e2e.world.service.links
     lost = links.by_salesforce_ids([call])
@@ -300,4 +289,28 @@ def test_r15_a_copy_whose_link_was_lost_is_updated_in_place_not_made_twice(e2e: 
     assert title == "Call about pricing, follow-up booked"
     assert e2e.hubspot.associated_contacts("calls", copies[0]["id"]) == [org.contacts["lin"]]
     assert links.by_salesforce_ids([call])[call].hubspot_id == copies[0]["id"]
+    assert e2e.dead_letters(s2h(SalesforceActivityType.CALL)) == []
+
+
+def test_r15_an_outbound_message_delivered_twice_makes_one_hubspot_activity_and_one_write(
+    e2e: E2E, org: Org
+) -> None:
+    # Given Salesforce delivers every acknowledged Outbound Message once more (an acknowledgement
+    # lost on the way back); the receiver queues both copies
+    e2e.salesforce.admin("POST", "outbound-messages/settings", {"deliver_twice": True})
+    mark = e2e.hubspot.request_mark()
+    try:
+        # When a rep logs a call on Alice
+        call = _log_call(e2e, org.people["alice"], "Call, delivered twice")
+        e2e.drain()
+        duplicates = e2e.salesforce.admin("GET", "outbound-messages/settings")["duplicates_sent"]
+    finally:
+        e2e.salesforce.admin("POST", "outbound-messages/settings", {"deliver_twice": False})
+
+    # Then the copy was delivered, yet HubSpot has the call once, written once
+    assert duplicates >= 1
+    copies = _copies(e2e, "calls", call)
+    assert len(copies) == 1, copies
+    writes = _writes(e2e.hubspot.requests_since(mark))
+    assert writes == [("POST", "/crm/v3/objects/calls/batch/create")], writes
     assert e2e.dead_letters(s2h(SalesforceActivityType.CALL)) == []

@@ -1,5 +1,6 @@
-"""R15/R18: a webhook delivery the vendor sends twice is queued once (Powertools Idempotency on
-the template's idempotency table)."""
+"""R15/R18: a HubSpot webhook delivery sent twice is queued once (Powertools Idempotency on the
+template's idempotency table). Outbound Messages sent twice are settled downstream instead
+(tests/e2e/test_salesforce_to_hubspot.py)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ class RecordingQueues(ChangeQueues):
         return len(list(changes))
 
 
+class _Context:
+    """The part of a Lambda context Powertools Idempotency reads: the time left."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
 def _delivery(event_id: int) -> tuple[dict[str, str], str]:
     body = json.dumps(
         [
@@ -65,6 +74,7 @@ def test_r15_a_repeated_hubspot_delivery_is_queued_once(stack_tables: dict[str, 
         clock=lambda: dt.datetime.now(dt.UTC),
         idempotency=DynamoDBPersistenceLayer(table_name=stack_tables["IdempotencyTable"]),
     )
+    receiver.register_lambda_context(_Context())  # type: ignore[arg-type]
     headers, body = _delivery(1)
     # When HubSpot delivers the same events twice (its retry), and then a new delivery
     first = receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body)

@@ -350,10 +350,17 @@ class Receiver:
     """The webhook receiver's use cases: authenticate, validate, route, queue. Each answers a
     summary for the HTTP response, or raises WebhookRejected with the status and reason.
 
-    With a persistence layer, a delivery the vendor sends again (same HubSpot event ids, same
-    Outbound Message notifications) is answered from the record of the first one instead of
-    being queued twice: the syncers would find nothing to write, but would still spend a read
-    (R18). Powertools Idempotency keeps those records, for a day.
+    With a persistence layer, a HubSpot delivery sent again (same event ids) is answered from the
+    record of the first one instead of being queued twice: the syncers would find nothing to
+    write, but would still spend a read (R18). Powertools Idempotency keeps those records, for a
+    day, at two DynamoDB writes per delivery - a delivery holds up to 100 events.
+
+    Outbound Messages are queued without it: Salesforce sends one as soon as a record changes, so
+    most hold a handful of notifications, and two idempotency writes on every delivery would cost
+    more than the rare repeat (an acknowledgement lost on the way) ever does. A repeat is settled
+    downstream at no vendor write: it shares its syncer's batch read with the original or finds
+    the link the original left (unchanged, or the service's own write: R14), and a race of the two
+    meets HubSpot's unique property (R15).
     """
 
     def __init__(
@@ -439,8 +446,7 @@ class Receiver:
             raise WebhookRejected(401, "invalid outbound message token")
         message = parse_outbound_message(body)
         routed = route_outbound_message(message, settings.require("salesforce/org-id"), self._service_user())
-        key = "salesforce:" + ",".join(sorted(f"{r.notification_id}:{r.record_id}" for r in message.records))
-        return self._queue_delivery(delivery={"key": key, "routed": routed.to_dict()})
+        return self._queue_routed(delivery={"key": None, "routed": routed.to_dict()})
 
     def _queue_routed(self, delivery: dict[str, Any]) -> dict[str, Any]:
         # Any failure raises before the sender gets its 2xx/Ack, so the vendor redelivers (and
