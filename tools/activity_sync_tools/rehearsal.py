@@ -101,14 +101,18 @@ class Rehearsal:
         schedules: bool = False,
         settings_cache_seconds: float | None = None,
         windows_as_deployed: bool = False,
+        forms_listed_each_run: bool = True,
         function_env: Mapping[str, str] | None = None,
     ) -> Iterator[Rehearsal]:
         """``settings_cache_seconds``: how long the functions keep their copy of the settings
         table (the product's default when None; 0 makes every change apply at once, for tests
         that change a setting and act on it in the same second). ``windows_as_deployed``: the
         queues gather batches for as long as the template says (the bench), instead of the local
-        runtime's 1-second cap (tests). ``function_env``: more environment for every function (the
-        fault suite shortens the budget's hold, ``ACTIVITY_SYNC_BUDGET_HOLD_SECONDS``)."""
+        runtime's 1-second cap (tests). ``forms_listed_each_run``: the poller lists HubSpot's
+        forms on every run, so that a form a test makes is polled at once; False keeps the
+        product's cache (the bench, whose one form exists before the first poll).
+        ``function_env``: more environment for every function (the fault suite shortens the
+        budget's hold, ``ACTIVITY_SYNC_BUDGET_HOLD_SECONDS``)."""
         from activity_sync_tools.local import LocalStack
         from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
         from activity_sync_tools.sandbox.salesforce import start_salesforce_sandbox
@@ -142,7 +146,7 @@ class Rehearsal:
                 extra_env={
                     "REQUESTS_CA_BUNDLE": str(salesforce.ca_bundle),
                     # Forms come and go between the rehearsal's steps: the poller lists them each run.
-                    "POLL_FORMS_LIST_SECONDS": "0",
+                    **({"POLL_FORMS_LIST_SECONDS": "0"} if forms_listed_each_run else {}),
                     **(
                         {"ACTIVITY_SYNC_SETTINGS_CACHE_SECONDS": str(settings_cache_seconds)}
                         if settings_cache_seconds is not None

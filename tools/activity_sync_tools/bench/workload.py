@@ -658,6 +658,7 @@ def run_workload(
         salesforce_seed=SALESFORCE_SEED,
         state_dir=state_dir,
         windows_as_deployed=True,  # the template's batching windows: what a deployed stack does
+        forms_listed_each_run=False,  # and the product's forms cache
     ) as world:
         bench = Bench(world, plan, log)
         log(f"set-up: {plan.contacts} contacts on both sides, every switch on, warm-up, a first round")
