@@ -349,6 +349,37 @@ def test_r18_a_burst_of_notes_costs_one_collections_upsert_per_batch(e2e: E2E, d
     assert hubspot_calls <= 4 * batches + 2, (hubspot_calls, batches)
 
 
+def test_r7_r18_a_new_contact_owner_assigns_the_next_task_and_linked_contacts_cost_no_hubspot_read(
+    e2e: E2E, desk: Desk
+) -> None:
+    # Given Rita's contact, owned by Ana, syncs (the contact linker kept its read in her link), and
+    # a note without an owner written on her became a Task assigned to Ana (R7: the contact's owner)
+    first = e2e.hubspot.engagement("notes", {"hs_note_body": "Before the handover"}, [desk.contact])
+    e2e.drain()
+    assert [t["OwnerId"] for t in e2e.salesforce.tasks_for_activity(f"hs:note:{first}")] == [
+        e2e.salesforce.users["ana"]
+    ]
+
+    # When Rita's contact is handed over to Bruno (a contact.propertyChange webhook on its owner),
+    # and another note without an owner is written on her
+    e2e.hubspot.update("contacts", desk.contact, {"hubspot_owner_id": e2e.hubspot.owners["bruno"]})
+    e2e.drain()
+    mark = e2e.hubspot.request_mark()
+    second = e2e.hubspot.engagement("notes", {"hs_note_body": "After the handover"}, [desk.contact])
+    e2e.drain()
+
+    # Then its Task is assigned to Bruno at once, the first one stays with Ana (R6, R7), and the
+    # note syncer read the contact from its link, not from HubSpot
+    assert [t["OwnerId"] for t in e2e.salesforce.tasks_for_activity(f"hs:note:{second}")] == [
+        e2e.salesforce.users["bruno"]
+    ]
+    assert [t["OwnerId"] for t in e2e.salesforce.tasks_for_activity(f"hs:note:{first}")] == [
+        e2e.salesforce.users["ana"]
+    ]
+    spent = e2e.hubspot.requests_since(mark)
+    assert ("POST", "/crm/v3/objects/contacts/batch/read") not in spent, spent
+
+
 def test_r15_a_write_retried_after_an_expired_session_and_a_salesforce_error_makes_one_task(
     e2e: E2E, desk: Desk
 ) -> None:

@@ -46,10 +46,10 @@ OUTBOUND_MESSAGE_TOKEN = "rehearsal-outbound-message-token"  # noqa: S105 - loca
 PORTAL_ID = 62515
 WEBHOOK_SUBSCRIPTIONS = [
     "contact.creation",
-    # Only the contact properties R4 reads (a marketing roll-up changes contacts all day long).
+    # Only the contact properties R4 and R7 read (a marketing roll-up changes contacts all day long).
     *(
         {"subscriptionType": "contact.propertyChange", "propertyName": name}
-        for name in ("email", "salesforcecontactid", "salesforceleadid")
+        for name in ("email", "salesforcecontactid", "salesforceleadid", "hubspot_owner_id")
     ),
     *(
         {"subscriptionType": kind, "objectTypeId": type_id}

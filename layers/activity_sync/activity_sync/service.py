@@ -58,7 +58,7 @@ class Service:
         self._hubspot: tuple[tuple[str, str], HubSpotClient] | None = None
         self._salesforce: tuple[tuple[str | None, ...], SalesforceClient] | None = None
         self._owners: OwnerDirectory | None = None
-        self.contacts = ContactDirectory(self.hubspot)
+        self.contacts = ContactDirectory(self.hubspot, links=self.links)
         # Shared by both clients: when this invocation's vendor calls must be over.
         self.deadline = Deadline()
         self._calls_before: dict[str, int] = {}

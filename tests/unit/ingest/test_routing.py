@@ -76,7 +76,20 @@ def test_r4_contact_changes_go_to_the_contact_linker() -> None:
     assert [c.hubspot_contact_id for c in routed.contact_changes] == ["7", "8"]
 
 
-def test_r18_a_change_of_a_contact_property_r4_does_not_read_is_ignored() -> None:
+def test_r7_a_new_contact_owner_goes_to_the_contact_linker_which_keeps_it_for_the_syncers() -> None:
+    routed = _route(
+        _event(
+            subscriptionType="contact.propertyChange",
+            objectTypeId=None,
+            objectId=7,
+            propertyName="hubspot_owner_id",
+        )
+    )
+    assert [c.hubspot_contact_id for c in routed.contact_changes] == ["7"]
+    assert routed.ignored == []
+
+
+def test_r18_a_change_of_a_contact_property_r4_and_r7_do_not_read_is_ignored() -> None:
     routed = _route(
         _event(
             eventId=9,

@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +36,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import EmailEventKind, SyncType, TypeSettings
@@ -46,6 +48,23 @@ from activity_sync.rules.echo import WrittenVersion, parse_salesforce_datetime
 
 def _region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+_transaction_connection: Connection | None = None
+
+
+def _transactions() -> Connection:
+    """The connection transactions go through (one per container, as the models keep theirs)."""
+    global _transaction_connection
+    if _transaction_connection is None:
+        _transaction_connection = Connection(region=_region())
+    return _transaction_connection
+
+
+def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -148,6 +167,9 @@ class LinkItem(Model):
     fingerprint = UnicodeAttribute(null=True)  # of what the service last wrote (R14 echo check)
     written_side = UnicodeAttribute(null=True)  # which side the service wrote last: hubspot|salesforce
     details = JSONAttribute(null=True)
+    # Contact links only: the contact as last read from HubSpot, with when (``read_at``), which the
+    # syncers use instead of reading it again while it is recent (usecases.directories).
+    contact = JSONAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
 
     @property
@@ -180,6 +202,7 @@ class LinkItem(Model):
             self.fingerprint,
             self.written_side,
             {**(self.details or {}), **changes},
+            self.contact,
         )
 
     def written_version(self, side: str) -> WrittenVersion | None:
@@ -207,6 +230,7 @@ class Link:
     fingerprint: str | None = None
     written_side: str | None = None
     details: Mapping[str, Any] | None = None
+    contact: Mapping[str, Any] | None = None  # a contact link's contact as read (LinkItem.contact)
 
     def same_as(self, stored: LinkItem | None) -> bool:
         """Whether ``stored`` already says all this (then writing it again is a wasted write)."""
@@ -216,6 +240,7 @@ class Link:
             and stored.fingerprint == self.fingerprint
             and stored.written_side == self.written_side
             and (stored.details or None) == (dict(self.details) if self.details else None)
+            and (stored.contact or None) == (dict(self.contact) if self.contact else None)
         )
 
 
@@ -261,6 +286,8 @@ def bind_tables(config: RuntimeConfig) -> None:
         model.Meta.table_name = table
         model.Meta.region = _region()
         model._connection = None
+    global _transaction_connection
+    _transaction_connection = None
 
 
 # ----------------------------------------------------------------------------------- repositories
@@ -487,6 +514,7 @@ class LinkRepository:
                     "fingerprint": link.fingerprint,
                     "written_side": link.written_side,
                     "details": dict(link.details) if link.details else None,
+                    "contact": dict(link.contact) if link.contact else None,
                     "updated_at": now,
                 }
                 batch.save(LinkItem(forward, **attributes))
@@ -524,6 +552,35 @@ class LinkRepository:
             salesforce_key(salesforce_id), salesforce_id=salesforce_id, hubspot_pk=forward, source=source
         ).save()
         return True
+
+    def refresh_contacts(self, refreshed: Sequence[tuple[LinkItem, Mapping[str, Any]]]) -> int:
+        """Store a newer read of linked contacts (``LinkItem.contact``) - one TransactWriteItems
+        request per 100, each update on condition that its link was not rewritten since it was read
+        (its ``updated_at``), so that a read never overwrites what a later link decided. A batch in
+        which any link changed meanwhile is skipped as a whole: the next read tries again. Returns
+        how many were stored. (IAM: an Update inside a transaction needs only dynamodb:UpdateItem,
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)"""
+        stored = 0
+        for chunk in _chunks(list(refreshed), TRANSACTION_ITEMS):
+            try:
+                with TransactWrite(connection=_transactions()) as transaction:
+                    for item, contact in chunk:
+                        unchanged = (
+                            LinkItem.updated_at == item.updated_at
+                            if item.updated_at is not None
+                            else LinkItem.pk.exists() & LinkItem.updated_at.does_not_exist()
+                        )
+                        transaction.update(
+                            LinkItem(item.pk),
+                            actions=[LinkItem.contact.set(dict(contact))],
+                            condition=unchanged,
+                        )
+            except TransactWriteError as error:
+                if error.cause_response_code != "TransactionCanceledException":
+                    raise
+                continue
+            stored += len(chunk)
+        return stored
 
     def unlink(self, items: Iterable[LinkItem]) -> None:
         """End these links: both items of each pair (BatchWriteItem)."""

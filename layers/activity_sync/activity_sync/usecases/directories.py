@@ -1,10 +1,14 @@
-"""What changes rarely and every batch needs, kept per container for a while (R18): the owner map
-(R8) and the HubSpot contacts activities are associated with (R4, R6).
+"""What changes rarely and every batch needs, kept for a while (R18): the owner map (R8) and the
+HubSpot contacts activities are associated with (R4, R6, R7).
 
-Freshness where it matters: a contact's Salesforce person comes from the links table (read every
-batch) or an override before it comes from the cached HubSpot properties, so a contact that just
-started to sync is seen at once; the cache is bypassed for contacts whose activities were woken
-because they started to sync.
+A linked contact is kept in its link, as last read (``LinkItem.contact``): the syncers read the
+links of a batch's contacts anyway, so a recent read there costs them no HubSpot call. The contact
+linker stores each read it makes - on every change of the properties the sync reads (email, the
+Salesforce ids, the owner: one webhook subscription each) - and a syncer that had to read HubSpot
+stores its read too, for the others. A read older than ``CONTACT_READ_SECONDS`` is not trusted: a
+change whose webhook was lost reaches the Tasks within that time. Contacts not linked (not syncing)
+are kept per container for a minute. Contacts whose activities were woken because they started to
+sync are always read afresh.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from activity_sync.adapters.dynamodb import (
     Link,
@@ -30,6 +35,22 @@ OWNER_MAP_TTL_SECONDS = 600
 SHARED_OWNER_MAP = "owner_map"
 CONTACT_CACHE_SECONDS = 60
 CONTACT_CACHE_SIZE = 20_000
+# How long a contact as read (kept in its link) stands in for HubSpot: the poll schedule's default,
+# the time within which the service catches what any lost webhook would have brought.
+CONTACT_READ_SECONDS = 300
+# What a contact link keeps of the contact: what R4 (email, Salesforce ids), R6 (created) and R7
+# (owner) read.
+CONTACT_READ_PROPERTIES = (
+    "email",
+    "createdate",
+    "hubspot_owner_id",
+    "salesforcecontactid",
+    "salesforceleadid",
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def current_person(
@@ -43,11 +64,53 @@ def current_person(
     ) or (resolve_salesforce_person(link.salesforce_id, None, None) if link else None)
 
 
-def contact_link(record: HubSpotRecord, match: SalesforcePersonMatch) -> Link:
-    """The link of a HubSpot contact to its Salesforce person, remembering what R4 read."""
+def contact_link(
+    record: HubSpotRecord, match: SalesforcePersonMatch, read_at: dt.datetime | None = None
+) -> Link:
+    """The link of a HubSpot contact to its Salesforce person, remembering what R4 read and, when
+    ``read_at`` says when the record was read, the contact itself."""
     return Link(
-        "contact", record.id, match.person_id, match.source.value, details=contact_link_details(record)
+        "contact",
+        record.id,
+        match.person_id,
+        match.source.value,
+        details=contact_link_details(record),
+        contact=contact_as_read(record, read_at) if read_at is not None else None,
     )
+
+
+def contact_as_read(record: HubSpotRecord, read_at: dt.datetime) -> dict[str, str | None]:
+    """What a contact link keeps of a contact read at ``read_at``."""
+    kept: dict[str, str | None] = {
+        name: record.properties.get(name) or None for name in CONTACT_READ_PROPERTIES
+    }
+    if kept["createdate"] is None and record.created_at is not None:
+        kept["createdate"] = record.created_at.isoformat()
+    kept["read_at"] = read_at.astimezone(dt.UTC).isoformat()
+    return kept
+
+
+def contact_from_link(
+    link: LinkItem, now: dt.datetime, max_age_seconds: float = CONTACT_READ_SECONDS
+) -> HubSpotRecord | None:
+    """The contact as its link keeps it, while that read is recent enough to stand in for HubSpot."""
+    kept: Mapping[str, Any] = link.contact or {}
+    read_at = _instant(kept.get("read_at"))
+    if read_at is None or not kept.get("createdate"):
+        return None
+    if not 0 <= (now - read_at).total_seconds() < max_age_seconds:
+        return None
+    return HubSpotRecord(link.hubspot_id, {name: kept.get(name) for name in CONTACT_READ_PROPERTIES})
+
+
+def _instant(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def contact_link_details(record: HubSpotRecord) -> dict[str, str | None]:
@@ -140,8 +203,9 @@ class OwnerDirectory:
 
 
 class ContactDirectory:
-    """HubSpot contacts by id, read in batches (100 a call) and kept ``ttl_seconds`` per container,
-    so that a stream of activities on the same people does not read them again every batch."""
+    """HubSpot contacts by id: from their links while the read kept there is recent, else read in
+    batches (100 a call) and kept ``ttl_seconds`` in this container; what it had to read for a
+    linked contact goes back into the link, for every container (one transaction a batch)."""
 
     def __init__(
         self,
@@ -149,33 +213,79 @@ class ContactDirectory:
         ttl_seconds: float = CONTACT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         max_size: int = CONTACT_CACHE_SIZE,
+        links: LinkRepository | None = None,
+        now: Callable[[], dt.datetime] = utcnow,
+        read_seconds: float = CONTACT_READ_SECONDS,
     ) -> None:
         self._hubspot = hubspot
         self._ttl = ttl_seconds
         self._clock = clock
         self._max_size = max_size
-        self._cache: dict[str, tuple[float, HubSpotRecord]] = {}
+        self._links = links
+        self._now = now
+        self._read_seconds = read_seconds
+        # contact id -> (clock at the read, instant of the read, the record)
+        self._cache: dict[str, tuple[float, dt.datetime, HubSpotRecord]] = {}
 
-    def read(self, contact_ids: Sequence[str], *, fresh: Iterable[str] = ()) -> dict[str, HubSpotRecord]:
-        """The contacts that exist among ``contact_ids``; those in ``fresh`` are read again. Only
-        contacts found are kept: one created a moment later is found by the next batch."""
-        now = self._clock()
+    def read(
+        self,
+        contact_ids: Sequence[str],
+        *,
+        fresh: Iterable[str] = (),
+        links: Mapping[str, LinkItem] | None = None,
+    ) -> dict[str, HubSpotRecord]:
+        """The contacts that exist among ``contact_ids``; those in ``fresh`` are read again.
+        ``links``: the contacts' links as just read (contact id -> item). Only contacts found are
+        kept: one created a moment later is found by the next batch."""
         bypass = set(fresh)
         wanted = list(dict.fromkeys(contact_ids))
+        known = links or {}
+        now = self._now()
+        found: dict[str, HubSpotRecord] = {}
+        for contact_id in wanted:
+            link = known.get(contact_id)
+            if contact_id not in bypass and link is not None:
+                kept = contact_from_link(link, now, self._read_seconds)
+                if kept is not None:
+                    found[contact_id] = kept
+        read = self._read_or_cached([c for c in wanted if c not in found], bypass)
+        newer = [
+            (known[contact_id], contact_as_read(record, read_at))
+            for contact_id, (read_at, record) in read.items()
+            if contact_id in known and _newer(read_at, known[contact_id])
+        ]
+        if newer and self._links is not None:
+            self._links.refresh_contacts(newer)
+        found.update((contact_id, record) for contact_id, (_, record) in read.items())
+        return {c: found[c] for c in wanted if c in found}
+
+    def _read_or_cached(
+        self, contact_ids: list[str], bypass: set[str]
+    ) -> dict[str, tuple[dt.datetime, HubSpotRecord]]:
+        clock = self._clock()
         missing = [
-            c for c in wanted if c in bypass or c not in self._cache or now - self._cache[c][0] >= self._ttl
+            c
+            for c in contact_ids
+            if c in bypass or c not in self._cache or clock - self._cache[c][0] >= self._ttl
         ]
         if missing:
             found = self._hubspot().read_objects("contacts", missing, CONTACT_PROPERTIES)
+            read_at = self._now()
             if len(self._cache) + len(found) > self._max_size:
                 self._cache.clear()  # simple bound: a container that sees this many people starts over
             for contact_id in missing:
                 if contact_id in found:
-                    self._cache[contact_id] = (now, found[contact_id])
+                    self._cache[contact_id] = (clock, read_at, found[contact_id])
                 else:
                     self._cache.pop(contact_id, None)
-        return {c: self._cache[c][1] for c in wanted if c in self._cache}
+        return {c: self._cache[c][1:] for c in contact_ids if c in self._cache}
 
     def forget(self, contact_ids: Iterable[str]) -> None:
         for contact_id in contact_ids:
             self._cache.pop(contact_id, None)
+
+
+def _newer(read_at: dt.datetime, link: LinkItem) -> bool:
+    """Whether a read at ``read_at`` is newer than the one ``link`` keeps."""
+    kept = _instant((link.contact or {}).get("read_at"))
+    return kept is None or read_at > kept

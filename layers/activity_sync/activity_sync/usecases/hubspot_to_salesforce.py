@@ -3,11 +3,12 @@ Salesforce Task.
 
 One batch of changes of one activity type costs, whatever its size up to the batch limit:
 one HubSpot batch read of the activities and one of their contact associations (engagement types
-only), one HubSpot batch read of the contacts not read in the last minute, and one or two
-Salesforce sObject Collections calls (updates of Tasks already linked, upserts by External ID of the
-others) - plus one DynamoDB BatchGetItem for the activities' links, one for the contacts' links and
-one BatchWriteItem for what changed (R18). The order of decisions follows the SPEC: switch and window
-(S1, R5), echo (R14), contact (R4, R6), Assigned To (R7, R8), then the Task itself (R3, R9, S2).
+only), a HubSpot batch read of the contacts only when some were not read recently (see
+usecases.directories), and one or two Salesforce sObject Collections calls (updates of Tasks
+already linked, upserts by External ID of the others) - plus one DynamoDB BatchGetItem for the
+activities' links, one for the contacts' links and one BatchWriteItem for what changed (R18). The
+order of decisions follows the SPEC: switch and window (S1, R5), echo (R14), contact (R4, R6),
+Assigned To (R7, R8), then the Task itself (R3, R9, S2).
 
 A Task once created stays on its contact (R6), and its Assigned To is decided from that same
 contact on every later update (R7): the link remembers the contact, so an unchanged activity
@@ -362,8 +363,10 @@ class HubSpotToSalesforce(TypeSyncer):
     def _candidates(self, contact_ids: list[str], fresh: set[str]) -> dict[str, ContactCandidate]:
         if not contact_ids:
             return {}
-        records = self._contacts.read(contact_ids, fresh=fresh)
-        links = self._links.links("contact", list(records))
+        # One read of the contacts' links: the contact as last read is there while it is recent
+        # (no HubSpot call), and so is the person a contact matched by email syncs with (R4).
+        links = self._links.links("contact", contact_ids)
+        records = self._contacts.read(contact_ids, fresh=fresh, links=links)
         overrides = self._settings.overrides("contact")
         candidates: dict[str, ContactCandidate] = {}
         changed: list[Link] = []

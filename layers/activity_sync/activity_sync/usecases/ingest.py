@@ -79,9 +79,12 @@ OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
 CONTACT_SUBSCRIPTIONS = frozenset(
     {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
 )
-# R4 reads these of a contact; a change of any other property (a marketing roll-up, a phone
-# number) cannot change whom it syncs with.
-CONTACT_PROPERTIES_THAT_MATTER = frozenset({"email", "salesforcecontactid", "salesforceleadid"})
+# R4 reads these of a contact, and R7 its owner (the contact linker keeps each read in the
+# contact's link, where the syncers find it); a change of any other property (a marketing roll-up,
+# a phone number) changes neither whom it syncs with nor who its Tasks are assigned to.
+CONTACT_PROPERTIES_THAT_MATTER = frozenset(
+    {"email", "salesforcecontactid", "salesforceleadid", "hubspot_owner_id"}
+)
 # A signature that does not match makes the receiver read the secret again at most this often.
 SECRET_RECHECK_SECONDS = 60.0
 MAX_ACTIVITY_BODY_BYTES = 256_000
@@ -165,7 +168,7 @@ def route_hubspot_events(events: Iterable[HubSpotWebhookEvent], portal_id: int |
             routed.ignored.append(
                 {
                     "eventId": event.eventId,
-                    "reason": f"contact property {event.propertyName} is not read by R4",
+                    "reason": f"contact property {event.propertyName} is not read by R4 or R7",
                 }
             )
         elif event.subscriptionType in CONTACT_SUBSCRIPTIONS and event.objectId is not None:

@@ -5,7 +5,8 @@ triggered to sync"), and their windows (R5) are checked once more by their synce
 A batch of contact changes costs one HubSpot batch read, one DynamoDB BatchGetItem of their links
 and, for the contacts with no link yet or whose email changed, one Salesforce query per object
 (Contacts, Leads) for up to 200 emails (R18). A contact already linked whose email and Salesforce
-ids did not change costs nothing more: most contact changes are of properties the sync never reads.
+ids did not change costs nothing more than keeping the read in its link (one transaction for the
+batch), where the syncers find it instead of reading HubSpot - its owner, say (R7).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, Vendor
 from activity_sync.rules.contact_choice import resolve_salesforce_person
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.usecases.batch import BatchResult
-from activity_sync.usecases.directories import contact_link, contact_link_details, current_person
+from activity_sync.usecases.directories import (
+    contact_as_read,
+    contact_link,
+    contact_link_details,
+    current_person,
+    utcnow,
+)
 
 
 class ContactLinker:
@@ -85,10 +92,12 @@ class ContactLinker:
             return {}
         recheck = recheck or set()
         records = self._hubspot.read_objects("contacts", contact_ids, CONTACT_PROPERTIES)
+        read_at = utcnow()
         links = self._links.links("contact", list(records))
         overrides = self._settings.overrides("contact")
         changed: dict[str, HubSpotRecord] = {}
         syncing: dict[str, str] = {}
+        reread: list[tuple[LinkItem, dict[str, str | None]]] = []
         for contact_id, record in records.items():
             link = links.get(contact_id)
             if (
@@ -96,6 +105,8 @@ class ContactLinker:
                 and link is not None
                 and _unchanged(link, record, overrides.get(contact_id))
             ):
+                # Whom it syncs with stands; the read is kept for the syncers (a new owner, R7).
+                reread.append((link, contact_as_read(record, read_at)))
                 continue
             changed[contact_id] = record
         # Matched by email again unless an override or HubSpot's own properties say who it is: a
@@ -127,9 +138,10 @@ class ContactLinker:
             )
             if match is None:
                 continue
-            new_links.append(contact_link(record, match))
+            new_links.append(contact_link(record, match, read_at))
             syncing[contact_id] = match.person_id
         self._links.save(new_links, links)
+        self._links.refresh_contacts(reread)
         return syncing
 
     def wake(self, syncing: dict[str, str]) -> int:
