@@ -336,7 +336,7 @@ def test_r18_a_burst_of_notes_costs_one_collections_upsert_per_batch(e2e: E2E, d
     }
     upserts = sum(n for route, n in spent.items() if "composite/sobjects" in route and "PATCH" in route)
     batches = e2e.invocations("HubSpotNoteSyncer") - before_batches
-    # one upsert per batch, and notes written in quick succession fill one batch (up to 200 in
+    # one upsert per batch, and notes written in quick succession fill one batch (up to 1,000 in
     # its 1-second window) or two at most
     assert upserts == batches, (spent, batches)
     assert 1 <= batches <= 2, (spent, batches)

@@ -230,7 +230,7 @@ def test_a_session_refused_again_after_renewal_is_not_retryable(
 # -- writes ----------------------------------------------------------------------------------------
 
 
-def test_upsert_sends_450_records_in_three_collection_calls_and_reports_created(
+def test_upsert_sends_450_records_in_one_composite_call_and_reports_created(
     salesforce: SalesforceClient, salesforce_log: SandboxLog
 ) -> None:
     # Given 450 tasks keyed by their HubSpot activity id
@@ -244,15 +244,55 @@ def test_upsert_sends_450_records_in_three_collection_calls_and_reports_created(
     )
 
     # Then the first pass creates 450 tasks and the second updates the same ones, in input order,
-    # three collection calls (200 + 200 + 50) each
+    # each pass one composite call of three Collections upserts (200 + 200 + 50): one API call
     assert all(r.success and r.created is True for r in first)
     assert all(r.success and r.created is False for r in second)
     assert [r.id for r in first] == [r.id for r in second]
     assert len({r.id for r in first}) == 450
-    assert salesforce_log.count("PATCH", f"{COLLECTIONS}/Task/{SALESFORCE_EXTERNAL_ID_FIELD}") == 6
-    assert salesforce.calls[f"PATCH composite/sobjects/Task/{SALESFORCE_EXTERNAL_ID_FIELD}"] == 6
+    assert salesforce_log.count("POST", "/composite") == 2
+    assert salesforce.calls == {"POST composite": 2}
     subjects = {row["Subject"] for row in salesforce.query("SELECT Subject FROM Task")}
     assert subjects == {"Edited"}
+
+
+def test_writes_go_five_collections_to_a_composite_call_and_one_alone_in_a_collections_call(
+    salesforce: SalesforceClient, salesforce_log: SandboxLog
+) -> None:
+    # Given 1,001 tasks: six Collections requests' worth, one more than a composite call takes
+    salesforce_log.clear()
+
+    # When they are upserted, then updated by id
+    created = salesforce.upsert("Task", SALESFORCE_EXTERNAL_ID_FIELD, _tasks(1001))
+    updated = salesforce.update("Task", [{"Id": r.id, "Subject": "Checked"} for r in created])
+
+    # Then each is one composite call of five and one Collections call with the last record
+    assert all(r.success for r in created + updated)
+    assert len({r.id for r in created}) == 1001
+    assert salesforce.calls == {
+        "POST composite": 2,
+        f"PATCH composite/sobjects/Task/{SALESFORCE_EXTERNAL_ID_FIELD}": 1,
+        "PATCH composite/sobjects": 1,
+    }
+    assert {row["Subject"] for row in salesforce.query("SELECT Subject FROM Task")} == {"Checked"}
+
+
+def test_a_collections_request_refused_inside_a_composite_call_fails_the_call(
+    salesforce: SalesforceClient, salesforce_log: SandboxLog
+) -> None:
+    # Given 300 tasks to upsert by a field Task does not have
+    records = [{"No_Such_Key__c": f"k-{i}", "Subject": f"Task {i}"} for i in range(300)]
+    salesforce_log.clear()
+
+    # When they are upserted
+    with pytest.raises(VendorApiError) as raised:
+        salesforce.upsert("Task", "No_Such_Key__c", records)
+
+    # Then Salesforce's refusal is raised as the same request sent alone would raise it (the batch
+    # is retried or dead-lettered whole), after one call, and nothing was written
+    assert raised.value.retryable is False
+    assert "composite" in str(raised.value)
+    assert salesforce.calls == {"POST composite": 1}
+    assert list(salesforce.query("SELECT Id FROM Task")) == []
 
 
 def test_upsert_reports_a_bad_record_without_failing_the_others(
@@ -335,10 +375,13 @@ def test_retrieve_chunks_ids_and_drops_absent_ones(
         "Task", [*ids[1:], short_id, MISSING_TASK_ID], ["Subject", SALESFORCE_EXTERNAL_ID_FIELD]
     )
 
-    # Then every existing task is keyed by the id asked for, the missing one is absent, in two calls
+    # Then every existing task is keyed by the id asked for, the missing one is absent, in one
+    # composite call of two Collections retrieves
     assert set(found) == {*ids[1:], short_id}
     assert found[short_id] == {"Id": ids[0], "Subject": "Task 0", SALESFORCE_EXTERNAL_ID_FIELD: "hs-0"}
-    assert salesforce_log.count("GET", f"{COLLECTIONS}/Task") == 2
+    assert [(e["method"], e["path"].split("/")[-1]) for e in salesforce_log.entries()] == [
+        ("POST", "composite")
+    ]
 
 
 def test_active_users_leave_out_inactive_ones(salesforce: SalesforceClient, salesforce_admin: Admin) -> None:

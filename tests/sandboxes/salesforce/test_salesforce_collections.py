@@ -304,6 +304,39 @@ def test_composite_caps_at_25_subrequests(sf: SalesforceClient) -> None:
     assert raised.value.status == 400
 
 
+def test_composite_takes_at_most_five_collections_or_query_subrequests(sf: SalesforceClient) -> None:
+    # Given five subrequests that are sObject Collections or queries, and other subrequests beside
+    collections: dict[str, Any] = {
+        "method": "PATCH",
+        "url": "/services/data/v59.0/composite/sobjects",
+        "body": {"allOrNone": False, "records": []},
+    }
+    query: dict[str, Any] = {"method": "GET", "url": "/services/data/v59.0/query?q=SELECT+Id+FROM+Task"}
+    limits = {"method": "GET", "url": "/services/data/v59.0/limits"}
+    five = [
+        collections,
+        collections,
+        query,
+        collections,
+        {**query, "url": query["url"].replace("query", "queryAll", 1)},
+    ]
+    body = [{**sub, "referenceId": f"r{n}"} for n, sub in enumerate([*five, limits, limits])]
+
+    # When they are sent, Then they run
+    response = sf.restful("composite", method="POST", json={"compositeRequest": body})["compositeResponse"]
+    assert [r["httpStatusCode"] for r in response] == [200] * 7
+
+    # When a sixth Collections subrequest joins them, Then the request is refused as a whole
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        sf.restful(
+            "composite",
+            method="POST",
+            json={"compositeRequest": [*body, {**collections, "referenceId": "sixth"}]},
+        )
+    assert raised.value.status == 400
+    assert "5" in error_content(raised.value)[0]["message"]
+
+
 def test_upsert_with_unknown_external_id_field_is_not_found(sf: SalesforceClient) -> None:
     # Given a field that does not exist and one that is not an external id
     # When upserts use them

@@ -53,9 +53,12 @@ OAUTH_TOKEN_PATH = "/services/oauth2/token"  # noqa: S105  # nosec B105  # a URL
 CALL_OPTIONS = {"Sforce-Call-Options": "client=activity-sync"}
 # GET /query?q= is bounded by the URL length (16,384 bytes); keep each IN list well below it.
 MAX_IN_CLAUSE_CHARS = 8_000
-# A composite request takes up to 25 subrequests, at most five of them queries; it counts as one
-# API call (shared/reference/salesforce-api.md).
+# A composite request takes up to 25 subrequests, at most five of them sObject Collections or
+# queries, and counts as one API call (shared/reference/salesforce-api.md; Salesforce's "Send
+# Multiple Requests Using Composite": "The entire series of requests counts as a single call").
+# Five Collections subrequests of 200 records: 1,000 records written or read for one API call.
 MAX_COMPOSITE_QUERIES = 5
+MAX_COMPOSITE_COLLECTIONS = 5
 RETRYABLE_ERROR_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 
 Flow = Literal["client_credentials", "jwt_bearer"]
@@ -494,24 +497,84 @@ class SalesforceClient:
                 raise ValueError(f"every upsert record needs a value for {external_id_field}")
             keys.append(str(value))
             latest.setdefault(str(value), {}).update(record)
-        outcome: dict[str, WriteResult] = {}
-        for chunk in _chunks(list(latest), COLLECTION_SIZE):
-            body = {
-                "allOrNone": False,
-                "records": [{**latest[key], "attributes": {"type": sobject}} for key in chunk],
-            }
-            results = self._collection_results(
-                "PATCH", f"composite/sobjects/{sobject}/{external_id_field}", len(chunk), json=body
-            )
-            outcome.update(zip(chunk, results, strict=True))
+        unique = list(latest)
+        results = self._write_collections(
+            "PATCH",
+            f"composite/sobjects/{sobject}/{external_id_field}",
+            [{**latest[key], "attributes": {"type": sobject}} for key in unique],
+        )
+        outcome = dict(zip(unique, results, strict=True))
         return [outcome[key] for key in keys]
 
     def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        return self._write_collections(
+            "PATCH", "composite/sobjects", [{**r, "attributes": {"type": sobject}} for r in records]
+        )
+
+    def _write_collections(
+        self, method: str, path: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Records written by sObject Collections (``allOrNone`` false), 200 a subrequest, and up to
+        five subrequests in one composite request: up to 1,000 records for one API call (R18).
+        Results in input order. A subrequest refused as a whole fails the call, as the same
+        Collections request sent alone would; writes by External ID and by Id are idempotent, so
+        the batch is simply tried again."""
+        bodies: list[dict[str, Any]] = [
+            {"allOrNone": False, "records": list(chunk)} for chunk in _chunks(records, COLLECTION_SIZE)
+        ]
         results: list[WriteResult] = []
-        for chunk in _chunks(records, COLLECTION_SIZE):
-            body = {"allOrNone": False, "records": [{**r, "attributes": {"type": sobject}} for r in chunk]}
-            results.extend(self._collection_results("PATCH", "composite/sobjects", len(chunk), json=body))
+        for group in _chunks(bodies, MAX_COMPOSITE_COLLECTIONS):
+            if len(group) == 1:
+                results += self._collection_results(method, path, len(group[0]["records"]), json=group[0])
+                continue
+            subrequests = [
+                {
+                    "method": method,
+                    "url": f"/services/data/v{self.api_version}/{path}",
+                    "referenceId": f"records{index}",
+                    "body": body,
+                    "httpHeaders": CALL_OPTIONS,
+                }
+                for index, body in enumerate(group)
+            ]
+            answers = self._composite(f"{method} {path}", subrequests)
+            for body, (status, answer) in zip(group, answers, strict=True):
+                what = f"{method} {path} (composite)"
+                if not 200 <= status < 300:
+                    raise error_answer(what, status, answer)
+                results += self._rows_as_results(what, answer, len(body["records"]))
         return results
+
+    def _composite(self, what: str, subrequests: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:
+        """One composite request (``allOrNone`` false: the subrequests stand alone); each
+        subrequest's HTTP status and body, in order."""
+        answer = self._restful(
+            "POST",
+            "composite",
+            headers=CALL_OPTIONS,
+            json={"allOrNone": False, "compositeRequest": list(subrequests)},
+        )
+        by_reference = {
+            str(r.get("referenceId")): r
+            for r in (answer or {}).get("compositeResponse") or []
+            if isinstance(r, dict)
+        }
+        answers: list[tuple[int, Any]] = []
+        for subrequest in subrequests:
+            response = by_reference.get(str(subrequest["referenceId"]))
+            if response is None:
+                raise VendorApiError(VENDOR, 200, f"{what} (composite): no answer", retryable=True)
+            answers.append((int(response.get("httpStatusCode") or 0), response.get("body")))
+        return answers
+
+    @staticmethod
+    def _rows_as_results(what: str, answer: Any, expected: int) -> list[WriteResult]:
+        rows = answer if isinstance(answer, list) else []
+        if len(rows) != expected:
+            raise VendorApiError(
+                VENDOR, 200, f"{what}: {len(rows)} results for {expected} records", retryable=False
+            )
+        return [_write_result(row) for row in rows]
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
         results: list[WriteResult] = []
@@ -524,12 +587,7 @@ class SalesforceClient:
 
     def _collection_results(self, method: str, path: str, expected: int, **kwargs: Any) -> list[WriteResult]:
         answer = self._restful(method, path, headers=CALL_OPTIONS, **kwargs)
-        rows = answer if isinstance(answer, list) else []
-        if len(rows) != expected:
-            raise VendorApiError(
-                VENDOR, 200, f"{method} {path}: {len(rows)} results for {expected} records", retryable=False
-            )
-        return [_write_result(row) for row in rows]
+        return self._rows_as_results(f"{method} {path}", answer, expected)
 
     # -- reads ---------------------------------------------------------------------------------
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
@@ -564,25 +622,12 @@ class SalesforceClient:
             }
             for index, q in enumerate(queries)
         ]
-        answer = self._restful("POST", "composite", json={"allOrNone": False, "compositeRequest": requests_})
-        by_reference = {
-            str(r.get("referenceId")): r
-            for r in (answer or {}).get("compositeResponse") or []
-            if isinstance(r, dict)
-        }
         pages: list[dict[str, Any] | VendorApiError] = []
-        for index, query in enumerate(queries):
-            what = f"GET {_endpoint(query)} (composite)"
-            response = by_reference.get(f"query{index}")
-            if response is None:
-                pages.append(VendorApiError(VENDOR, 200, f"{what}: no answer", retryable=True))
-                continue
-            status = int(response.get("httpStatusCode") or 0)
-            body = response.get("body")
+        for query, (status, body) in zip(queries, self._composite("GET query", requests_), strict=True):
             if 200 <= status < 300 and isinstance(body, dict):  # HTTP success
                 pages.append(body)
             else:
-                pages.append(error_answer(what, status, body))
+                pages.append(error_answer(f"GET {_endpoint(query)} (composite)", status, body))
         return pages
 
     def _rows_after(self, first: _FirstPages, index: int, query: SoqlQuery) -> Iterator[dict[str, Any]]:
@@ -612,13 +657,32 @@ class SalesforceClient:
         wanted = list(dict.fromkeys(ids))
         # The record's own (18-character) Id always comes back, whichever form was asked for.
         field_list = ",".join(dict.fromkeys(["Id", *(f for f in fields if f.lower() != "id")]))
-        for chunk in _chunks(wanted, COLLECTION_SIZE):
-            params = {"ids": ",".join(chunk), "fields": field_list}
-            rows = self._restful("GET", f"composite/sobjects/{sobject}", params=params) or []
-            # One entry per id in request order; null where the record does not exist (or is deleted).
-            for record_id, row in zip(chunk, rows, strict=False):
-                if isinstance(row, dict):
-                    found[record_id] = _strip_attributes(row)
+        path = f"composite/sobjects/{sobject}"
+        # 200 ids a Collections request, up to five requests in one composite call (R18).
+        for group in _chunks(list(_chunks(wanted, COLLECTION_SIZE)), MAX_COMPOSITE_COLLECTIONS):
+            queries = [{"ids": ",".join(chunk), "fields": field_list} for chunk in group]
+            if len(group) == 1:
+                answers = [(200, self._restful("GET", path, params=queries[0]))]
+            else:
+                answers = self._composite(
+                    f"GET {path}",
+                    [
+                        {
+                            "method": "GET",
+                            "url": f"/services/data/v{self.api_version}/{path}?{urlencode(query)}",
+                            "referenceId": f"records{index}",
+                        }
+                        for index, query in enumerate(queries)
+                    ],
+                )
+            for chunk, (status, rows) in zip(group, answers, strict=True):
+                if not 200 <= status < 300:
+                    raise error_answer(f"GET {path} (composite)", status, rows)
+                # One entry per id in request order; null where the record does not exist (or is
+                # deleted).
+                for record_id, row in zip(chunk, rows or [], strict=False):
+                    if isinstance(row, dict):
+                        found[record_id] = _strip_attributes(row)
         return found
 
     def active_users(self) -> list[SalesforceUser]:

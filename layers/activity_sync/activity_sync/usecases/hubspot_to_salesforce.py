@@ -1,14 +1,14 @@
 """HubSpot -> Salesforce: where a HubSpot note (call, meeting, email, form submission, …) becomes a
 Salesforce Task.
 
-One batch of changes of one activity type costs, whatever its size up to the batch limit:
-one HubSpot batch read of the activities and one of their contact associations (engagement types
-only), a HubSpot batch read of the contacts only when some were not read recently (see
-usecases.directories), and one or two Salesforce sObject Collections calls (updates of Tasks
-already linked, upserts by External ID of the others) - plus one DynamoDB BatchGetItem for the
-activities' links, one for the contacts' links and one BatchWriteItem for what changed (R18). The
-order of decisions follows the SPEC: switch and window (S1, R5), echo (R14), contact (R4, R6),
-Assigned To (R7, R8), then the Task itself (R3, R9, S2).
+One batch of changes of one activity type costs: HubSpot batch reads of the activities (100 a
+call) and one of their contact associations (engagement types only), a HubSpot batch read of the
+contacts only when some were not read recently (see usecases.directories), and one or two
+Salesforce calls (updates of Tasks already linked, upserts by External ID of the others: sObject
+Collections, five to a composite call, 1,000 records) - plus DynamoDB BatchGetItems for the
+activities' and the contacts' links and BatchWriteItems for what changed, each request as many
+items as DynamoDB takes (R18). The order of decisions follows the SPEC: switch and window (S1,
+R5), echo (R14), contact (R4, R6), Assigned To (R7, R8), then the Task itself (R3, R9, S2).
 
 A Task once created stays on its contact (R6), and its Assigned To is decided from that same
 contact on every later update (R7): the link remembers the contact, so an unchanged activity

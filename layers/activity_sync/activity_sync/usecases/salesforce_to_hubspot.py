@@ -1,12 +1,13 @@
 """Salesforce -> HubSpot: where a Salesforce Task (task, email, call) or Event becomes a HubSpot
 activity on the right contact (R10-R13), without echoes (R14).
 
-A batch costs one sObject Collections retrieve and one HubSpot batch create of the records new to
-HubSpot, their associations included; records copied before (and any the create refused) cost one
+A batch costs one Salesforce call to retrieve its records (sObject Collections, five to a
+composite call: 1,000 records) and one HubSpot batch create of each 100 records new to HubSpot,
+their associations included; records copied before (and any the create refused) cost one
 batch upsert by the unique property ``activity_sync_salesforce_id`` and one association batch per
 target object. That property makes a retry or a race refuse or update, never make a second
-activity (R15). Plus one DynamoDB BatchGetItem for the records' links, one for their people's and
-one BatchWriteItem for the new links (R18).
+activity (R15). Plus DynamoDB BatchGetItems for the records' links and their people's, and
+BatchWriteItems for the new links - each request as many items as DynamoDB takes (R18).
 
 Echoes (R14), decided per record from its link:
 * the service's own write coming back (fields as written, or the API user's last modification

@@ -40,6 +40,9 @@ V = DATA_PREFIX + "/<version>"
 PAGE_SIZE = 2000
 MAX_COLLECTION_RECORDS = 200
 MAX_COMPOSITE_SUBREQUESTS = 25
+# "Up to 5 of these subrequests can be sObject Collections or query operations" (Send Multiple
+# Requests Using Composite, API v43.0 and later).
+MAX_COMPOSITE_COLLECTIONS_OR_QUERIES = 5
 UPDATED_WINDOW = dt.timedelta(days=30)
 DELETED_WINDOW = dt.timedelta(days=15)
 CURSOR_IDLE_LIFETIME = dt.timedelta(minutes=15)
@@ -139,6 +142,14 @@ def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() == "true"
     return bool(value)
+
+
+def _is_collection_or_query(url: Any) -> bool:
+    """Whether a composite subrequest's URL is an sObject Collections or a query request."""
+    segments = urlsplit(str(url or "")).path.strip("/").split("/")
+    # /services/data/vXX.X/<resource>/...
+    resource = segments[3] if len(segments) > 3 else ""
+    return resource in ("query", "queryAll") or (resource == "composite" and segments[4:5] == ["sobjects"])
 
 
 class SalesforceSandbox(SandboxApp):
@@ -1060,6 +1071,16 @@ class SalesforceSandbox(SandboxApp):
             raise SalesforceError(
                 "INVALID_INPUT",
                 f"Composite requests can have at most {MAX_COMPOSITE_SUBREQUESTS} subrequests",
+                400,
+            )
+        heavy = sum(
+            1 for sub in subrequests if isinstance(sub, dict) and _is_collection_or_query(sub.get("url"))
+        )
+        if heavy > MAX_COMPOSITE_COLLECTIONS_OR_QUERIES:
+            raise SalesforceError(
+                "INVALID_INPUT",
+                f"Composite requests can have at most {MAX_COMPOSITE_COLLECTIONS_OR_QUERIES} sObject "
+                "Collections or query subrequests",
                 400,
             )
         all_or_none = _flag(body.get("allOrNone", False))
