@@ -276,7 +276,7 @@ def test_writes_go_five_collections_to_a_composite_call_and_one_alone_in_a_colle
     assert {row["Subject"] for row in salesforce.query("SELECT Subject FROM Task")} == {"Checked"}
 
 
-def test_a_collections_request_refused_inside_a_composite_call_fails_the_call(
+def test_collections_requests_refused_inside_a_composite_call_fail_their_records(
     salesforce: SalesforceClient, salesforce_log: SandboxLog
 ) -> None:
     # Given 300 tasks to upsert by a field Task does not have
@@ -284,13 +284,12 @@ def test_a_collections_request_refused_inside_a_composite_call_fails_the_call(
     salesforce_log.clear()
 
     # When they are upserted
-    with pytest.raises(VendorApiError) as raised:
-        salesforce.upsert("Task", "No_Such_Key__c", records)
+    results = salesforce.upsert("Task", "No_Such_Key__c", records)
 
-    # Then Salesforce's refusal is raised as the same request sent alone would raise it (the batch
-    # is retried or dead-lettered whole), after one call, and nothing was written
-    assert raised.value.retryable is False
-    assert "composite" in str(raised.value)
+    # Then each record fails with Salesforce's answer to its Collections request (for good: the
+    # messages go to the dead-letter queue with it), after one call, and nothing was written
+    assert not any(r.success for r in results)
+    assert {tuple(r.error_codes) for r in results} == {("NOT_FOUND",)}
     assert salesforce.calls == {"POST composite": 1}
     assert list(salesforce.query("SELECT Id FROM Task")) == []
 

@@ -146,3 +146,28 @@ def test_r18_reads_are_kept_in_one_request_and_never_over_a_link_rewritten_meanw
     assert [(after[c].contact or {}).get("hubspot_owner_id") for c in ("c1", "c2")] == ["c1", "c2"]
     assert [after[c].salesforce_id for c in ("c1", "c2")] == [stale[c].salesforce_id for c in ("c1", "c2")]
     assert [after[c].updated_at for c in ("c1", "c2")] == [stale[c].updated_at for c in ("c1", "c2")]
+
+
+def test_r7_of_two_reads_kept_at_once_the_later_one_stays_whichever_lands_first(
+    tables: dict[str, Any],
+) -> None:
+    # Given a linked contact whose link two readers hold as read: a syncer that read owner 77 at
+    # T0, and the contact linker that read the new owner 99 a second later (its webhook)
+    links = LinkRepository()
+    _linked(links, "c1", "c2")
+    held = links.links("contact", ["c1", "c2"])
+
+    def read(owner: str, at: dt.datetime) -> dict[str, str]:
+        return {"read_at": at.isoformat(), "createdate": "2025-01-01T00:00:00Z", "hubspot_owner_id": owner}
+
+    older, newer = read("77", T0), read("99", T0 + dt.timedelta(seconds=1))
+
+    # When, for c1, the newer read is kept first and then the older; for c2 the other way round
+    assert links.refresh_contacts([(held["c1"], newer)]) == 1
+    assert links.refresh_contacts([(held["c1"], older)]) == 0
+    assert links.refresh_contacts([(held["c2"], older)]) == 1
+    assert links.refresh_contacts([(held["c2"], newer)]) == 1
+
+    # Then both keep the new owner
+    kept = links.links("contact", ["c1", "c2"])
+    assert [(kept[c].contact or {}).get("hubspot_owner_id") for c in ("c1", "c2")] == ["99", "99"]

@@ -43,6 +43,7 @@ from pynamodb.transactions import TransactWrite
 
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import EmailEventKind, SyncType, TypeSettings
+from activity_sync.observability import logger
 from activity_sync.rules.echo import WrittenVersion, parse_salesforce_datetime
 
 
@@ -60,6 +61,15 @@ def _transactions() -> Connection:
     if _transaction_connection is None:
         _transaction_connection = Connection(region=_region())
     return _transaction_connection
+
+
+def _read_at(contact: Mapping[str, Any]) -> dt.datetime | None:
+    """The instant a kept contact read was made (its ``read_at``), None when it has none."""
+    try:
+        moment = dt.datetime.fromisoformat(str(contact.get("read_at") or ""))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -170,6 +180,7 @@ class LinkItem(Model):
     # Contact links only: the contact as last read from HubSpot, with when (``read_at``), which the
     # syncers use instead of reading it again while it is recent (usecases.directories).
     contact = JSONAttribute(null=True)
+    contact_read_at = UTCDateTimeAttribute(null=True)  # when ``contact`` was read (a newer read wins)
     updated_at = UTCDateTimeAttribute(null=True)
 
     @property
@@ -233,14 +244,14 @@ class Link:
     contact: Mapping[str, Any] | None = None  # a contact link's contact as read (LinkItem.contact)
 
     def same_as(self, stored: LinkItem | None) -> bool:
-        """Whether ``stored`` already says all this (then writing it again is a wasted write)."""
+        """Whether ``stored`` already says all this (then writing it again is a wasted write). A
+        contact read it carries is not compared: reads are kept by ``refresh_contacts``."""
         return (
             stored is not None
             and stored.salesforce_id == self.salesforce_id
             and stored.fingerprint == self.fingerprint
             and stored.written_side == self.written_side
             and (stored.details or None) == (dict(self.details) if self.details else None)
-            and (stored.contact or None) == (dict(self.contact) if self.contact else None)
         )
 
 
@@ -515,6 +526,7 @@ class LinkRepository:
                     "written_side": link.written_side,
                     "details": dict(link.details) if link.details else None,
                     "contact": dict(link.contact) if link.contact else None,
+                    "contact_read_at": _read_at(link.contact) if link.contact else None,
                     "updated_at": now,
                 }
                 batch.save(LinkItem(forward, **attributes))
@@ -554,30 +566,41 @@ class LinkRepository:
         return True
 
     def refresh_contacts(self, refreshed: Sequence[tuple[LinkItem, Mapping[str, Any]]]) -> int:
-        """Store a newer read of linked contacts (``LinkItem.contact``) - one TransactWriteItems
-        request per 100, each update on condition that its link was not rewritten since it was read
-        (its ``updated_at``), so that a read never overwrites what a later link decided. A batch in
-        which any link changed meanwhile is skipped as a whole: the next read tries again. Returns
-        how many were stored. (IAM: an Update inside a transaction needs only dynamodb:UpdateItem,
+        """Store newer reads of linked contacts (``LinkItem.contact``, its ``read_at`` an ISO
+        instant) - one TransactWriteItems request per 100, each update on condition that its link
+        was not rewritten since it was read (its ``updated_at``: a read never overwrites what a
+        later link decided) and holds no newer read (two readers at once: the later read stays).
+        A batch in which any condition fails is skipped as a whole, and so is one DynamoDB refuses:
+        the reads are a cache, and the next read tries again. Returns how many were stored. (IAM: an
+        Update inside a transaction needs only dynamodb:UpdateItem,
         https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)"""
         stored = 0
         for chunk in _chunks(list(refreshed), TRANSACTION_ITEMS):
             try:
                 with TransactWrite(connection=_transactions()) as transaction:
                     for item, contact in chunk:
+                        read_at = _read_at(contact)
+                        if read_at is None:
+                            raise ValueError(f"a contact read needs its read_at: {dict(contact)}")
                         unchanged = (
                             LinkItem.updated_at == item.updated_at
                             if item.updated_at is not None
                             else LinkItem.pk.exists() & LinkItem.updated_at.does_not_exist()
                         )
+                        older = LinkItem.contact_read_at.does_not_exist() | (
+                            LinkItem.contact_read_at < read_at
+                        )
                         transaction.update(
                             LinkItem(item.pk),
-                            actions=[LinkItem.contact.set(dict(contact))],
-                            condition=unchanged,
+                            actions=[
+                                LinkItem.contact.set(dict(contact)),
+                                LinkItem.contact_read_at.set(read_at),
+                            ],
+                            condition=unchanged & older,
                         )
             except TransactWriteError as error:
                 if error.cause_response_code != "TransactionCanceledException":
-                    raise
+                    logger.warning("contact reads not kept", extra={"error": str(error)})
                 continue
             stored += len(chunk)
         return stored

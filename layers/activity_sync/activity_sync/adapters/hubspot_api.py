@@ -590,9 +590,23 @@ class HubSpotClient:
                 refused = WriteResult(success=False, errors=(_error_entry(error),))
                 results += [refused] * len(chunk)
                 continue
-            items = [(key, item.properties) for key, item in chunk]
-            matched = _match_results(items, page, lambda raw: (raw.get("properties") or {}).get(id_property))
-            results += [matched[key] for key, _ in items]
+            # Matched by the unique property only: HubSpot does not promise its results in input
+            # order, and a record it did not name is left to the upsert, which finds it by that
+            # property, rather than linked to the wrong record.
+            created = {
+                str((raw.get("properties") or {}).get(id_property) or "").lower(): str(raw.get("id"))
+                for raw in page.get("results") or []
+                if raw.get("id") is not None
+            }
+            unnamed = WriteResult(
+                success=False, errors=({"category": "UNMATCHED", "message": "not named in HubSpot's answer"},)
+            )
+            results += [
+                WriteResult(success=True, id=created[key.lower()], created=True)
+                if key.lower() in created
+                else unnamed
+                for key, _ in chunk
+            ]
         return results
 
     def update_objects(

@@ -314,6 +314,16 @@ def _write_result(raw: Mapping[str, Any]) -> WriteResult:
     )
 
 
+def _subrequest_errors(status: int, answer: Any) -> tuple[dict[str, Any], ...]:
+    """A composite subrequest's error answer (``[{errorCode, message}]``) as per-record errors."""
+    entries = [e for e in (answer if isinstance(answer, list) else [answer]) if isinstance(e, dict)]
+    errors = tuple(
+        {"statusCode": str(e.get("errorCode") or f"HTTP_{status}"), "message": str(e.get("message") or "")}
+        for e in entries
+    )
+    return errors or ({"statusCode": f"HTTP_{status}", "message": str(answer)[:500]},)
+
+
 def salesforce_error(what: str, error: SalesforceError) -> VendorApiError:
     return error_answer(what, int(error.status), error.content)
 
@@ -516,9 +526,10 @@ class SalesforceClient:
     ) -> list[WriteResult]:
         """Records written by sObject Collections (``allOrNone`` false), 200 a subrequest, and up to
         five subrequests in one composite request: up to 1,000 records for one API call (R18).
-        Results in input order. A subrequest refused as a whole fails the call, as the same
-        Collections request sent alone would; writes by External ID and by Id are idempotent, so
-        the batch is simply tried again."""
+        Results in input order. A subrequest refused as a whole for a passing reason (a rate
+        limit, an outage) fails the call, as the same Collections request sent alone would: writes
+        by External ID and by Id are idempotent, so the batch is simply tried again. Refused for
+        good, its records fail with Salesforce's answer, and the other subrequests' results stand."""
         bodies: list[dict[str, Any]] = [
             {"allOrNone": False, "records": list(chunk)} for chunk in _chunks(records, COLLECTION_SIZE)
         ]
@@ -540,9 +551,14 @@ class SalesforceClient:
             answers = self._composite(f"{method} {path}", subrequests)
             for body, (status, answer) in zip(group, answers, strict=True):
                 what = f"{method} {path} (composite)"
-                if not 200 <= status < 300:
-                    raise error_answer(what, status, answer)
-                results += self._rows_as_results(what, answer, len(body["records"]))
+                if 200 <= status < 300:
+                    results += self._rows_as_results(what, answer, len(body["records"]))
+                    continue
+                refused = error_answer(what, status, answer)
+                if refused.retryable:
+                    raise refused
+                errors = _subrequest_errors(status, answer)
+                results += [WriteResult(success=False, errors=errors)] * len(body["records"])
         return results
 
     def _composite(self, what: str, subrequests: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:

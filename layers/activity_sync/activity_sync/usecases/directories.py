@@ -226,6 +226,8 @@ class ContactDirectory:
         self._read_seconds = read_seconds
         # contact id -> (clock at the read, instant of the read, the record)
         self._cache: dict[str, tuple[float, dt.datetime, HubSpotRecord]] = {}
+        # contact id -> when what the last ``read`` returned for it was read
+        self._read_at: dict[str, dt.datetime] = {}
 
     def read(
         self,
@@ -242,12 +244,15 @@ class ContactDirectory:
         known = links or {}
         now = self._now()
         found: dict[str, HubSpotRecord] = {}
+        if len(self._read_at) > self._max_size:
+            self._read_at.clear()
         for contact_id in wanted:
             link = known.get(contact_id)
             if contact_id not in bypass and link is not None:
                 kept = contact_from_link(link, now, self._read_seconds)
                 if kept is not None:
                     found[contact_id] = kept
+                    self._read_at[contact_id] = _instant((link.contact or {}).get("read_at")) or now
         read = self._read_or_cached([c for c in wanted if c not in found], bypass)
         newer = [
             (known[contact_id], contact_as_read(record, read_at))
@@ -256,8 +261,14 @@ class ContactDirectory:
         ]
         if newer and self._links is not None:
             self._links.refresh_contacts(newer)
-        found.update((contact_id, record) for contact_id, (_, record) in read.items())
+        for contact_id, (read_at, record) in read.items():
+            found[contact_id] = record
+            self._read_at[contact_id] = read_at
         return {c: found[c] for c in wanted if c in found}
+
+    def read_at(self, contact_id: str) -> dt.datetime | None:
+        """When the record ``read`` last returned for ``contact_id`` was read from HubSpot."""
+        return self._read_at.get(contact_id)
 
     def _read_or_cached(
         self, contact_ids: list[str], bypass: set[str]
@@ -273,6 +284,7 @@ class ContactDirectory:
             read_at = self._now()
             if len(self._cache) + len(found) > self._max_size:
                 self._cache.clear()  # simple bound: a container that sees this many people starts over
+                self._read_at.clear()
             for contact_id in missing:
                 if contact_id in found:
                     self._cache[contact_id] = (clock, read_at, found[contact_id])
@@ -283,6 +295,7 @@ class ContactDirectory:
     def forget(self, contact_ids: Iterable[str]) -> None:
         for contact_id in contact_ids:
             self._cache.pop(contact_id, None)
+            self._read_at.pop(contact_id, None)
 
 
 def _newer(read_at: dt.datetime, link: LinkItem) -> bool:

@@ -378,7 +378,7 @@ class HubSpotToSalesforce(TypeSyncer):
             if created_at is None:
                 continue
             if match is not None and (link is None or link.salesforce_id != match.person_id):
-                changed.append(contact_link(record, match))
+                changed.append(contact_link(record, match, self._contacts.read_at(contact_id)))
             candidates[contact_id] = ContactCandidate(
                 hubspot_id=contact_id,
                 created_at=created_at,

@@ -140,6 +140,12 @@ class ContactLinker:
                 continue
             new_links.append(contact_link(record, match, read_at))
             syncing[contact_id] = match.person_id
+        # A link that says what it said costs no write but its new read.
+        reread += [
+            (links[link.hubspot_id], dict(link.contact))
+            for link in new_links
+            if link.contact and link.same_as(links.get(link.hubspot_id))
+        ]
         self._links.save(new_links, links)
         self._links.refresh_contacts(reread)
         return syncing
