@@ -14,8 +14,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import requests
 
 from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY, SalesforceActivityType
+from activity_sync_tools.rehearsal import OUTBOUND_MESSAGE_TOKEN
 from tests.e2e.support import E2E, iso, s2h, utcnow
 
 pytestmark = pytest.mark.e2e
@@ -314,3 +316,29 @@ def test_r15_an_outbound_message_delivered_twice_makes_one_hubspot_activity_and_
     writes = _writes(e2e.hubspot.requests_since(mark))
     assert writes == [("POST", "/crm/v3/objects/calls/batch/create")], writes
     assert e2e.dead_letters(s2h(SalesforceActivityType.CALL)) == []
+
+
+def test_r14_r18_an_outbound_message_sent_again_after_its_record_synced_costs_no_vendor_call(
+    e2e: E2E, org: Org
+) -> None:
+    # Given a call a rep logged on Alice, synced, and the Outbound Message that brought it
+    call = _log_call(e2e, org.people["alice"], "Call, notified again later")
+    e2e.drain()
+    deliveries = e2e.salesforce.admin("GET", "outbound-messages/deliveries?include_envelope=1")["deliveries"]
+    envelope = [d["envelope"] for d in deliveries if d["acked"] and call in (d["envelope"] or "")][-1]
+    salesforce_calls = e2e.salesforce.counters()["total"]
+    mark = e2e.hubspot.request_mark()
+
+    # When Salesforce sends that message again later (its acknowledgement was lost)
+    url = f"{e2e.world.stack.api_url}/webhooks/salesforce/outbound-messages/{OUTBOUND_MESSAGE_TOKEN}"
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+    again = requests.post(url, data=envelope.encode(), headers=headers, timeout=10)
+    e2e.drain()
+
+    # Then it is acknowledged, and the syncer, seeing from the call's link that this very version
+    # is in HubSpot, reads and writes nothing on either side
+    assert again.status_code == 200, again.text
+    assert "<Ack>true</Ack>" in again.text
+    assert e2e.salesforce.counters()["total"] == salesforce_calls
+    assert e2e.hubspot.requests_since(mark) == []
+    assert len(_copies(e2e, "calls", call)) == 1

@@ -21,6 +21,7 @@ from activity_sync.rules.echo import (
     is_own_salesforce_write,
     parse_salesforce_datetime,
     resolve_conflicting_edit,
+    same_version,
 )
 
 SERVICE_USER = "0055g00000Ab1CdAAJ"
@@ -244,3 +245,20 @@ def test_r14_conflict_resolution_needs_timezone_aware_times() -> None:
     # Given a naive time / When resolving / Then a ValueError
     with pytest.raises(ValueError, match="timezone-aware"):
         resolve_conflicting_edit(datetime(2024, 5, 1), MODSTAMP)
+
+
+@pytest.mark.parametrize(
+    ("stored", "notified", "same"),
+    [
+        ("2026-12-02T14:00:00.000+0000", datetime(2026, 12, 2, 14, 0, tzinfo=UTC), True),
+        ("2026-12-02T14:00:00+00:00", datetime(2026, 12, 2, 14, 0, tzinfo=UTC), True),
+        ("2026-12-02T14:00:00.000+0000", datetime(2026, 12, 2, 14, 0, 0, 1000, tzinfo=UTC), False),
+        ("2026-12-02T14:00:00.000+0000", None, False),
+        (None, datetime(2026, 12, 2, 14, 0, tzinfo=UTC), False),
+        ("not a time", datetime(2026, 12, 2, 14, 0, tzinfo=UTC), False),
+    ],
+)
+def test_r14_r18_a_record_is_the_version_synced_when_its_modification_instant_is_the_one_stored(
+    stored: object, notified: datetime | None, same: bool
+) -> None:
+    assert same_version(stored, notified) is same

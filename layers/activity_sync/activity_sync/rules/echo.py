@@ -127,6 +127,19 @@ def parse_salesforce_datetime(value: object) -> datetime | None:
     return moment
 
 
+def same_version(stored: object, modified_at: datetime | None) -> bool:
+    """R14/R18: whether the modification instant a link stored at its last sync (ISO text, or
+    Salesforce's ``+0000`` form) is ``modified_at``: the record has not changed since, so reading
+    it again would find nothing to write."""
+    if not isinstance(stored, str) or not stored or modified_at is None:
+        return False
+    try:
+        parsed = parse_salesforce_datetime(stored) if "+0000" in stored else datetime.fromisoformat(stored)
+    except ValueError:
+        return False
+    return parsed is not None and parsed == modified_at
+
+
 def carries_hubspot_activity_id(record: Mapping[str, object]) -> bool:
     """A Salesforce Task/Event the service created from a HubSpot activity."""
     value = record.get(SALESFORCE_EXTERNAL_ID_FIELD)

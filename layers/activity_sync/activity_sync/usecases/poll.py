@@ -73,6 +73,7 @@ from activity_sync.rules.echo import (
     copy_edit_flows_back,
     is_copy_from_salesforce,
     parse_salesforce_datetime,
+    same_version,
 )
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id, same_salesforce_id
@@ -547,7 +548,7 @@ class Poller:
                 record.id
                 for key, record in keys.items()
                 if (link := links.get(key)) is not None
-                and _same_instant((link.details or {}).get("source_modified_at"), stamp(record)[0])
+                and same_version((link.details or {}).get("source_modified_at"), stamp(record)[0])
             }
 
         def queue(chunk: list[HubSpotRecord]) -> int:
@@ -806,7 +807,7 @@ class Poller:
                 record_id
                 for row in rows
                 if (link := links.get(record_id := stamp(row)[1])) is not None
-                and _same_instant((link.details or {}).get("source_modified_at"), stamp(row)[0])
+                and same_version((link.details or {}).get("source_modified_at"), stamp(row)[0])
             }
 
         def queue(rows: list[dict[str, Any]]) -> int:
@@ -947,18 +948,6 @@ def _advanced(mark: Watermark, keys: Sequence[tuple[dt.datetime | None, str]]) -
     if latest == mark.at:
         ids |= mark.ids
     return Watermark(latest, frozenset(ids))
-
-
-def _same_instant(stored: object, moment: dt.datetime | None) -> bool:
-    """Whether the instant stored with a link (ISO text) is ``moment``: the record has not changed
-    since its last sync."""
-    if not isinstance(stored, str) or not stored or moment is None:
-        return False
-    try:
-        parsed = parse_salesforce_datetime(stored) if "+0000" in stored else dt.datetime.fromisoformat(stored)
-    except ValueError:
-        return False
-    return parsed is not None and parsed == moment
 
 
 def _salesforce_key(row: Mapping[str, Any]) -> tuple[dt.datetime | None, str]:

@@ -62,6 +62,7 @@ from activity_sync.rules.echo import (
     classify_salesforce_change,
     fingerprint,
     parse_salesforce_datetime,
+    same_version,
 )
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
@@ -121,6 +122,11 @@ class SalesforceToHubSpot(TypeSyncer):
         upserts = [(mid, c) for mid, c in changes if c.kind is ChangeKind.UPSERT]
         self._archive_twins([c for _, c in changes if c.kind is ChangeKind.DELETION])
         fields = EVENT_FIELDS if self.sobject == "Event" else TASK_FIELDS
+        # One read of the links of every record of the batch: before the retrieve, to pass over
+        # notifications of a version already copied (an Outbound Message sent again), and after it
+        # for the echo rules.
+        links = self._links.by_salesforce_ids(dict.fromkeys(c.object_id for _, c in upserts))
+        upserts = self._drop_versions_copied(upserts, links)
         ids = list(dict.fromkeys(c.object_id for _, c in upserts))
         records = self._salesforce.retrieve(self.sobject, ids, fields) if ids else {}
         pending: dict[str, _Pending] = {}
@@ -149,12 +155,32 @@ class SalesforceToHubSpot(TypeSyncer):
                     )
             else:
                 result.merge(self._siblings(actual).handle(routed_changes))
-        links = self._links.by_salesforce_ids(str(item.record["Id"]) for item in pending.values())
         for item in pending.values():
             item.link = links.get(str(item.record["Id"]))
         native, edits = self._classify(list(pending.values()), settings)
         self._update_hubspot_tasks(edits, result)
         self._upsert(native, result)
+
+    def _drop_versions_copied(
+        self, upserts: list[tuple[str, ChangeMessage]], links: Mapping[str, LinkItem]
+    ) -> list[tuple[str, ChangeMessage]]:
+        """R14/R18: an Outbound Message names the record's SystemModstamp; when the record's link
+        says that very version is the one copied to HubSpot (a notification sent again, its
+        acknowledgement lost), there is nothing to read or write."""
+        kept: list[tuple[str, ChangeMessage]] = []
+        for message_id, change in upserts:
+            link = links.get(change.object_id)
+            notified = (change.payload or {}).get("fields") or {}
+            if (
+                change.source is ChangeSource.SALESFORCE_OUTBOUND_MESSAGE
+                and link is not None
+                and link.written_side == "hubspot"
+                and _notified_modstamp_is(notified, (link.details or {}).get("source_modified_at"))
+            ):
+                self._count("skipped", "unchanged", 1)
+                continue
+            kept.append((message_id, change))
+        return kept
 
     def _archive_twins(self, deletions: Sequence[ChangeMessage]) -> None:
         """A Salesforce record was deleted. Off by default (the HubSpot activity stays); with the
@@ -506,3 +532,13 @@ class SalesforceToHubSpot(TypeSyncer):
         target = result.retry if TRANSIENT_HUBSPOT_ERRORS & set(outcome.error_codes) else result.dead
         for message_id in item.message_ids:
             target[message_id] = reason
+
+
+def _notified_modstamp_is(notified: Mapping[str, Any], stored: object) -> bool:
+    """Whether a notification's SystemModstamp is the instant a link stored (``same_version``);
+    False when the notification has none or an unreadable one."""
+    try:
+        modified_at = parse_salesforce_datetime(notified.get("SystemModstamp"))
+    except ValueError:
+        return False
+    return same_version(stored, modified_at)
