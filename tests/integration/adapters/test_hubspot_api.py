@@ -4,6 +4,7 @@ budget (counted by the sandbox's request log and by the client itself), retries 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from activity_sync.adapters.http import (
 from activity_sync.adapters.hubspot_api import HubSpotClient, parse_instant
 from activity_sync.ports import HubSpotApi, NewObject, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
-from activity_sync_tools.sandbox.hubspot.testing import Admin
+from activity_sync_tools.sandbox.hubspot.testing import Admin, OpenApi, openapi_directory
 
 from .conftest import HUBSPOT_TOKEN, SandboxLog
 
@@ -575,6 +576,35 @@ def test_create_objects_creates_with_associations_in_one_call_per_100_in_input_o
     associated = hubspot.associated_ids("notes", "contacts", ids)
     assert [associated[i] for i in ids[:2]] == [[contact_b], [contact_a]]
     assert all(len(associated[i]) == 1 for i in ids)
+
+
+def test_the_create_request_is_the_one_hubspots_spec_describes(
+    hubspot: HubSpotClient, hubspot_admin: Admin, hubspot_log: SandboxLog
+) -> None:
+    # Given HubSpot's own OpenAPI spec of calls, and a contact
+    directory = openapi_directory(ROOT)
+    if not directory.is_dir():
+        pytest.skip(f"HubSpot's OpenAPI specs are not at {directory}; set HUBSPOT_OPENAPI_DIR")
+    hubspot.ensure_unique_property("calls", "activity_sync_key", "Activity sync key")
+    contact = _seed(hubspot_admin, {"contacts": [{"ref": "c"}]})["contacts"]["c"]
+    hubspot_log.clear()
+
+    # When two calls are created, one with a contact and one with none
+    hubspot.create_objects(
+        "calls",
+        "activity_sync_key",
+        [
+            NewObject({"activity_sync_key": "a", "hs_timestamp": _iso(T0)}, [(contact, 194), (contact, 194)]),
+            NewObject({"activity_sync_key": "b", "hs_timestamp": _iso(T0)}),
+        ],
+    )
+
+    # Then the body sent is a BatchInputSimplePublicObjectBatchInputForCreate (associations
+    # present even when empty: the spec requires them), each associated record named once
+    (sent,) = [e for e in hubspot_log.entries() if e["path"].endswith("/calls/batch/create")]
+    body = json.loads(sent["body"])
+    OpenApi(directory).validate("crm-calls-v3.json", "BatchInputSimplePublicObjectBatchInputForCreate", body)
+    assert [len(i["associations"]) for i in body["inputs"]] == [1, 0]
 
 
 def test_create_objects_refuses_a_batch_naming_a_record_that_exists_and_creates_none_of_it(
