@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from activity_sync.adapters.http import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, Deadline
 from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
 from activity_sync.ports import VendorApiError
 
@@ -74,3 +75,50 @@ def test_a_subrequest_refused_for_a_passing_reason_fails_the_call_to_be_tried_ag
     with pytest.raises(VendorApiError) as raised:
         client.upsert("Task", "HubSpot_Activity_Id__c", _tasks(450))
     assert raised.value.retryable is True
+
+
+class RecordingRestful(SalesforceClient):
+    """A client that records the read timeout each request asks for, and answers every composite
+    subrequest with success."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            SalesforceAuth("https://login.example.com/services/oauth2/token", "id", client_secret="s")
+        )
+        self.read_seconds: list[float] = []
+
+    def _restful(
+        self, method: str, path: str, *, read_seconds: float = READ_TIMEOUT_SECONDS, **kwargs: Any
+    ) -> Any:
+        self.read_seconds.append(read_seconds)
+        subrequests = kwargs["json"]["compositeRequest"]
+        return {
+            "compositeResponse": [
+                {
+                    "referenceId": s["referenceId"],
+                    "httpStatusCode": 200,
+                    "body": [{"id": "00T000000000001AAA", "success": True}] * len(s["body"]["records"]),
+                }
+                for s in subrequests
+            ]
+        }
+
+
+def test_a_composite_call_waits_for_its_answer_as_long_as_its_requests_alone_would() -> None:
+    # Given a client, When 1,000 tasks are upserted (five Collections requests in one call)
+    client = RecordingRestful()
+    client.upsert("Task", "HubSpot_Activity_Id__c", _tasks(1000))
+
+    # Then that call waits five requests' worth for Salesforce's answer
+    assert client.read_seconds == [5 * READ_TIMEOUT_SECONDS]
+
+
+def test_a_long_read_timeout_still_ends_where_the_invocation_would_run_out_of_time() -> None:
+    # Given 30 s left in the invocation
+    deadline = Deadline(clock=lambda: 0.0)
+    deadline.set_in(30)
+
+    # When a request asks to wait 100 s for its answer, Then it waits what is left, no more
+    connect, read = deadline.timeout("composite", "salesforce", 100)
+    assert (connect, read) == (CONNECT_TIMEOUT_SECONDS, 30 - CONNECT_TIMEOUT_SECONDS)
+    assert Deadline().timeout("query", "salesforce") == (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)

@@ -69,15 +69,18 @@ class Deadline:
     def remaining(self) -> float | None:
         return None if self._at is None else self._at - self._clock()
 
-    def timeout(self, what: str, vendor: str) -> tuple[float, float]:
-        """The (connect, read) timeout for a request starting now; a retryable error when there
-        is no time left for one."""
+    def timeout(
+        self, what: str, vendor: str, read_seconds: float = READ_TIMEOUT_SECONDS
+    ) -> tuple[float, float]:
+        """The (connect, read) timeout for a request starting now - ``read_seconds`` for the
+        answer, or what the invocation has left - and a retryable error when there is no time left
+        for one."""
         remaining = self.remaining()
         if remaining is None:
-            return REQUEST_TIMEOUT
+            return (CONNECT_TIMEOUT_SECONDS, read_seconds)
         if remaining < MIN_REQUEST_SECONDS:
             raise VendorApiError(vendor, None, f"{what}: no time left in this invocation", retryable=True)
-        return (CONNECT_TIMEOUT_SECONDS, min(READ_TIMEOUT_SECONDS, remaining - CONNECT_TIMEOUT_SECONDS))
+        return (CONNECT_TIMEOUT_SECONDS, min(read_seconds, remaining - CONNECT_TIMEOUT_SECONDS))
 
 
 class ReportingRetry(Retry):

@@ -29,6 +29,7 @@ import requests
 from activity_sync.adapters.budget import BudgetExhausted
 from activity_sync.adapters.http import (
     MAX_RETRIES,
+    READ_TIMEOUT_SECONDS,
     REQUEST_TIMEOUT,
     Deadline,
     mount_retries,
@@ -441,8 +442,14 @@ class SalesforceClient:
 
     @property
     def _request_options(self) -> dict[str, Any]:
+        return self._options()
+
+    def _options(self, read_seconds: float = READ_TIMEOUT_SECONDS) -> dict[str, Any]:
         # An explicit CA bundle on the session must win over REQUESTS_CA_BUNDLE.
-        return {"timeout": self.deadline.timeout("Salesforce", VENDOR), "verify": self._session.verify}
+        return {
+            "timeout": self.deadline.timeout("Salesforce", VENDOR, read_seconds),
+            "verify": self._session.verify,
+        }
 
     def _call[T](self, what: str, operation: Callable[[Salesforce], T]) -> T:
         """Run one REST request; on an expired or revoked session renew the token and try once more."""
@@ -487,9 +494,11 @@ class SalesforceClient:
             self._user_id = token.user_id if token is not None else None
         return self._user_id
 
-    def _restful(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _restful(
+        self, method: str, path: str, *, read_seconds: float = READ_TIMEOUT_SECONDS, **kwargs: Any
+    ) -> Any:
         def send(salesforce: Salesforce) -> Any:
-            return salesforce.restful(path, method=method, **self._request_options, **kwargs)
+            return salesforce.restful(path, method=method, **self._options(read_seconds), **kwargs)
 
         return self._call(f"{method} {path}", send)
 
@@ -564,9 +573,12 @@ class SalesforceClient:
     def _composite(self, what: str, subrequests: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:
         """One composite request (``allOrNone`` false: the subrequests stand alone); each
         subrequest's HTTP status and body, in order."""
+        # Salesforce runs the subrequests one after another: the answer may take as long as each
+        # of them sent alone would (within what the invocation has left).
         answer = self._restful(
             "POST",
             "composite",
+            read_seconds=READ_TIMEOUT_SECONDS * len(subrequests),
             headers=CALL_OPTIONS,
             json={"allOrNone": False, "compositeRequest": list(subrequests)},
         )
