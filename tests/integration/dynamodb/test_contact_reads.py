@@ -171,3 +171,62 @@ def test_r7_of_two_reads_kept_at_once_the_later_one_stays_whichever_lands_first(
     # Then both keep the new owner
     kept = links.links("contact", ["c1", "c2"])
     assert [(kept[c].contact or {}).get("hubspot_owner_id") for c in ("c1", "c2")] == ["99", "99"]
+
+
+class Salesforce:
+    """People by email: every email is one Contact."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    def people_by_email(self, emails: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        self.lookups += 1
+        return {email: {"Contact": ["003000000000007AAA"]} for email in emails}
+
+
+def test_r4_r18_a_recheck_that_finds_the_same_person_keeps_the_read_and_rewrites_no_link(
+    tables: dict[str, Any], requests_sent: Counter[str]
+) -> None:
+    # Given a contact the linker linked by email
+    from activity_sync.adapters.dynamodb import SettingsRepository, SyncStateRepository
+    from activity_sync.usecases.link_contacts import ContactLinker
+
+    links = LinkRepository()
+
+    class Portal:
+        def read_objects(
+            self, object_type: str, ids: Sequence[str], properties: Sequence[str]
+        ) -> dict[str, HubSpotRecord]:
+            return {
+                i: HubSpotRecord(
+                    i,
+                    {
+                        "email": "rita@example.com",
+                        "createdate": "2025-01-01T00:00:00Z",
+                        "hubspot_owner_id": "77",
+                    },
+                )
+                for i in ids
+            }
+
+    linker = ContactLinker(
+        settings=SettingsRepository(),
+        links=links,
+        state=SyncStateRepository(),
+        hubspot=cast(HubSpotApi, Portal()),
+        salesforce=cast(Any, Salesforce()),
+        queues=cast(Any, None),
+    )
+    assert linker.link(["c9"]) == {"c9": "003000000000007AAA"}
+    first = links.links("contact", ["c9"])["c9"]
+    requests_sent.clear()
+
+    # When Salesforce's side asks for it to be checked again and it matches the same person
+    assert linker.link(["c9"], recheck={"c9"}) == {"c9": "003000000000007AAA"}
+
+    # Then the link is not rewritten: only the new read is kept, in one transaction
+    assert requests_sent["BatchWriteItem"] == 0
+    assert requests_sent["TransactWriteItems"] == 1
+    again = links.links("contact", ["c9"])["c9"]
+    assert again.updated_at == first.updated_at
+    assert (again.contact or {})["read_at"] > (first.contact or {})["read_at"]
