@@ -41,6 +41,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from activity_sync.batching import chunks
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import EmailEventKind, SyncType, TypeSettings
 from activity_sync.observability import logger
@@ -63,18 +64,13 @@ def _transactions() -> Connection:
     return _transaction_connection
 
 
-def _read_at(contact: Mapping[str, Any]) -> dt.datetime | None:
+def read_instant(contact: Mapping[str, Any]) -> dt.datetime | None:
     """The instant a kept contact read was made (its ``read_at``), None when it has none."""
     try:
         moment = dt.datetime.fromisoformat(str(contact.get("read_at") or ""))
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -526,7 +522,7 @@ class LinkRepository:
                     "written_side": link.written_side,
                     "details": dict(link.details) if link.details else None,
                     "contact": dict(link.contact) if link.contact else None,
-                    "contact_read_at": _read_at(link.contact) if link.contact else None,
+                    "contact_read_at": read_instant(link.contact) if link.contact else None,
                     "updated_at": now,
                 }
                 batch.save(LinkItem(forward, **attributes))
@@ -575,11 +571,11 @@ class LinkRepository:
         Update inside a transaction needs only dynamodb:UpdateItem,
         https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)"""
         stored = 0
-        for chunk in _chunks(list(refreshed), TRANSACTION_ITEMS):
+        for chunk in chunks(list(refreshed), TRANSACTION_ITEMS):
             try:
                 with TransactWrite(connection=_transactions()) as transaction:
                     for item, contact in chunk:
-                        read_at = _read_at(contact)
+                        read_at = read_instant(contact)
                         if read_at is None:
                             raise ValueError(f"a contact read needs its read_at: {dict(contact)}")
                         unchanged = (

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from activity_sync.adapters.http import MAX_RETRIES, Deadline, mount_retries, transport_error
+from activity_sync.batching import chunks
 from activity_sync.domain import HubSpotOwner
 from activity_sync.observability import logger
 from activity_sync.ports import EmailEventPage, HubSpotRecord, NewObject, VendorApiError, WriteResult
@@ -87,11 +88,6 @@ def parse_instant(value: Any) -> dt.datetime | None:
 def _instant_ms(value: Any) -> int | None:
     parsed = parse_instant(value)
     return None if parsed is None else to_epoch_ms(parsed)
-
-
-def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -262,7 +258,7 @@ class HubSpotClient:
         wanted = _unique(str(i) for i in ids)
         requested = _unique([*properties, id_property] if id_property else properties)
         found: dict[str, HubSpotRecord] = {}
-        for chunk in _chunks(wanted, BATCH_SIZE):
+        for chunk in chunks(wanted, BATCH_SIZE):
             body: dict[str, Any] = {"properties": requested, "inputs": [{"id": i} for i in chunk]}
             if id_property:
                 body["idProperty"] = id_property
@@ -284,7 +280,7 @@ class HubSpotClient:
         path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
         while pending:
             more: list[dict[str, str]] = []
-            for chunk in _chunks(pending, ASSOCIATIONS_READ_BATCH_SIZE):
+            for chunk in chunks(pending, ASSOCIATIONS_READ_BATCH_SIZE):
                 # 207 lists ids without any association as errors; they keep their empty list.
                 page = self._json("POST", path, body={"inputs": list(chunk)})
                 for result in page.get("results") or []:
@@ -518,7 +514,7 @@ class HubSpotClient:
         wanted = _unique(e.strip().lower() for e in emails if e and e.strip())
         requested = _unique([*properties, "email"])
         found: dict[str, HubSpotRecord] = {}
-        for chunk in _chunks(wanted, SEARCH_IN_VALUES):
+        for chunk in chunks(wanted, SEARCH_IN_VALUES):
             filters = [{"propertyName": "email", "operator": "IN", "values": list(chunk)}]
             # Emails are unique: 100 values match at most 100 contacts, one page.
             for page in self._search_pages("contacts", filters, None, requested):
@@ -572,7 +568,7 @@ class HubSpotClient:
         if len({key for key, _ in keyed}) != len(keyed):
             raise ValueError(f"two create inputs share a value of {id_property}")
         results: list[WriteResult] = []
-        for chunk in _chunks(keyed, BATCH_SIZE):
+        for chunk in chunks(keyed, BATCH_SIZE):
             body = {
                 "inputs": [
                     {
@@ -622,7 +618,7 @@ class HubSpotClient:
 
     def archive_objects(self, object_type: str, ids: Sequence[str]) -> None:
         # HubSpot answers 204 for the whole batch; archiving an archived id is not an error.
-        for chunk in _chunks(list(dict.fromkeys(ids)), BATCH_SIZE):
+        for chunk in chunks(list(dict.fromkeys(ids)), BATCH_SIZE):
             self._request(
                 "POST",
                 f"/crm/v3/objects/{object_type}/batch/archive",
@@ -639,7 +635,7 @@ class HubSpotClient:
         for key, item in keyed:
             merged.setdefault(key, {}).update(item)
         outcome: dict[str, WriteResult] = {}
-        for chunk in _chunks(list(merged.items()), BATCH_SIZE):
+        for chunk in chunks(list(merged.items()), BATCH_SIZE):
             outcome.update(self._write_isolating_failures(chunk, send))
         return [outcome[key] for key, _ in keyed]
 
@@ -698,23 +694,16 @@ class HubSpotClient:
     def associate(
         self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str, int]]
     ) -> list[WriteResult]:
-        types_by_pair: dict[tuple[str, str], list[int]] = {}
-        for from_id, to_id, type_id in pairs:
-            types = types_by_pair.setdefault((str(from_id), str(to_id)), [])
-            if type_id not in types:
-                types.append(type_id)
+        types_by_pair = _grouped_types(((str(f), str(t)), type_id) for f, t, type_id in pairs)
         outcome: dict[tuple[str, str], WriteResult] = {}
         path = f"/crm/v4/associations/{from_type}/{to_type}/batch/create"
-        for chunk in _chunks(list(types_by_pair), BATCH_SIZE):
+        for chunk in chunks(list(types_by_pair), BATCH_SIZE):
             body = {
                 "inputs": [
                     {
                         "from": {"id": from_id},
                         "to": {"id": to_id},
-                        "types": [
-                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
-                            for type_id in types_by_pair[(from_id, to_id)]
-                        ],
+                        "types": _hubspot_defined(types_by_pair[(from_id, to_id)]),
                     }
                     for from_id, to_id in chunk
                 ]
@@ -819,18 +808,24 @@ def _error_entry(error: HubSpotApiError) -> dict[str, Any]:
 
 def _association_inputs(associations: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
     """A create input's ``associations``: one entry per associated record, with all its types."""
-    types_by_target: dict[str, list[int]] = {}
-    for to_id, type_id in associations:
-        types = types_by_target.setdefault(str(to_id), [])
+    return [
+        {"to": {"id": to_id}, "types": _hubspot_defined(types)}
+        for to_id, types in _grouped_types((str(to_id), t) for to_id, t in associations).items()
+    ]
+
+
+def _grouped_types[K](pairs: Iterable[tuple[K, int]]) -> dict[K, list[int]]:
+    """Association type ids by what they associate, each once, in the order given."""
+    grouped: dict[K, list[int]] = {}
+    for key, type_id in pairs:
+        types = grouped.setdefault(key, [])
         if type_id not in types:
             types.append(type_id)
-    return [
-        {
-            "to": {"id": to_id},
-            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": t} for t in types],
-        }
-        for to_id, types in types_by_target.items()
-    ]
+    return grouped
+
+
+def _hubspot_defined(type_ids: Iterable[int]) -> list[dict[str, Any]]:
+    return [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": t} for t in type_ids]
 
 
 def _property_values(item: Mapping[str, str | None], *, skip: str | None = None) -> dict[str, str]:

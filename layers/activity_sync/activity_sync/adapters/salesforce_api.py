@@ -35,6 +35,7 @@ from activity_sync.adapters.http import (
     mount_retries,
     transport_error,
 )
+from activity_sync.batching import chunks
 from activity_sync.domain import SalesforceUser
 from activity_sync.observability import logger
 from activity_sync.ports import SoqlQuery, VendorApiError, WriteResult
@@ -283,11 +284,6 @@ def _strip_attributes(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip_attributes(v) for v in value]
     return value
-
-
-def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _quoted_lists(values: Sequence[str], max_chars: int = MAX_IN_CLAUSE_CHARS) -> Iterator[str]:
@@ -540,10 +536,10 @@ class SalesforceClient:
         by External ID and by Id are idempotent, so the batch is simply tried again. Refused for
         good, its records fail with Salesforce's answer, and the other subrequests' results stand."""
         bodies: list[dict[str, Any]] = [
-            {"allOrNone": False, "records": list(chunk)} for chunk in _chunks(records, COLLECTION_SIZE)
+            {"allOrNone": False, "records": list(chunk)} for chunk in chunks(records, COLLECTION_SIZE)
         ]
         results: list[WriteResult] = []
-        for group in _chunks(bodies, MAX_COMPOSITE_COLLECTIONS):
+        for group in chunks(bodies, MAX_COMPOSITE_COLLECTIONS):
             if len(group) == 1:
                 results += self._collection_results(method, path, len(group[0]["records"]), json=group[0])
                 continue
@@ -606,7 +602,7 @@ class SalesforceClient:
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
         results: list[WriteResult] = []
-        for chunk in _chunks(ids, COLLECTION_SIZE):
+        for chunk in chunks(ids, COLLECTION_SIZE):
             params = {"ids": ",".join(chunk), "allOrNone": "false"}
             results.extend(
                 self._collection_results("DELETE", "composite/sobjects", len(chunk), params=params)
@@ -687,7 +683,7 @@ class SalesforceClient:
         field_list = ",".join(dict.fromkeys(["Id", *(f for f in fields if f.lower() != "id")]))
         path = f"composite/sobjects/{sobject}"
         # 200 ids a Collections request, up to five requests in one composite call (R18).
-        for group in _chunks(list(_chunks(wanted, COLLECTION_SIZE)), MAX_COMPOSITE_COLLECTIONS):
+        for group in chunks(list(chunks(wanted, COLLECTION_SIZE)), MAX_COMPOSITE_COLLECTIONS):
             queries = [{"ids": ",".join(chunk), "fields": field_list} for chunk in group]
             if len(group) == 1:
                 answers = [(200, self._restful("GET", path, params=queries[0]))]

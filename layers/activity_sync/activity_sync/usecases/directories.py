@@ -24,6 +24,7 @@ from activity_sync.adapters.dynamodb import (
     LinkRepository,
     SettingsRepository,
     SyncStateRepository,
+    read_instant,
 )
 from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
 from activity_sync.observability import logger
@@ -95,22 +96,12 @@ def contact_from_link(
 ) -> HubSpotRecord | None:
     """The contact as its link keeps it, while that read is recent enough to stand in for HubSpot."""
     kept: Mapping[str, Any] = link.contact or {}
-    read_at = _instant(kept.get("read_at"))
+    read_at = read_instant(kept)
     if read_at is None or not kept.get("createdate"):
         return None
     if not 0 <= (now - read_at).total_seconds() < max_age_seconds:
         return None
     return HubSpotRecord(link.hubspot_id, {name: kept.get(name) for name in CONTACT_READ_PROPERTIES})
-
-
-def _instant(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def contact_link_details(record: HubSpotRecord) -> dict[str, str | None]:
@@ -252,7 +243,7 @@ class ContactDirectory:
                 kept = contact_from_link(link, now, self._read_seconds)
                 if kept is not None:
                     found[contact_id] = kept
-                    self._read_at[contact_id] = _instant((link.contact or {}).get("read_at")) or now
+                    self._read_at[contact_id] = read_instant(link.contact or {}) or now
         read = self._read_or_cached([c for c in wanted if c not in found], bypass)
         newer = [
             (known[contact_id], contact_as_read(record, read_at))
@@ -300,5 +291,5 @@ class ContactDirectory:
 
 def _newer(read_at: dt.datetime, link: LinkItem) -> bool:
     """Whether a read at ``read_at`` is newer than the one ``link`` keeps."""
-    kept = _instant((link.contact or {}).get("read_at"))
+    kept = read_instant(link.contact or {})
     return kept is None or read_at > kept
