@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 from moto.sqs.models import Queue, sqs_backends
 
-from activity_sync_tools.local.aws import speed_up_moto
+from activity_sync_tools.local.aws import EmbeddedAws, speed_up_moto
 from tests.moto_env import use_fake_aws
 
 
@@ -86,3 +86,24 @@ def test_moto_lists_its_services_once(sqs: Any) -> None:
     listed = moto_backends.list_of_moto_modules()
     assert {"sqs", "dynamodb", "ssm"} <= set(listed)
     assert moto_backends.list_of_moto_modules() is listed
+
+
+def test_queue_counts_read_in_process_agree_with_get_queue_attributes(sqs: Any) -> None:
+    # Given a queue with a message received (in flight), one delayed and one waiting
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="received")
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)
+    sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=60)
+    sqs.send_message(QueueUrl=url, MessageBody="waiting")
+
+    # When the embedded AWS counts it without an API call
+    counts = EmbeddedAws("us-east-1").queue_counts("counted")
+
+    # Then it tells what GetQueueAttributes tells
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts == {"visible": 1, "in_flight": 1, "delayed": 1}
+    assert counts == {
+        "visible": int(attributes["ApproximateNumberOfMessages"]),
+        "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    }

@@ -131,6 +131,23 @@ class EmbeddedAws:
         """What the embedded AWS served since it started (see :class:`AwsUsage`)."""
         return self.metered.snapshot()
 
+    def queue_counts(self, queue_name: str) -> dict[str, int]:
+        """A queue's messages (``visible``, ``in_flight``, ``delayed``: what GetQueueAttributes
+        calls ApproximateNumberOfMessages, …NotVisible and …Delayed), read off moto's backend in
+        this process. Asked ten times a second while a caller waits for the stack to drain, the
+        API call cost about 5 ms of this process's time for each queue (78 ms for the template's
+        fifteen): a harness that took a core from the functions it waited for. Reading a queue
+        needs no lock: the lists it counts are only ever replaced or appended to."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][self.region].get_queue(queue_name)
+        return {
+            "visible": queue.approximate_number_of_messages,
+            "in_flight": queue.approximate_number_of_messages_not_visible,
+            "delayed": queue.approximate_number_of_messages_delayed,
+        }
+
     def client(self, service: str, *, user_agent_extra: str | None = None) -> Any:
         """A boto3 client for ``service`` that talks to the embedded AWS (``user_agent_extra``:
         how its requests are told apart in :meth:`usage`)."""

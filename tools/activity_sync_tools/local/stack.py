@@ -22,7 +22,6 @@ from werkzeug.wrappers import Request, Response
 from activity_sync_tools.local.api import HttpApiApp, serve_http_api
 from activity_sync_tools.local.aws import (
     EVENT_SOURCE_USER_AGENT,
-    RUNTIME_USER_AGENT,
     EmbeddedAws,
     create_stack_resources,
 )
@@ -129,7 +128,6 @@ class LocalStack:
         self._pollers: list[QueuePoller] = []
         self._schedule_runners: list[ScheduleRunner] = []
         self._log_handler: logging.Handler | None = None
-        self._sqs: Any = None
         self._stopped = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -223,7 +221,6 @@ class LocalStack:
         for warning in model.warnings:
             logger.warning("%s", warning)
         create_stack_resources(self._aws, model)
-        self._sqs = self._aws.client("sqs", user_agent_extra=RUNTIME_USER_AGENT)
 
         environments = {
             logical_id: function_environment(
@@ -450,21 +447,10 @@ class LocalStack:
     def pending_work(self) -> dict[str, Any]:
         """Messages still in each polled queue (visible, in flight, delayed) and work running."""
         model = self._require_model()
+        aws = self._require_aws()
         queues: dict[str, dict[str, int]] = {}
         for queue_id in sorted({poller.source.queue_logical_id for poller in self._pollers}):
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=model.queues[queue_id].url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                    "ApproximateNumberOfMessagesDelayed",
-                ],
-            )["Attributes"]
-            counts = {
-                "visible": int(attributes["ApproximateNumberOfMessages"]),
-                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-                "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
-            }
+            counts = aws.queue_counts(model.queues[queue_id].name)
             if any(counts.values()):
                 queues[queue_id] = counts
         return {"queues": queues, "running": self.tracker.running}
