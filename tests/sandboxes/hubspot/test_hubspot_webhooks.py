@@ -160,6 +160,49 @@ def test_batches_hold_at_most_100_events(client: HubSpot, admin: Admin, receiver
     assert len({e["eventId"] for e in receiver.events()}) == 150
 
 
+@pytest.mark.parametrize("most_at_once", [1, 3])
+def test_up_to_max_concurrent_requests_are_in_flight_at_once(
+    client: HubSpot, admin: Admin, receiver: WebhookReceiver, most_at_once: int
+) -> None:
+    # Given 450 call creations pending, a limit on requests in flight, and a slow target
+    described = configure(
+        admin,
+        receiver,
+        [{"subscriptionType": "object.creation", "objectTypeId": "0-48"}],
+        batch_window_seconds=60,
+        max_concurrent_requests=most_at_once,
+    )
+    receiver.answer_after_seconds = 0.2
+    for _ in range(5):
+        client.crm.objects.batch_api.create(
+            "calls",
+            BatchInputSimplePublicObjectBatchInputForCreate(
+                inputs=[{"properties": {"hs_timestamp": "2024-01-01T00:00:00Z"}}] * 90
+            ),
+            _preload_content=False,
+        )
+
+    # When they are sent
+    deliveries = admin.post("webhooks/flush")["deliveries"]
+
+    # Then five requests of at most 100 carry every event once, never more than the limit at once
+    assert described["max_concurrent_requests"] == most_at_once
+    assert [len(d["eventIds"]) for d in deliveries] == [100, 100, 100, 100, 50]
+    assert len({e["eventId"] for e in receiver.events()}) == 450
+    assert receiver.most_in_flight == most_at_once
+
+
+def test_ten_requests_in_flight_by_default_and_the_limit_is_checked(admin: Admin) -> None:
+    assert admin.get("webhooks")["max_concurrent_requests"] == 10
+    for invalid in (0, 101, "3", True):
+        response = admin.session.post(
+            f"{admin.url}/_sandbox/webhooks", json={"max_concurrent_requests": invalid}, timeout=10
+        )
+        assert response.status_code == 400
+        assert "max_concurrent_requests" in response.json()["message"]
+    assert admin.get("webhooks")["max_concurrent_requests"] == 10
+
+
 def test_failed_deliveries_are_retried_with_attempt_numbers(
     client: HubSpot, admin: Admin, receiver: WebhookReceiver
 ) -> None:

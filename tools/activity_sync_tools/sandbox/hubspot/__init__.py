@@ -55,11 +55,13 @@ one fault a request; ``{"seed": n}`` makes the draw repeatable. HubSpot's own:
   ["object.creation", {"subscriptionType": "object.propertyChange", "objectTypeId": "0-49",
   "propertyName": "hs_email_open_count"}, "contact.propertyChange", ...], "batch_window_seconds"?,
   "max_retries"?, "retry_backoff_seconds"?, "max_backoff_seconds"?, "retry_after_scale"?,
-  "timeout_seconds"?, "deliver_twice"?}``; ``POST webhooks/flush`` delivers what is pending now (the
-  workflow webhook action's requests too);
+  "timeout_seconds"?, "deliver_twice"?, "max_concurrent_requests"?}``; ``POST webhooks/flush``
+  delivers what is pending now (the workflow webhook action's requests too);
   ``GET|DELETE webhooks/deliveries`` is the delivery log (``{"deliveries", "duplicates_sent"}``).
   ``"deliver_twice": true`` sends every acknowledged request again at once, identical (logged with
   ``"trigger": "duplicate"``, never retried); GET shows it and ``duplicates_sent``.
+  ``max_concurrent_requests`` (1 to 100; 10, HubSpot's usual *Event throttling*, by default) is how
+  many requests are in flight at once.
 * ``GET|POST document-views`` — ``{"contact": id or email, "document_name", "at"?, "id"?, "owner"?}``
   and ``GET|POST timeline-events`` — ``{"contact", "app_name", "event_name", "at"?, "id"?,
   "owner"?}``: sales-content document views and other apps' timeline events, which HubSpot has no

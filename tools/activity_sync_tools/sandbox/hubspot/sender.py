@@ -3,11 +3,13 @@
 (:mod:`.workflows`: one activity a request, with a bearer token).
 
 Requests wait in a queue; a daemon thread sends each once it is due and records every attempt as a
-delivery. A failure is queued again with ``attemptNumber`` + 1 after a doubling backoff (scaled down
-to fractions of a second; a 429 waits ``Retry-After`` times ``retry_after_scale``) until an answer
-is final or the settings allow no more attempts. ``flush`` sends everything pending at once. A
-subclass says what differs: the request, how many queued items share one, and which answers are
-final.
+delivery. Up to ``max_concurrent_requests`` are in flight at once, a new one leaving as soon as one
+is answered, as HubSpot's webhook throttling allows (``maxConcurrentRequests`` in the webhooks v3
+settings; *Event throttling* in the app's Webhooks tab). A failure is queued again with
+``attemptNumber`` + 1 after a doubling backoff (scaled down to fractions of a second; a 429 waits
+``Retry-After`` times ``retry_after_scale``) until an answer is final or the settings allow no more
+attempts. ``flush`` sends everything pending at once. A subclass says what differs: the request,
+how many queued items share one, and which answers are final.
 
 ``deliver_twice`` (a fault-injection setting) sends every request that was answered 2XX once more
 at once, byte for byte (same body, signature, timestamp and ids), as a sender that missed the
@@ -25,10 +27,13 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import requests
+
+MAX_CONCURRENT_REQUESTS = 100
 
 
 @dataclass
@@ -42,6 +47,7 @@ class SenderSettings:
     retry_after_scale: float = 1.0
     timeout_seconds: float = 5.0
     deliver_twice: bool = False  # every acknowledged request is sent again (receivers must dedupe)
+    max_concurrent_requests: int = 1  # requests in flight at once
 
     RETRY_NUMBERS = ("retry_backoff_seconds", "max_backoff_seconds", "retry_after_scale", "timeout_seconds")
 
@@ -65,8 +71,20 @@ class SenderSettings:
                 raise ValueError("deliver_twice must be true or false")
             self.deliver_twice = body["deliver_twice"]
 
+    def set_max_concurrent_requests(self, body: dict[str, Any]) -> None:
+        """Set ``max_concurrent_requests`` when ``body`` gives it; ValueError unless it is 1 to 100."""
+        if "max_concurrent_requests" in body:
+            value = body["max_concurrent_requests"]
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if not whole or not 1 <= value <= MAX_CONCURRENT_REQUESTS:
+                raise ValueError(
+                    f"max_concurrent_requests must be a whole number from 1 to {MAX_CONCURRENT_REQUESTS}"
+                )
+            self.max_concurrent_requests = value
+
     def describe(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ("max_retries", *self.RETRY_NUMBERS, "deliver_twice")}
+        names = ("max_retries", *self.RETRY_NUMBERS, "deliver_twice", "max_concurrent_requests")
+        return {name: getattr(self, name) for name in names}
 
 
 @dataclass
@@ -150,8 +168,9 @@ class BackgroundSender[ContentT](ABC):
         self.duplicates_sent = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._session = requests.Session()
-        self._session.trust_env = False  # requests go straight to the target, never via a proxy
+        self._sessions: list[requests.Session] = []
+        self._pool: ThreadPoolExecutor | None = None  # the threads of concurrent requests, kept
+        self._thread_session = threading.local()  # one Session a sending thread: none is shared
 
     # -- what a subclass says ------------------------------------------------------------------
     @abstractmethod
@@ -230,7 +249,13 @@ class BackgroundSender[ContentT](ABC):
             self._condition.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._session.close()
+        with self._condition:
+            sessions, self._sessions = self._sessions, []
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for session in sessions:
+            session.close()
 
     def _ensure_sender(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -254,23 +279,46 @@ class BackgroundSender[ContentT](ABC):
             self._deliver("background", include_not_due=False)
 
     def _deliver(self, trigger: str, *, include_not_due: bool) -> list[Delivery]:
-        done: list[Delivery] = []
+        """Send what is pending (each item at most once), up to ``max_concurrent_requests`` requests
+        in flight: the next leaves as soon as one is answered. Answers the deliveries in the order
+        their requests left."""
+        posted: list[list[Delivery]] = []
+        in_flight: dict[Future[list[Delivery]], int] = {}
         attempted: set[int] = set()
         with self._delivery_lock:
             while True:
-                with self._condition:
-                    now = time.monotonic()
-                    ready = [
-                        p
-                        for p in self._pending
-                        if p.sequence not in attempted and (include_not_due or p.due_at <= now)
-                    ][: self.batch_size]
-                    if not ready or not self._has_target():
-                        return done
-                    taken = {p.sequence for p in ready}
-                    self._pending = [p for p in self._pending if p.sequence not in taken]
-                attempted |= taken
-                done += self._post(ready, trigger)
+                batch = self._take(attempted, include_not_due) if len(in_flight) < self._limit() else []
+                if batch:
+                    attempted.update(p.sequence for p in batch)
+                    posted.append([])
+                    if self._limit() == 1 and not in_flight:
+                        posted[-1] = self._post(batch, trigger)
+                    else:
+                        in_flight[self._senders().submit(self._post, batch, trigger)] = len(posted) - 1
+                    continue
+                if not in_flight:
+                    return [delivery for deliveries in posted for delivery in deliveries]
+                answered, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in answered:
+                    posted[in_flight.pop(future)] = future.result()
+
+    def _limit(self) -> int:
+        return max(1, self.settings.max_concurrent_requests)
+
+    def _take(self, attempted: set[int], include_not_due: bool) -> list[Queued[ContentT]]:
+        """The next request's items (none when nothing is ready or there is no target)."""
+        with self._condition:
+            now = time.monotonic()
+            ready = [
+                p
+                for p in self._pending
+                if p.sequence not in attempted and (include_not_due or p.due_at <= now)
+            ][: self.batch_size]
+            if not ready or not self._has_target():
+                return []
+            taken = {p.sequence for p in ready}
+            self._pending = [p for p in self._pending if p.sequence not in taken]
+            return ready
 
     def _post(self, batch: list[Queued[ContentT]], trigger: str) -> list[Delivery]:
         """Send ``batch``'s request and log it (and its copy, with ``deliver_twice``)."""
@@ -306,7 +354,7 @@ class BackgroundSender[ContentT](ABC):
         error: str | None = None
         retry_after: str | None = None
         try:
-            response = self._session.post(
+            response = self._session().post(
                 request.url,
                 data=request.body.encode(),
                 headers=request.headers,
@@ -330,6 +378,22 @@ class BackgroundSender[ContentT](ABC):
             shown=request.shown,
         )
         return delivery, retry_after
+
+    def _senders(self) -> ThreadPoolExecutor:
+        with self._condition:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(MAX_CONCURRENT_REQUESTS, thread_name_prefix=self.thread_name)
+            return self._pool
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._thread_session, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # requests go straight to the target, never via a proxy
+            self._thread_session.session = session
+            with self._condition:
+                self._sessions.append(session)
+        return session
 
     def _log(self, delivery: Delivery) -> None:
         with self._condition:

@@ -77,12 +77,16 @@ class ReceivedRequest:
 @dataclass
 class WebhookReceiver:
     """A local HTTP endpoint that records what it receives and answers with scripted statuses
-    (``responses`` is consumed first, then ``default_status``)."""
+    (``responses`` is consumed first, then ``default_status``), each after ``answer_after_seconds``;
+    ``most_in_flight`` is the most requests it held at once."""
 
     url: str
     requests: list[ReceivedRequest] = field(default_factory=list)
     responses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     default_status: int = 204
+    answer_after_seconds: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self) -> tuple[int, dict[str, str]]:
@@ -113,6 +117,11 @@ def webhook_receiver(path: str = "/hubspot/webhooks?source=test") -> Iterator[We
             target = state["receiver"]
             with target.lock:
                 target.requests.append(ReceivedRequest("POST", self.path, dict(self.headers.items()), body))
+                target.in_flight += 1
+                target.most_in_flight = max(target.most_in_flight, target.in_flight)
+            time.sleep(target.answer_after_seconds)
+            with target.lock:
+                target.in_flight -= 1
             status, headers = target.answer()
             self.send_response(status)
             for name, value in headers.items():

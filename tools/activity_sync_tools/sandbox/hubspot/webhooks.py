@@ -14,6 +14,8 @@ sender POSTs to the app's target URL as JSON arrays of up to 100 events, signed,
   is scaled down to fractions of a second); a 429 waits ``Retry-After`` (times ``retry_after_scale``).
 * ``deliver_twice``: every batch the target acknowledges is sent once more, identical (HubSpot
   delivers at least once; see :mod:`.sender`).
+* ``max_concurrent_requests``: how many requests are in flight at once (the app's *Event
+  throttling*, 10 by default): a burst of changes arrives as up to ten requests of 100 events together.
 """
 
 from __future__ import annotations
@@ -86,9 +88,14 @@ class WebhookSettings(SenderSettings):
     client_secret: str = "hubspot-sandbox-client-secret"  # noqa: S105 - the sandbox's fake secret
     app_id: int = 4_200_001
     batch_window_seconds: float = 0.05
+    # The app's throttling.maxConcurrentRequests; 10 is what HubSpot's settings page shows
+    # (https://developers.hubspot.com/docs/api-reference/legacy/webhooks/settings/update-setting) and
+    # what docs/setup-hubspot.md asks for.
+    max_concurrent_requests: int = 10
 
     def update(self, body: dict[str, Any]) -> None:
         self.set_deliver_twice(body)  # first: an invalid value then changes nothing
+        self.set_max_concurrent_requests(body)
         if "target_url" in body:
             self.target_url = body["target_url"] or None
         if "client_secret" in body:
