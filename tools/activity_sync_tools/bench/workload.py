@@ -326,19 +326,36 @@ class Bench:
         self.settle()
 
     def warm_up(self) -> None:
-        """One warm execution environment per function, started at once (cold starts overlap)."""
+        """Warm execution environments, started at once (cold starts overlap), as many per function
+        as the measured load keeps busy together - a service under steady load has them all warm:
+        each queue consumer as many as its event sources deliver batches at once, the webhook
+        receiver as many as HubSpot sends requests at once."""
+        from activity_sync_tools.local.workers import function_concurrency, source_concurrency
+
         stack = self.world.stack
-        consumers = sorted(
-            function_id for function_id, spec in stack.model.functions.items() if spec.queue_sources
-        )
-        with ThreadPoolExecutor(max_workers=len(consumers) + 1) as pool:
-            pool.submit(requests.post, f"{stack.api_url}/webhooks/hubspot/activities", data="", timeout=120)
-            results = list(
-                pool.map(lambda function_id: stack.invoke(function_id, {"Records": []}), consumers)
-            )
-        failed = [(f, r.error_message) for f, r in zip(consumers, results, strict=True) if not r.ok]
+        limit = stack.concurrency_limit
+        warming: list[tuple[str, Callable[[], bool]]] = []
+        for function_id, spec in sorted(stack.model.functions.items()):
+            if spec.queue_sources:
+                at_once = sum(source_concurrency(s.maximum_concurrency, limit) for s in spec.queue_sources)
+                warming += [(function_id, functools.partial(self._invoked_empty, function_id))] * at_once
+            elif spec.http_routes:
+                hubspot_at_once = int(self.hubspot_admin("GET", "webhooks")["max_concurrent_requests"])
+                at_once = min(hubspot_at_once, function_concurrency(spec, limit))
+                warming += [(function_id, self._posted_empty)] * at_once
+        with ThreadPoolExecutor(max_workers=len(warming)) as pool:
+            results = list(pool.map(lambda item: item[1](), warming))
+        failed = sorted({warmed for (warmed, _), ok in zip(warming, results, strict=True) if not ok})
         if failed:
             raise RuntimeError(f"warming up failed: {failed}")
+
+    def _invoked_empty(self, function_id: str) -> bool:
+        return bool(self.world.stack.invoke(function_id, {"Records": []}).ok)
+
+    def _posted_empty(self) -> bool:
+        # Refused (400) by a warm handler, which is all it is for.
+        url = f"{self.world.stack.api_url}/webhooks/hubspot/activities"
+        return requests.post(url, data="", timeout=120).status_code < 500
 
     # -- making activities -------------------------------------------------------------------------
     def hubspot_activity(self, activity_type: str) -> None:
