@@ -47,7 +47,7 @@ class SenderSettings:
     retry_after_scale: float = 1.0
     timeout_seconds: float = 5.0
     deliver_twice: bool = False  # every acknowledged request is sent again (receivers must dedupe)
-    max_concurrent_requests: int = 1  # requests in flight at once
+    max_concurrent_requests: int = 1  # requests in flight at once (settable where the vendor lets one)
 
     RETRY_NUMBERS = ("retry_backoff_seconds", "max_backoff_seconds", "retry_after_scale", "timeout_seconds")
 
@@ -83,8 +83,7 @@ class SenderSettings:
             self.max_concurrent_requests = value
 
     def describe(self) -> dict[str, Any]:
-        names = ("max_retries", *self.RETRY_NUMBERS, "deliver_twice", "max_concurrent_requests")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in ("max_retries", *self.RETRY_NUMBERS, "deliver_twice")}
 
 
 @dataclass

@@ -112,6 +112,7 @@ class WebhookSettings(SenderSettings):
             "app_id": self.app_id,
             "batch_window_seconds": self.batch_window_seconds,
             **super().describe(),
+            "max_concurrent_requests": self.max_concurrent_requests,
         }
 
 
