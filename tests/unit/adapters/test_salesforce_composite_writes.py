@@ -5,13 +5,13 @@ for good, its records fail with Salesforce's words and the other subrequests' re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from activity_sync.adapters.http import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, Deadline
-from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
+from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient, _Subrequest
 from activity_sync.ports import VendorApiError
 
 
@@ -23,13 +23,13 @@ class StubbedComposite(SalesforceClient):
             SalesforceAuth("https://login.example.com/services/oauth2/token", "id", client_secret="s")
         )
         self.refusal = refusal
-        self.sent: list[Sequence[Mapping[str, Any]]] = []
+        self.sent: list[Sequence[_Subrequest]] = []
 
-    def _composite(self, what: str, subrequests: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:
+    def _composite(self, what: str, subrequests: Sequence[_Subrequest]) -> list[tuple[int, Any]]:
         self.sent.append(subrequests)
         answers: list[tuple[int, Any]] = []
         for index, subrequest in enumerate(subrequests):
-            records = subrequest["body"]["records"]
+            records = subrequest.body["records"]
             if index == 1:
                 answers.append(self.refusal)
             else:

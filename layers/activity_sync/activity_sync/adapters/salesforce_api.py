@@ -311,6 +311,17 @@ def _write_result(raw: Mapping[str, Any]) -> WriteResult:
     )
 
 
+@dataclass(frozen=True)
+class _Subrequest:
+    """One request of a composite call: ``path`` is relative to ``/services/data/vXX.X/`` (its
+    query string included)."""
+
+    method: str
+    path: str
+    body: Any = None
+    headers: Mapping[str, str] | None = None
+
+
 def _subrequest_errors(status: int, answer: Any) -> tuple[dict[str, Any], ...]:
     """A composite subrequest's error answer (``[{errorCode, message}]``) as per-record errors."""
     entries = [e for e in (answer if isinstance(answer, list) else [answer]) if isinstance(e, dict)]
@@ -436,10 +447,6 @@ class SalesforceClient:
             )
         return self._salesforce
 
-    @property
-    def _request_options(self) -> dict[str, Any]:
-        return self._options()
-
     def _options(self, read_seconds: float = READ_TIMEOUT_SECONDS) -> dict[str, Any]:
         # An explicit CA bundle on the session must win over REQUESTS_CA_BUNDLE.
         return {
@@ -543,17 +550,10 @@ class SalesforceClient:
             if len(group) == 1:
                 results += self._collection_results(method, path, len(group[0]["records"]), json=group[0])
                 continue
-            subrequests = [
-                {
-                    "method": method,
-                    "url": f"/services/data/v{self.api_version}/{path}",
-                    "referenceId": f"records{index}",
-                    "body": body,
-                    "httpHeaders": CALL_OPTIONS,
-                }
-                for index, body in enumerate(group)
-            ]
-            answers = self._composite(f"{method} {path}", subrequests)
+            answers = self._composite(
+                f"{method} {path}",
+                [_Subrequest(method, path, body, CALL_OPTIONS) for body in group],
+            )
             for body, (status, answer) in zip(group, answers, strict=True):
                 what = f"{method} {path} (composite)"
                 if 200 <= status < 300:
@@ -566,9 +566,21 @@ class SalesforceClient:
                 results += [WriteResult(success=False, errors=errors)] * len(body["records"])
         return results
 
-    def _composite(self, what: str, subrequests: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:
+    def _composite(self, what: str, subrequests: Sequence[_Subrequest]) -> list[tuple[int, Any]]:
         """One composite request (``allOrNone`` false: the subrequests stand alone); each
         subrequest's HTTP status and body, in order."""
+        composite_request = []
+        for index, subrequest in enumerate(subrequests):
+            entry: dict[str, Any] = {
+                "method": subrequest.method,
+                "url": f"/services/data/v{self.api_version}/{subrequest.path}",
+                "referenceId": f"sub{index}",
+            }
+            if subrequest.body is not None:
+                entry["body"] = subrequest.body
+            if subrequest.headers:
+                entry["httpHeaders"] = dict(subrequest.headers)
+            composite_request.append(entry)
         # Salesforce runs the subrequests one after another: the answer may take as long as each
         # of them sent alone would (within what the invocation has left).
         answer = self._restful(
@@ -576,7 +588,7 @@ class SalesforceClient:
             "composite",
             read_seconds=READ_TIMEOUT_SECONDS * len(subrequests),
             headers=CALL_OPTIONS,
-            json={"allOrNone": False, "compositeRequest": list(subrequests)},
+            json={"allOrNone": False, "compositeRequest": composite_request},
         )
         by_reference = {
             str(r.get("referenceId")): r
@@ -584,8 +596,8 @@ class SalesforceClient:
             if isinstance(r, dict)
         }
         answers: list[tuple[int, Any]] = []
-        for subrequest in subrequests:
-            response = by_reference.get(str(subrequest["referenceId"]))
+        for entry in composite_request:
+            response = by_reference.get(entry["referenceId"])
             if response is None:
                 raise VendorApiError(VENDOR, 200, f"{what} (composite): no answer", retryable=True)
             answers.append((int(response.get("httpStatusCode") or 0), response.get("body")))
@@ -618,7 +630,7 @@ class SalesforceClient:
         endpoint = "queryAll" if include_deleted else "query"
         page = self._call(
             f"GET {endpoint}",
-            lambda sf: sf.query(soql, include_deleted=include_deleted, **self._request_options),
+            lambda sf: sf.query(soql, include_deleted=include_deleted, **self._options()),
         )
         yield from self._rows_from(page, endpoint)
 
@@ -629,8 +641,7 @@ class SalesforceClient:
         if len(queries) < 2:  # one query needs no composite
             return [self.query(q.soql, include_deleted=q.include_deleted) for q in queries]
         rows: list[Iterator[dict[str, Any]]] = []
-        for start in range(0, len(queries), MAX_COMPOSITE_QUERIES):
-            group = queries[start : start + MAX_COMPOSITE_QUERIES]
+        for group in chunks(queries, MAX_COMPOSITE_QUERIES):
             first = _FirstPages(self, group)
             rows += [self._rows_after(first, index, query) for index, query in enumerate(group)]
         return rows
@@ -638,16 +649,9 @@ class SalesforceClient:
     def first_pages(self, queries: Sequence[SoqlQuery]) -> list[dict[str, Any] | VendorApiError]:
         """One composite request (``allOrNone`` false: the queries stand alone) with a query or
         queryAll subrequest per query: each query's first page, or the error its subrequest got."""
-        requests_ = [
-            {
-                "method": "GET",
-                "url": f"/services/data/v{self.api_version}/{_endpoint(q)}?{urlencode({'q': q.soql})}",
-                "referenceId": f"query{index}",
-            }
-            for index, q in enumerate(queries)
-        ]
+        subrequests = [_Subrequest("GET", f"{_endpoint(q)}?{urlencode({'q': q.soql})}") for q in queries]
         pages: list[dict[str, Any] | VendorApiError] = []
-        for query, (status, body) in zip(queries, self._composite("GET query", requests_), strict=True):
+        for query, (status, body) in zip(queries, self._composite("GET query", subrequests), strict=True):
             if 200 <= status < 300 and isinstance(body, dict):  # HTTP success
                 pages.append(body)
             else:
@@ -672,7 +676,7 @@ class SalesforceClient:
 
     def _query_more(self, next_records_url: str) -> Callable[[Salesforce], Any]:
         def fetch(salesforce: Salesforce) -> Any:
-            return salesforce.query_more(next_records_url, identifier_is_url=True, **self._request_options)
+            return salesforce.query_more(next_records_url, identifier_is_url=True, **self._options())
 
         return fetch
 
@@ -689,15 +693,7 @@ class SalesforceClient:
                 answers = [(200, self._restful("GET", path, params=queries[0]))]
             else:
                 answers = self._composite(
-                    f"GET {path}",
-                    [
-                        {
-                            "method": "GET",
-                            "url": f"/services/data/v{self.api_version}/{path}?{urlencode(query)}",
-                            "referenceId": f"records{index}",
-                        }
-                        for index, query in enumerate(queries)
-                    ],
+                    f"GET {path}", [_Subrequest("GET", f"{path}?{urlencode(query)}") for query in queries]
                 )
             for chunk, (status, rows) in zip(group, answers, strict=True):
                 if not 200 <= status < 300:
@@ -775,7 +771,7 @@ class SalesforceClient:
             response = self._session.get(
                 f"https://{salesforce.sf_instance}/services/oauth2/userinfo",
                 headers={"Authorization": f"Bearer {salesforce.session_id}"},
-                **self._request_options,
+                **self._options(),
             )
             if response.status_code == 401:
                 raise SalesforceExpiredSession(response.url, 401, "userinfo", response.content)
