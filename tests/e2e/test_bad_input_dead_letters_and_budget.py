@@ -350,6 +350,51 @@ def test_r18_a_burst_of_notes_costs_one_collections_upsert_per_batch(e2e: E2E, d
     assert hubspot_calls <= 2 * batches + 2, (hubspot_calls, batches)
 
 
+def test_r18_a_batch_that_updates_tasks_and_creates_others_writes_them_in_one_call(
+    e2e: E2E, desk: Desk
+) -> None:
+    # Given two notes on the contact that are Tasks already
+    kept = [
+        e2e.hubspot.engagement("notes", {"hs_note_body": f"Kept note {n}"}, [desk.contact], owner="ana")
+        for n in range(2)
+    ]
+    e2e.drain()
+    before_counters = e2e.salesforce.counters()["counters"]
+    before_batches = e2e.invocations("HubSpotNoteSyncer")
+
+    # When Ana edits both and, in the same breath, writes two new ones
+    for n, note in enumerate(kept):
+        e2e.hubspot.update("notes", note, {"hs_note_body": f"Edited note {n}"})
+    fresh = [
+        e2e.hubspot.engagement("notes", {"hs_note_body": f"Fresh note {n}"}, [desk.contact], owner="ana")
+        for n in range(2)
+    ]
+    e2e.drain()
+
+    # Then the edited notes updated their Tasks and the new ones are Tasks
+    for n, note in enumerate(kept):
+        tasks = e2e.salesforce.tasks_for_activity(f"hs:note:{note}")
+        assert [t["Subject"] for t in tasks] == [f"Note: Edited note {n}"]
+    for n, note in enumerate(fresh):
+        tasks = e2e.salesforce.tasks_for_activity(f"hs:note:{note}")
+        assert [t["Subject"] for t in tasks] == [f"Note: Fresh note {n}"]
+    # and each syncer batch wrote them with one Salesforce call: a batch that updates Tasks (by
+    # Id) and creates others (by External ID) sends both as Collections requests of one
+    # composite call
+    after_counters = e2e.salesforce.counters()["counters"]
+    spent = {
+        route: count - before_counters.get(route, 0)
+        for route, count in after_counters.items()
+        if count != before_counters.get(route, 0)
+    }
+    writes = 0
+    for route, n in spent.items():
+        methods, _, path = route.partition(" ")
+        if path.endswith("/composite") or ("PATCH" in methods and "/composite/sobjects" in path):
+            writes += n
+    assert 1 <= writes <= e2e.invocations("HubSpotNoteSyncer") - before_batches, spent
+
+
 def test_r7_r18_a_new_contact_owner_assigns_the_next_task_and_linked_contacts_cost_no_hubspot_read(
     e2e: E2E, desk: Desk
 ) -> None:

@@ -35,6 +35,16 @@ class SoqlQuery:
 
 
 @dataclass(frozen=True)
+class CollectionWrite:
+    """One sObject Collections write: records updated by their ``Id``, or upserted by
+    ``external_id_field`` when it is set."""
+
+    sobject: str
+    records: Sequence[Mapping[str, Any]]
+    external_id_field: str | None = None
+
+
+@dataclass(frozen=True)
 class EmailEventPage:
     """One page of the marketing email events feed: its events, the offset that asked for it
     (None: the first page) and the offset of the next page (None: the last)."""
@@ -178,6 +188,11 @@ class SalesforceApi(Protocol):
 
     def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
         """sObject Collections update; each record carries its ``Id``."""
+        ...
+
+    def write_together(self, writes: Sequence[CollectionWrite]) -> list[list[WriteResult]]:
+        """Several writes in as few calls as Salesforce allows (their Collections requests share
+        composite calls, five a call); each write's results in its input order."""
         ...
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]: ...

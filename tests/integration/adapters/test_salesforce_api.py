@@ -5,6 +5,7 @@ log and by the client itself), session renewal, retries and error mapping."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from activity_sync.adapters.http import MAX_RETRIES
 from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
 from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD
-from activity_sync.ports import SalesforceApi, SoqlQuery, VendorApiError
+from activity_sync.ports import CollectionWrite, SalesforceApi, SoqlQuery, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.salesforce import sandbox_session
 from activity_sync_tools.sandbox.salesforce.testing import CLIENT_ID, CLIENT_SECRET, Admin
@@ -274,6 +275,46 @@ def test_writes_go_five_collections_to_a_composite_call_and_one_alone_in_a_colle
         "PATCH composite/sobjects": 1,
     }
     assert {row["Subject"] for row in salesforce.query("SELECT Subject FROM Task")} == {"Checked"}
+
+
+def test_updates_and_upserts_written_together_share_one_call(
+    salesforce: SalesforceClient, salesforce_log: SandboxLog
+) -> None:
+    # Given 250 tasks already written
+    existing = salesforce.upsert("Task", SALESFORCE_EXTERNAL_ID_FIELD, _tasks(250))
+    salesforce_log.clear()
+    salesforce.calls.clear()
+
+    # When they are updated by id together with 300 new tasks upserted by External ID, one of
+    # them named twice (the later values win)
+    new = _tasks(300, prefix="new")
+    new.append({**new[0], "Subject": "Named twice"})
+    updated, upserted = salesforce.write_together(
+        [
+            CollectionWrite("Task", [{"Id": r.id, "Subject": "Updated"} for r in existing]),
+            CollectionWrite("Task", new, SALESFORCE_EXTERNAL_ID_FIELD),
+        ]
+    )
+
+    # Then four Collections requests (200 + 50 updates, 200 + 100 upserts) went in one composite
+    # call, and each write has one result per record it passed, in its order
+    assert salesforce.calls == {"POST composite": 1}
+    assert salesforce_log.count("POST", "/composite") == 1
+    assert [r.id for r in updated] == [r.id for r in existing]
+    assert all(r.success for r in updated)
+    assert len(upserted) == 301
+    assert all(r.success and r.created for r in upserted)
+    assert upserted[0].id == upserted[300].id
+    subjects = Counter(row["Subject"] for row in salesforce.query("SELECT Subject FROM Task"))
+    assert subjects == {"Updated": 250, "Named twice": 1, **{f"Task {i}": 1 for i in range(1, 300)}}
+
+
+def test_writing_nothing_together_makes_no_call(salesforce: SalesforceClient) -> None:
+    # When two empty writes are written together, Then each has no result and nothing was called
+    assert salesforce.write_together(
+        [CollectionWrite("Task", []), CollectionWrite("Task", [], SALESFORCE_EXTERNAL_ID_FIELD)]
+    ) == [[], []]
+    assert salesforce.calls == {}
 
 
 def test_collections_requests_refused_inside_a_composite_call_fail_their_records(

@@ -38,7 +38,7 @@ from activity_sync.adapters.http import (
 from activity_sync.batching import chunks
 from activity_sync.domain import SalesforceUser
 from activity_sync.observability import logger
-from activity_sync.ports import SoqlQuery, VendorApiError, WriteResult
+from activity_sync.ports import CollectionWrite, SoqlQuery, VendorApiError, WriteResult
 
 if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce
@@ -322,6 +322,47 @@ class _Subrequest:
     headers: Mapping[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class _PlannedWrite:
+    """A write as Collections requests send it: its records (an upsert's merged by External ID,
+    since one request may not name an External ID twice) and how to give back one result per
+    record the caller passed."""
+
+    method: str
+    path: str
+    records: list[dict[str, Any]]
+    keys: list[str] | None = None  # an upsert's External ID of each record passed, in order
+
+    @classmethod
+    def of(cls, write: CollectionWrite) -> _PlannedWrite:
+        attributes = {"type": write.sobject}
+        if write.external_id_field is None:
+            return cls(
+                "PATCH", "composite/sobjects", [{**r, "attributes": attributes} for r in write.records]
+            )
+        field_name = write.external_id_field
+        keys: list[str] = []
+        latest: dict[str, dict[str, Any]] = {}  # repeated records merge in order: later values win
+        for record in write.records:
+            value = record.get(field_name)
+            if value is None or value == "":
+                raise ValueError(f"every upsert record needs a value for {field_name}")
+            keys.append(str(value))
+            latest.setdefault(str(value), {}).update(record)
+        return cls(
+            "PATCH",
+            f"composite/sobjects/{write.sobject}/{field_name}",
+            [{**record, "attributes": attributes} for record in latest.values()],
+            keys,
+        )
+
+    def results(self, written: list[WriteResult]) -> list[WriteResult]:
+        if self.keys is None:
+            return written
+        by_key = dict(zip(dict.fromkeys(self.keys), written, strict=True))
+        return [by_key[key] for key in self.keys]
+
+
 def _subrequest_errors(status: int, answer: Any) -> tuple[dict[str, Any], ...]:
     """A composite subrequest's error answer (``[{errorCode, message}]``) as per-record errors."""
     entries = [e for e in (answer if isinstance(answer, list) else [answer]) if isinstance(e, dict)]
@@ -505,65 +546,62 @@ class SalesforceClient:
 
         return self._call(f"{method} {path}", send)
 
-    # -- writes --------------------------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------------------------
     def upsert(
         self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
     ) -> list[WriteResult]:
-        keys: list[str] = []
-        # One request may not name an external id twice: repeated records are merged in order
-        # (later values win) and share one result.
-        latest: dict[str, dict[str, Any]] = {}
-        for record in records:
-            value = record.get(external_id_field)
-            if value is None or value == "":
-                raise ValueError(f"every upsert record needs a value for {external_id_field}")
-            keys.append(str(value))
-            latest.setdefault(str(value), {}).update(record)
-        unique = list(latest)
-        results = self._write_collections(
-            "PATCH",
-            f"composite/sobjects/{sobject}/{external_id_field}",
-            [{**latest[key], "attributes": {"type": sobject}} for key in unique],
-        )
-        outcome = dict(zip(unique, results, strict=True))
-        return [outcome[key] for key in keys]
+        return self.write_together([CollectionWrite(sobject, records, external_id_field)])[0]
 
     def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
-        return self._write_collections(
-            "PATCH", "composite/sobjects", [{**r, "attributes": {"type": sobject}} for r in records]
-        )
+        return self.write_together([CollectionWrite(sobject, records)])[0]
 
-    def _write_collections(
-        self, method: str, path: str, records: Sequence[Mapping[str, Any]]
-    ) -> list[WriteResult]:
+    def write_together(self, writes: Sequence[CollectionWrite]) -> list[list[WriteResult]]:
         """Records written by sObject Collections (``allOrNone`` false), 200 a subrequest, and up to
-        five subrequests in one composite request: up to 1,000 records for one API call (R18).
-        Results in input order. A subrequest refused as a whole for a passing reason (a rate
-        limit, an outage) fails the call, as the same Collections request sent alone would: writes
-        by External ID and by Id are idempotent, so the batch is simply tried again. Refused for
-        good, its records fail with Salesforce's answer, and the other subrequests' results stand."""
-        bodies: list[dict[str, Any]] = [
-            {"allOrNone": False, "records": list(chunk)} for chunk in chunks(records, COLLECTION_SIZE)
-        ]
-        results: list[WriteResult] = []
-        for group in chunks(bodies, MAX_COMPOSITE_COLLECTIONS):
-            if len(group) == 1:
-                results += self._collection_results(method, path, len(group[0]["records"]), json=group[0])
-                continue
-            answers = self._composite(
-                f"{method} {path}",
-                [_Subrequest(method, path, body, CALL_OPTIONS) for body in group],
+        five subrequests - of any of the writes - in one composite call: up to 1,000 records for
+        one API call (R18). Each write's results in its input order.
+
+        A subrequest refused as a whole for a passing reason (a rate limit, an outage) fails the
+        call, as the same Collections request sent alone would: writes by External ID and by Id
+        are idempotent, so the batch is simply tried again. Refused for good, its records fail
+        with Salesforce's answer, and the other subrequests' results stand."""
+        planned = [_PlannedWrite.of(write) for write in writes]
+        requests = [
+            (
+                index,
+                _Subrequest(
+                    plan.method, plan.path, {"allOrNone": False, "records": list(chunk)}, CALL_OPTIONS
+                ),
             )
-            for body, (status, answer) in zip(group, answers, strict=True):
-                what = f"{method} {path} (composite)"
-                if 200 <= status < 300:
-                    results += self._rows_as_results(what, answer, len(body["records"]))
-                    continue
-                refused = error_answer(what, status, answer)
-                if refused.retryable:
-                    raise refused
-                errors = _subrequest_errors(status, answer)
-                results += [WriteResult(success=False, errors=errors)] * len(body["records"])
+            for index, plan in enumerate(planned)
+            for chunk in chunks(plan.records, COLLECTION_SIZE)
+        ]
+        written: list[list[WriteResult]] = [[] for _ in planned]
+        for group in chunks(requests, MAX_COMPOSITE_COLLECTIONS):
+            for (index, _), results in zip(group, self._send_collections([r for _, r in group]), strict=True):
+                written[index] += results
+        return [plan.results(results) for plan, results in zip(planned, written, strict=True)]
+
+    def _send_collections(self, subrequests: Sequence[_Subrequest]) -> list[list[WriteResult]]:
+        """Collections requests in one call: alone as itself, several as one composite call."""
+        if len(subrequests) == 1:
+            (only,) = subrequests
+            return [
+                self._collection_results(only.method, only.path, len(only.body["records"]), json=only.body)
+            ]
+        answers = self._composite(
+            " + ".join(dict.fromkeys(f"{r.method} {r.path}" for r in subrequests)), subrequests
+        )
+        results: list[list[WriteResult]] = []
+        for subrequest, (status, answer) in zip(subrequests, answers, strict=True):
+            what = f"{subrequest.method} {subrequest.path} (composite)"
+            expected = len(subrequest.body["records"])
+            if 200 <= status < 300:
+                results.append(self._rows_as_results(what, answer, expected))
+                continue
+            refused = error_answer(what, status, answer)
+            if refused.retryable:
+                raise refused
+            results.append([WriteResult(success=False, errors=_subrequest_errors(status, answer))] * expected)
         return results
 
     def _composite(self, what: str, subrequests: Sequence[_Subrequest]) -> list[tuple[int, Any]]:

@@ -47,7 +47,7 @@ from activity_sync.domain import (
     TypeSettings,
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
+from activity_sync.ports import CollectionWrite, HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact
 from activity_sync.rules.echo import carries_salesforce_id, copy_edit_flows_back, fingerprint
@@ -447,42 +447,46 @@ class HubSpotToSalesforce(TypeSyncer):
             else:
                 updates.append((item, link.salesforce_id))
         self._count("skipped", "unchanged", unchanged)
-        links: list[Link] = []
-        if updates:
-            outcomes = self._salesforce.update(
-                "Task",
-                [{"Id": task_id, **item.draft.update_fields} for item, task_id in updates if item.draft],
-            )
-            links += self._settle([item for item, _ in updates], outcomes, result, updated=True)
-        if creates:
-            outcomes = self._salesforce.upsert(
-                "Task",
-                SALESFORCE_EXTERNAL_ID_FIELD,
-                [dict(item.draft.create_fields) for item in creates if item.draft],
-            )
-            existing = [
-                (item, outcome)
-                for item, outcome in zip(creates, outcomes, strict=True)
-                if not outcome.success and NOT_UPDATEABLE_ERRORS & set(outcome.error_codes)
-            ]
-            if existing:
-                # Another worker created the Task first (or its link was lost): update it in place.
-                retried = self._salesforce.upsert(
+        # The updates and the creations leave together: one call for the batch (R18).
+        updated, created = self._salesforce.write_together(
+            [
+                CollectionWrite(
                     "Task",
+                    [{"Id": task_id, **item.draft.update_fields} for item, task_id in updates if item.draft],
+                ),
+                CollectionWrite(
+                    "Task",
+                    [dict(item.draft.create_fields) for item in creates if item.draft],
                     SALESFORCE_EXTERNAL_ID_FIELD,
-                    [
-                        {SALESFORCE_EXTERNAL_ID_FIELD: item.draft.external_id, **item.draft.update_fields}
-                        for item, _ in existing
-                        if item.draft
-                    ],
-                )
-                replaced = dict(zip([id(item) for item, _ in existing], retried, strict=True))
-                outcomes = [
-                    replaced.get(id(item), outcome) for item, outcome in zip(creates, outcomes, strict=True)
-                ]
-            links += self._settle(creates, outcomes, result, updated=False)
+                ),
+            ]
+        )
+        links = self._settle([item for item, _ in updates], updated, result, updated=True)
+        links += self._settle(creates, self._update_existing(creates, created), result, updated=False)
         self._links.save(links)
         self._count("synced", None, len(links))
+
+    def _update_existing(self, creates: list[_Pending], outcomes: list[WriteResult]) -> list[WriteResult]:
+        """Creations refused because the Task exists (another worker created it first, or its link
+        was lost) are written again with the fields an update may set: the outcomes, updated."""
+        existing = [
+            index
+            for index, outcome in enumerate(outcomes)
+            if not outcome.success and NOT_UPDATEABLE_ERRORS & set(outcome.error_codes)
+        ]
+        if not existing:
+            return outcomes
+        retried = self._salesforce.upsert(
+            "Task",
+            SALESFORCE_EXTERNAL_ID_FIELD,
+            [
+                {SALESFORCE_EXTERNAL_ID_FIELD: draft.external_id, **draft.update_fields}
+                for index in existing
+                if (draft := creates[index].draft)
+            ],
+        )
+        replaced = dict(zip(existing, retried, strict=True))
+        return [replaced.get(index, outcome) for index, outcome in enumerate(outcomes)]
 
     def _settle(
         self, items: list[_Pending], outcomes: list[WriteResult], result: BatchResult, *, updated: bool
