@@ -395,6 +395,34 @@ def test_r18_a_batch_that_updates_tasks_and_creates_others_writes_them_in_one_ca
     assert 1 <= writes <= e2e.invocations("HubSpotNoteSyncer") - before_batches, spent
 
 
+def test_r15_a_note_whose_link_was_lost_updates_its_task_in_place_not_a_second_one(
+    e2e: E2E, desk: Desk
+) -> None:
+    # Given a note synced as a Task, whose link the service then lost (or another batch made the
+    # Task and has not saved its link yet)
+    note = e2e.hubspot.engagement("notes", {"hs_note_body": "First words"}, [desk.contact], owner="ana")
+    e2e.drain()
+    links = e2e.world.service.links
+    lost = links.links("activity", [f"hs:note:{note}"])
+    assert len(lost) == 1
+    links.unlink(lost.values())
+
+    # When Ana edits the note
+    e2e.hubspot.update("notes", note, {"hs_note_body": "Second words"})
+    e2e.drain()
+
+    # Then the creation was refused (the Task exists, and its TaskSubtype cannot be written again)
+    # and the same Task was updated instead: one Task, edited, linked again, nothing dead-lettered
+    tasks = e2e.salesforce.tasks_for_activity(f"hs:note:{note}")
+    assert [(t["Id"], t["Subject"]) for t in tasks] == [
+        (lost[f"hs:note:{note}"].salesforce_id, "Note: Second words")
+    ]
+    assert links.links("activity", [f"hs:note:{note}"])[f"hs:note:{note}"].salesforce_id == tasks[0]["Id"]
+    assert e2e.dead_letters(NOTES) == []
+    log = e2e.world.stack.function_log("HubSpotNoteSyncer").read_text(encoding="utf-8")
+    assert "Tasks created meanwhile by another batch: updated in place" in log
+
+
 def test_r7_r18_a_new_contact_owner_assigns_the_next_task_and_linked_contacts_cost_no_hubspot_read(
     e2e: E2E, desk: Desk
 ) -> None:

@@ -47,6 +47,7 @@ from activity_sync.domain import (
     TypeSettings,
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.observability import logger
 from activity_sync.ports import CollectionWrite, HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact
@@ -476,6 +477,8 @@ class HubSpotToSalesforce(TypeSyncer):
         ]
         if not existing:
             return outcomes
+        # A second call for this batch (R18): rare, and logged so that a burst's count explains itself.
+        logger.info("Tasks created meanwhile by another batch: updated in place", extra={"n": len(existing)})
         retried = self._salesforce.upsert(
             "Task",
             SALESFORCE_EXTERNAL_ID_FIELD,
