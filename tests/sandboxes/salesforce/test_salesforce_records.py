@@ -330,6 +330,46 @@ def test_upsert_by_external_id_creates_then_updates(sf: SalesforceClient, harnes
     assert found["HubSpot_Activity_Id__c"] == "hs-1"
 
 
+def test_upsert_finds_records_by_their_external_id_as_it_is_after_edits_deletes_and_rollbacks(
+    sf: SalesforceClient,
+) -> None:
+    # Given a task upserted as "hs-a", whose External ID was then edited to "hs-b"
+    key = "HubSpot_Activity_Id__c"
+    first = sf.Task.upsert(f"{key}/hs-a", {"Subject": "A"}, raw_response=True).json()["id"]
+    sf.Task.update(first, {key: "hs-b"})
+
+    # When "hs-a" and "HS-B" are upserted, the task deleted, "hs-b" upserted again, and "hs-c"
+    # upserted in an all-or-none request that is rolled back
+    renamed_away = sf.Task.upsert(f"{key}/hs-a", {"Subject": "A again"}, raw_response=True).json()
+    renamed_to = sf.Task.upsert(f"{key}/HS-B", {"Subject": "B"}, raw_response=True).json()
+    sf.Task.delete(first)
+    after_delete = sf.Task.upsert(f"{key}/hs-b", {"Subject": "B again"}, raw_response=True).json()
+    rolled_back = sf.restful(
+        f"composite/sobjects/Task/{key}",
+        method="PATCH",
+        json={
+            "allOrNone": True,
+            "records": [
+                {"attributes": {"type": "Task"}, key: "hs-c", "Subject": "C"},
+                {"attributes": {"type": "Task"}, key: "hs-d", "Status": "Bogus"},
+            ],
+        },
+    )
+    after_rollback = sf.Task.upsert(f"{key}/hs-c", {"Subject": "C again"}, raw_response=True).json()
+
+    # Then each lookup sees the External IDs as they are now: the old value and the deleted or
+    # rolled-back records match nothing, the new value (in any case) matches the edited task
+    assert renamed_away["created"] is True
+    assert (renamed_to["id"], renamed_to["created"]) == (first, False)
+    assert after_delete["created"] is True
+    assert after_delete["id"] != first
+    assert [r["success"] for r in rolled_back] == [False, False]
+    assert after_rollback["created"] is True
+    rows = sf.query("SELECT HubSpot_Activity_Id__c, Subject FROM Task")["records"]
+    subjects = {row[key]: row["Subject"] for row in rows}
+    assert subjects == {"hs-a": "A again", "hs-b": "B again", "hs-c": "C again"}
+
+
 def test_upsert_before_api_46_answers_204_on_update(harness: Harness) -> None:
     # Given an old API version client and an existing task
     sf = harness.client(version="45.0")

@@ -75,6 +75,12 @@ class Store:
         self.by_type: dict[str, dict[str, StoredRecord]] = {name: {} for name in schema.objects}
         self.listeners: list[Callable[[list[Change]], None]] = []
         self._journal = _Journal()
+        # Lookups by an External ID or unique field (every upserted record makes two): per object,
+        # (field, case-sensitive) -> the value as compared -> ids. Built on a field's first lookup,
+        # kept up to date by every write after that.
+        self._indexes: dict[str, dict[tuple[str, bool], dict[str, set[str]]]] = {
+            name: {} for name in schema.objects
+        }
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
@@ -102,6 +108,7 @@ class Store:
                 removed = self.records.pop(record_id, None)
                 if removed is not None:
                     self.by_type[removed.sobject].pop(record_id, None)
+                    self._index(removed, add=False)
             else:
                 self._put(previous)
         del self._journal.changes[savepoint.changes_length :]
@@ -116,8 +123,22 @@ class Store:
         return record
 
     def _put(self, record: StoredRecord) -> None:
+        replaced = self.records.get(record.id)
+        if replaced is not None:
+            self._index(replaced, add=False)
         self.records[record.id] = record
         self.by_type[record.sobject][record.id] = record
+        self._index(record, add=True)
+
+    def _index(self, record: StoredRecord, *, add: bool) -> None:
+        for (name, case_sensitive), index in self._indexes[record.sobject].items():
+            key = _compared(record.values.get(name), case_sensitive)
+            if key is None:
+                continue
+            if add:
+                index.setdefault(key, set()).add(record.id)
+            elif (ids := index.get(key)) is not None:
+                ids.discard(record.id)
 
     def _remember(self, record_id: str) -> None:
         if self._journal.depth == 0:
@@ -161,16 +182,18 @@ class Store:
             record_id = parse_id(value)
             record = self.records.get(record_id) if record_id else None
             return [record] if record and record.sobject == obj.name and not record.is_deleted else []
-        wanted = value if definition.case_sensitive else value.lower()
-        matches = []
-        for record in self.live(obj.name):
-            stored = record.values.get(definition.name)
-            if stored is None:
-                continue
-            text = str(stored) if definition.case_sensitive else str(stored).lower()
-            if text == wanted:
-                matches.append(record)
-        return matches
+        indexes = self._indexes[obj.name]
+        index = indexes.get((definition.name, definition.case_sensitive))
+        if index is None:
+            index = indexes[(definition.name, definition.case_sensitive)] = {}
+            for record in self.by_type[obj.name].values():
+                key = _compared(record.values.get(definition.name), definition.case_sensitive)
+                if key is not None:
+                    index.setdefault(key, set()).add(record.id)
+        ids = index.get(value if definition.case_sensitive else value.lower(), set())
+        if len(ids) > 1:  # rare (a duplicate External ID): in the order the records were made
+            return [r for r in self.by_type[obj.name].values() if r.id in ids and not r.is_deleted]
+        return [record for record in map(self.records.__getitem__, ids) if not record.is_deleted]
 
     # -- writes ----------------------------------------------------------------------------------
     def create(
@@ -539,3 +562,10 @@ class MultipleMatches(Exception):
     def __init__(self, record_ids: list[str]) -> None:
         super().__init__(f"{len(record_ids)} records match")
         self.record_ids = record_ids
+
+
+def _compared(value: Value, case_sensitive: bool) -> str | None:
+    """A field's value as lookups compare it (None: not set)."""
+    if value is None:
+        return None
+    return str(value) if case_sensitive else str(value).lower()
