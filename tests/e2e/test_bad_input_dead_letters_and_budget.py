@@ -420,7 +420,7 @@ def test_r15_a_note_whose_link_was_lost_updates_its_task_in_place_not_a_second_o
     assert links.links("activity", [f"hs:note:{note}"])[f"hs:note:{note}"].salesforce_id == tasks[0]["Id"]
     assert e2e.dead_letters(NOTES) == []
     log = e2e.world.stack.function_log("HubSpotNoteSyncer").read_text(encoding="utf-8")
-    assert "Tasks created meanwhile by another batch: updated in place" in log
+    assert "Tasks that exist already (made meanwhile by another batch, or their links lost)" in log
 
 
 def test_r7_r18_a_new_contact_owner_assigns_the_next_task_and_linked_contacts_cost_no_hubspot_read(

@@ -25,6 +25,7 @@ from .conftest import SandboxLog
 pytestmark = pytest.mark.integration
 
 COLLECTIONS = "/composite/sobjects"
+ID_QUERY = "SELECT Id, HubSpot_Activity_Id__c FROM Task"
 TOKEN_PATH = "/services/oauth2/token"
 MISSING_TASK_ID = "00T000000000000AAA"
 
@@ -302,11 +303,39 @@ def test_updates_and_upserts_written_together_share_one_call(
     assert salesforce_log.count("POST", "/composite") == 1
     assert [r.id for r in updated] == [r.id for r in existing]
     assert all(r.success for r in updated)
-    assert len(upserted) == 301
     assert all(r.success and r.created for r in upserted)
-    assert upserted[0].id == upserted[300].id
+    ids = {row[SALESFORCE_EXTERNAL_ID_FIELD]: row["Id"] for row in salesforce.query(ID_QUERY)}
+    assert [r.id for r in upserted] == [ids[record[SALESFORCE_EXTERNAL_ID_FIELD]] for record in new]
     subjects = Counter(row["Subject"] for row in salesforce.query("SELECT Subject FROM Task"))
     assert subjects == {"Updated": 250, "Named twice": 1, **{f"Task {i}": 1 for i in range(1, 300)}}
+
+
+def test_writes_together_past_five_requests_take_a_call_per_five_and_keep_each_order(
+    salesforce: SalesforceClient,
+) -> None:
+    # Given 450 tasks already written
+    existing = salesforce.upsert("Task", SALESFORCE_EXTERNAL_ID_FIELD, _tasks(450))
+    salesforce.calls.clear()
+
+    # When they are updated together with 650 new ones: seven Collections requests (3 + 4)
+    new = _tasks(650, prefix="new")
+    updated, upserted = salesforce.write_together(
+        [
+            CollectionWrite(
+                "Task", [{"Id": r.id, "Subject": f"Updated {n}"} for n, r in enumerate(existing)]
+            ),
+            CollectionWrite("Task", new, SALESFORCE_EXTERNAL_ID_FIELD),
+        ]
+    )
+
+    # Then two composite calls carried them (five requests, then two), the upserts' requests
+    # split between the calls, and every result is its own record's
+    assert salesforce.calls == {"POST composite": 2}
+    assert [r.id for r in updated] == [r.id for r in existing]
+    ids = {row[SALESFORCE_EXTERNAL_ID_FIELD]: row["Id"] for row in salesforce.query(ID_QUERY)}
+    assert [r.id for r in upserted] == [ids[record[SALESFORCE_EXTERNAL_ID_FIELD]] for record in new]
+    subjects = {row["Id"]: row["Subject"] for row in salesforce.query("SELECT Id, Subject FROM Task")}
+    assert [subjects[r.id or ""] for r in existing] == [f"Updated {n}" for n in range(450)]
 
 
 def test_writing_nothing_together_makes_no_call(salesforce: SalesforceClient) -> None:

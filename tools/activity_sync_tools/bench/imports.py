@@ -41,7 +41,7 @@ def time_import(module: str, *, cwd: Path | None = None, env: Mapping[str, str] 
 
 
 def measure_imports(
-    handlers: Mapping[str, tuple[Path, Mapping[str, str]]], runs: int = 5
+    handlers: Mapping[str, tuple[Path, Mapping[str, str]]], runs: int = 15
 ) -> dict[str, list[float]]:
     """Samples (ms) for ``import boto3`` and each handler (label -> (code dir, environment))."""
     samples: dict[str, list[float]] = {BASELINE: [], **{label: [] for label in handlers}}

@@ -1,13 +1,15 @@
 """``ports.SalesforceApi`` over Salesforce's REST API with simple-salesforce, and ``SalesforceAuth``
 (OAuth 2.0 client credentials or JWT bearer, token cached per warm Lambda).
 
-Writes go through sObject Collections: up to 200 records for one API call (R18), ``allOrNone``
-false so that one bad record does not fail the others. Every REST call is asked of the stack's
+Writes go through sObject Collections: 200 records a request, and five requests - of one write or
+of several written together - in one composite call: up to 1,000 records for one API call (R18),
+``allOrNone`` false so that one bad record does not fail the others. Every REST call is asked of the stack's
 shared API budget first (``adapters.budget``), whose daily figure follows ``Sforce-Limit-Info``.
 429 and 5xx answers are retried within the invocation's deadline by the urllib3 ``Retry`` mounted
 on the session (``adapters.http``; GET, PATCH and DELETE are idempotent here: collections upsert by
 external id, update by id and delete by id; the only POSTs are token requests and composite
-requests made of queries); an expired session is renewed once. Queries wanted together (the
+requests made of queries or of those writes, so sending one again is as safe); an expired session
+is renewed once. Queries wanted together (the
 poller's, Contacts and Leads) share one composite request. simple-salesforce, and PyJWT for the
 JWT bearer flow, are imported on first use: a function that never calls Salesforce does not pay
 for them at its cold start. API facts are in shared/reference/salesforce-api.md unless a comment
@@ -565,7 +567,7 @@ class SalesforceClient:
         are idempotent, so the batch is simply tried again. Refused for good, its records fail
         with Salesforce's answer, and the other subrequests' results stand."""
         planned = [_PlannedWrite.of(write) for write in writes]
-        requests = [
+        subrequests = [
             (
                 index,
                 _Subrequest(
@@ -576,7 +578,7 @@ class SalesforceClient:
             for chunk in chunks(plan.records, COLLECTION_SIZE)
         ]
         written: list[list[WriteResult]] = [[] for _ in planned]
-        for group in chunks(requests, MAX_COMPOSITE_COLLECTIONS):
+        for group in chunks(subrequests, MAX_COMPOSITE_COLLECTIONS):
             for (index, _), results in zip(group, self._send_collections([r for _, r in group]), strict=True):
                 written[index] += results
         return [plan.results(results) for plan, results in zip(planned, written, strict=True)]

@@ -463,32 +463,54 @@ class HubSpotToSalesforce(TypeSyncer):
             ]
         )
         links = self._settle([item for item, _ in updates], updated, result, updated=True)
-        links += self._settle(creates, self._update_existing(creates, created), result, updated=False)
+        settled = list(zip(creates, self._update_existing(creates, created), strict=True))
+        written = [(item, outcome) for item, outcome in settled if outcome is not None]
+        self._count("skipped", "unchanged", len(settled) - len(written))
+        links += self._settle(
+            [item for item, _ in written], [outcome for _, outcome in written], result, updated=False
+        )
         self._links.save(links)
         self._count("synced", None, len(links))
 
-    def _update_existing(self, creates: list[_Pending], outcomes: list[WriteResult]) -> list[WriteResult]:
-        """Creations refused because the Task exists (another worker created it first, or its link
-        was lost) are written again with the fields an update may set: the outcomes, updated."""
+    def _update_existing(
+        self, creates: list[_Pending], outcomes: list[WriteResult]
+    ) -> list[WriteResult | None]:
+        """Creations refused because the Task exists: another batch of this type made it meanwhile
+        (the same activity in two batches at once), or its link was lost. When the other batch has
+        saved its link already and it names exactly what this one would write, nothing is left to
+        do (None); the others are written again with the fields an update may set."""
         existing = [
             index
             for index, outcome in enumerate(outcomes)
             if not outcome.success and NOT_UPDATEABLE_ERRORS & set(outcome.error_codes)
         ]
         if not existing:
-            return outcomes
-        # A second call for this batch (R18): rare, and logged so that a burst's count explains itself.
-        logger.info("Tasks created meanwhile by another batch: updated in place", extra={"n": len(existing)})
-        retried = self._salesforce.upsert(
-            "Task",
-            SALESFORCE_EXTERNAL_ID_FIELD,
-            [
-                {SALESFORCE_EXTERNAL_ID_FIELD: draft.external_id, **draft.update_fields}
-                for index in existing
-                if (draft := creates[index].draft)
-            ],
-        )
-        replaced = dict(zip(existing, retried, strict=True))
+            return list(outcomes)
+        drafts = {index: draft for index in existing if (draft := creates[index].draft)}
+        saved = self._links.links("activity", [draft.external_id for draft in drafts.values()])
+        replaced: dict[int, WriteResult | None] = {}
+        stale: list[int] = []
+        for index, draft in drafts.items():
+            link = saved.get(draft.external_id)
+            if link is not None and link.fingerprint == fingerprint(draft.update_fields):
+                replaced[index] = None  # R18: the Task holds these very fields already
+            else:
+                stale.append(index)
+        if stale:
+            # A second call for this batch (R18): rare, and logged so that a burst's count explains itself.
+            logger.info(
+                "Tasks that exist already (made meanwhile by another batch, or their links lost): updated",
+                extra={"n": len(stale)},
+            )
+            retried = self._salesforce.upsert(
+                "Task",
+                SALESFORCE_EXTERNAL_ID_FIELD,
+                [
+                    {SALESFORCE_EXTERNAL_ID_FIELD: drafts[i].external_id, **drafts[i].update_fields}
+                    for i in stale
+                ],
+            )
+            replaced.update(zip(stale, retried, strict=True))
         return [replaced.get(index, outcome) for index, outcome in enumerate(outcomes)]
 
     def _settle(

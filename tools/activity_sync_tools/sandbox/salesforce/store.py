@@ -5,7 +5,10 @@ savepoints, so a composite request or an ``allOrNone`` collection can roll back 
 earlier parts. Changes are announced to listeners (the outbound-message queue) only when the
 outermost transaction ends, and only for writes that were not rolled back.
 
-The store does no locking of its own: the sandbox holds its lock around every request.
+The store does no locking of its own: the sandbox holds its lock around every request. Writes
+store a new ``StoredRecord`` through ``_put``, which keeps the External ID index in step: never
+change an External ID or unique field of a stored record in place (seeding only stamps the first
+user's creator fields).
 """
 
 from __future__ import annotations
