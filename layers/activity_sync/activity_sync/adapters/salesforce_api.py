@@ -3,16 +3,16 @@
 
 Writes go through sObject Collections: 200 records a request, and five requests - of one write or
 of several written together - in one composite call: up to 1,000 records for one API call (R18),
-``allOrNone`` false so that one bad record does not fail the others. Every REST call is asked of the stack's
-shared API budget first (``adapters.budget``), whose daily figure follows ``Sforce-Limit-Info``.
-429 and 5xx answers are retried within the invocation's deadline by the urllib3 ``Retry`` mounted
-on the session (``adapters.http``; GET, PATCH and DELETE are idempotent here: collections upsert by
-external id, update by id and delete by id; the only POSTs are token requests and composite
-requests made of queries or of those writes, so sending one again is as safe); an expired session
-is renewed once. Queries wanted together (the
-poller's, Contacts and Leads) share one composite request. simple-salesforce, and PyJWT for the
-JWT bearer flow, are imported on first use: a function that never calls Salesforce does not pay
-for them at its cold start. API facts are in shared/reference/salesforce-api.md unless a comment
+``allOrNone`` false so that one bad record does not fail the others. Every REST call is asked of
+the stack's shared API budget first (``adapters.budget``), whose daily figure follows
+``Sforce-Limit-Info``. 429 and 5xx answers are retried within the invocation's deadline by the
+urllib3 ``Retry`` mounted on the session (``adapters.http``; GET, PATCH and DELETE are idempotent
+here: collections upsert by external id, update by id and delete by id; the only POSTs are token
+requests and composite requests made of queries or of those writes, so sending one again is as
+safe); an expired session is renewed once. Queries wanted together (the poller's, Contacts and
+Leads) share one composite request. simple-salesforce, and PyJWT for the JWT bearer flow, are
+imported on first use: a function that never calls Salesforce does not pay for them at its cold
+start. API facts are in shared/reference/salesforce-api.md unless a comment
 cites a Salesforce page.
 """
 
@@ -326,11 +326,10 @@ class _Subrequest:
 
 @dataclass(frozen=True)
 class _PlannedWrite:
-    """A write as Collections requests send it: its records (an upsert's merged by External ID,
-    since one request may not name an External ID twice) and how to give back one result per
-    record the caller passed."""
+    """A write as Collections requests send it (``PATCH`` to ``path``): its records (an upsert's
+    merged by External ID, since one request may not name an External ID twice) and how to give
+    back one result per record the caller passed."""
 
-    method: str
     path: str
     records: list[dict[str, Any]]
     keys: list[str] | None = None  # an upsert's External ID of each record passed, in order
@@ -339,9 +338,7 @@ class _PlannedWrite:
     def of(cls, write: CollectionWrite) -> _PlannedWrite:
         attributes = {"type": write.sobject}
         if write.external_id_field is None:
-            return cls(
-                "PATCH", "composite/sobjects", [{**r, "attributes": attributes} for r in write.records]
-            )
+            return cls("composite/sobjects", [{**r, "attributes": attributes} for r in write.records])
         field_name = write.external_id_field
         keys: list[str] = []
         latest: dict[str, dict[str, Any]] = {}  # repeated records merge in order: later values win
@@ -352,7 +349,6 @@ class _PlannedWrite:
             keys.append(str(value))
             latest.setdefault(str(value), {}).update(record)
         return cls(
-            "PATCH",
             f"composite/sobjects/{write.sobject}/{field_name}",
             [{**record, "attributes": attributes} for record in latest.values()],
             keys,
@@ -570,9 +566,7 @@ class SalesforceClient:
         subrequests = [
             (
                 index,
-                _Subrequest(
-                    plan.method, plan.path, {"allOrNone": False, "records": list(chunk)}, CALL_OPTIONS
-                ),
+                _Subrequest("PATCH", plan.path, {"allOrNone": False, "records": list(chunk)}, CALL_OPTIONS),
             )
             for index, plan in enumerate(planned)
             for chunk in chunks(plan.records, COLLECTION_SIZE)

@@ -438,7 +438,7 @@ class HubSpotToSalesforce(TypeSyncer):
             link = self._task_links.get(item.draft.external_id)
             if link is None:
                 creates.append(item)
-            elif link.fingerprint == fingerprint(item.draft.update_fields):
+            elif _holds(link, item.draft):
                 unchanged += 1  # what Salesforce has is what we would write: no call (R14, R18)
             elif (original := link.hubspot_original_write()) and original.matches(
                 item.record.properties if item.record else {}
@@ -492,7 +492,7 @@ class HubSpotToSalesforce(TypeSyncer):
         stale: list[int] = []
         for index, draft in drafts.items():
             link = saved.get(draft.external_id)
-            if link is not None and link.fingerprint == fingerprint(draft.update_fields):
+            if link is not None and _holds(link, draft):
                 replaced[index] = None  # R18: the Task holds these very fields already
             else:
                 stale.append(index)
@@ -544,6 +544,12 @@ class HubSpotToSalesforce(TypeSyncer):
             for message_id in item.message_ids:
                 target[message_id] = reason
         return links
+
+
+def _holds(link: LinkItem, draft: SalesforceTaskDraft) -> bool:
+    """The linked Task holds what the draft would write (its link's fingerprint, saved with the
+    last write): no call is needed (R14, R18)."""
+    return link.fingerprint == fingerprint(draft.update_fields)
 
 
 def _stamp(moment: dt.datetime | None) -> str | None:

@@ -135,13 +135,7 @@ class Store:
 
     def _index(self, record: StoredRecord, *, add: bool) -> None:
         for (name, case_sensitive), index in self._indexes[record.sobject].items():
-            key = _compared(record.values.get(name), case_sensitive)
-            if key is None:
-                continue
-            if add:
-                index.setdefault(key, set()).add(record.id)
-            elif (ids := index.get(key)) is not None:
-                ids.discard(record.id)
+            _file(index, record, name, case_sensitive, add=add)
 
     def _remember(self, record_id: str) -> None:
         if self._journal.depth == 0:
@@ -190,10 +184,8 @@ class Store:
         if index is None:
             index = indexes[(definition.name, definition.case_sensitive)] = {}
             for record in self.by_type[obj.name].values():
-                key = _compared(record.values.get(definition.name), definition.case_sensitive)
-                if key is not None:
-                    index.setdefault(key, set()).add(record.id)
-        ids = index.get(value if definition.case_sensitive else value.lower(), set())
+                _file(index, record, definition.name, definition.case_sensitive, add=True)
+        ids = index.get(_compared(value, definition.case_sensitive) or "", set())
         if len(ids) > 1:  # rare (a duplicate External ID): in the order the records were made
             return [r for r in self.by_type[obj.name].values() if r.id in ids and not r.is_deleted]
         return [record for record in map(self.records.__getitem__, ids) if not record.is_deleted]
@@ -572,3 +564,16 @@ def _compared(value: Value, case_sensitive: bool) -> str | None:
     if value is None:
         return None
     return str(value) if case_sensitive else str(value).lower()
+
+
+def _file(
+    index: dict[str, set[str]], record: StoredRecord, name: str, case_sensitive: bool, *, add: bool
+) -> None:
+    """File a record under its value of ``name`` in one index, or take it out."""
+    key = _compared(record.values.get(name), case_sensitive)
+    if key is None:
+        return
+    if add:
+        index.setdefault(key, set()).add(record.id)
+    elif (ids := index.get(key)) is not None:
+        ids.discard(record.id)
