@@ -22,6 +22,9 @@ def use_fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    from activity_sync_tools.local.aws import dynamodb_as_aws
+
+    dynamodb_as_aws()  # a repeated key in a batch is refused, as DynamoDB refuses it
 
 
 @contextlib.contextmanager

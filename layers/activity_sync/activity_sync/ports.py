@@ -96,6 +96,19 @@ class VendorApiError(RuntimeError):
         self.retryable = retryable
 
 
+class StorageRefused(RuntimeError):
+    """DynamoDB refused items for a reason that retrying cannot change (``ValidationException``: an
+    item too large, a key twice in one request...): a bug to log loudly, not a passing fault. Every
+    other item of the same write was written; ``keys`` names the refused ones as (hash key, range
+    key or None), so a use case fails only the records that depend on them."""
+
+    def __init__(self, table: str, keys: Sequence[tuple[str, str | None]], cause: str) -> None:
+        super().__init__(f"DynamoDB refused {len(keys)} item(s) of {table}: {cause}")
+        self.table = table
+        self.keys = tuple(keys)
+        self.cause = cause
+
+
 class HubSpotApi(Protocol):
     # -- reading activities and contacts (HubSpot -> Salesforce) ---------------------------------
     def read_objects(

@@ -166,6 +166,15 @@ def show(result: ChaosResult) -> None:
             f"{squeeze['marketing_calls_reserved_while_squeezed']} calls reserved for them); "
             f"{squeeze['salesforce_used_after']} used when it was given back: {verdict}"
         )
+    emails = result.sales_emails
+    if emails:
+        several = emails["emails_with_several_events"]
+        out.print(
+            f"Sales emails: {emails['emails']} ({emails['events']} events, {several} with several), "
+            f"{emails['to_contacts_not_syncing']} to {emails['contacts_not_syncing']} contacts that did "
+            f"not sync, {emails['contacts_woken']} of those contacts woken; "
+            f"{result.dead_letters_for_storage} dead letters for a write DynamoDB refused"
+        )
     twice = ", ".join(f"{name} {n}" for name, n in result.duplicate_deliveries.items())
     out.print(f"Delivered twice: {twice}")
     out.print(f"Workers killed mid-batch: {len(result.kills)} ({', '.join(result.kills) or 'none'})")

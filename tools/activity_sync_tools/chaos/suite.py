@@ -10,7 +10,11 @@
    behind sales ones; and syncers are killed in the middle of a batch.
 3. N activities over every type in both directions: half of them HubSpot -> Salesforce over the
    nine types, a third Salesforce -> HubSpot over the four, the rest made while the vendors'
-   notifications were paused (only the poller finds them).
+   notifications were paused (only the poller finds them). Sales emails go half to contacts that
+   do not sync yet (HubSpot only), half to contacts that do, and most are opened or clicked at
+   once - several events of one email, each a webhook delivered twice, in the same batches (the
+   shape that once dead-lettered whole batches, issue #20); then a rep creates the Salesforce
+   Contact of half of those contacts, which wakes their emails.
 4. Drain: deliveries, queues and polls (as the schedule would run the poller) until every activity
    is accounted for or nothing moves any more.
 5. Accounts (``chaos.accounting``): per type created, synced, waiting, dead-lettered, lost and
@@ -73,6 +77,11 @@ BUDGET_HOLD_SECONDS = 5  # messages handed back for the budget try again after 5
 SQUEEZE_SALES_TYPES = ("note", "call")
 SQUEEZE_MARKETING_TYPES = ("document_view", "integration_event")
 SQUEEZE_WAIT_SECONDS = 120.0
+# Sales emails: what their recipients do at once, in turn (each a change of the email's tracking
+# counters, so a webhook of its own): nothing, an open, an open and a click, two opens and a click.
+SALES_EMAIL_TRACKING = ((), ("OPEN",), ("OPEN", "CLICK"), ("OPEN", "OPEN", "CLICK"))
+# What DynamoDB refusing a write for good looks like in a dead letter's reason: never acceptable.
+STORAGE_REFUSAL_MARKS = ("ValidationException", "could not park", "StorageRefused")
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,8 @@ class ChaosResult:
     seconds: dict[str, float]
     drained: bool
     squeeze: dict[str, Any] = field(default_factory=dict)
+    sales_emails: dict[str, int] = field(default_factory=dict)
+    dead_letters_for_storage: int = 0
 
     @property
     def total(self) -> TypeOutcome:
@@ -132,6 +143,8 @@ class ChaosResult:
         ]
         if self.dead_letters_without_reason:
             found.append(f"{self.dead_letters_without_reason} dead letters without a reason")
+        if self.dead_letters_for_storage:
+            found.append(f"{self.dead_letters_for_storage} dead letters for a write DynamoDB refused")
         if not self.drained:
             found.append("the stack did not drain")
         if self.squeeze and not self.squeeze.get("priorities_held"):
@@ -156,6 +169,8 @@ class ChaosResult:
             "duplicate_deliveries": self.duplicate_deliveries,
             "kills": self.kills,
             "squeeze": self.squeeze,
+            "sales_emails": self.sales_emails,
+            "dead_letters_for_storage": self.dead_letters_for_storage,
         }
 
 
@@ -209,6 +224,13 @@ class Chaos:
         self.salesforce_made: dict[str, set[str]] = {t: set() for t in SALESFORCE_TYPES}
         self.started_at = dt.datetime.now(dt.UTC)
         self.squeeze_figures: dict[str, Any] = {}
+        # Sales emails are accounted per event (each its own Task): email id -> events made.
+        self.sales_events: dict[str, set[str]] = {}
+        self.waiting_contacts: list[tuple[str, str]] = []  # (email, HubSpot id): no Salesforce person
+        self.woken_contacts: list[str] = []
+        self._sales_lock = threading.Lock()
+        self._sales_made = 0
+        self._to_waiting = 0
 
     # -- the faults --------------------------------------------------------------------------
     def faults_on(self) -> None:
@@ -273,6 +295,65 @@ class Chaos:
         )
 
     # -- the activities ----------------------------------------------------------------------
+    def add_waiting_contacts(self) -> None:
+        """HubSpot contacts with no Salesforce Contact or Lead yet: what is logged on them waits."""
+        count = max(2, self.bench.plan.contacts // 4)
+        for index in range(count):
+            email = f"waiting{index}@chaos.example"
+            created = self.bench.hubspot_admin(
+                "POST",
+                "objects/contacts",
+                {"properties": {"email": email, "firstname": f"Waiting{index}", "lastname": "Chaos"}},
+            )
+            self.waiting_contacts.append((email, str(created["id"])))
+
+    def _sales_email(self) -> None:
+        """A rep's sales email, to a contact that syncs or (every other one) to one that does not
+        yet, opened and clicked at once in one of the ``SALES_EMAIL_TRACKING`` ways."""
+        bench = self.bench
+        with self._sales_lock:
+            turn = self._sales_made
+            self._sales_made += 1
+            to_waiting = turn % 2 == 1 and bool(self.waiting_contacts)
+            if to_waiting:
+                self._to_waiting += 1
+                contact = self.waiting_contacts[(turn // 2) % len(self.waiting_contacts)][1]
+        if not to_waiting:
+            contact = bench.next_contact()[1]
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        email_id = str(bench.engagement("sales_email", contact, turn, now)["id"])
+        events = {"sent"}
+        for kind in SALES_EMAIL_TRACKING[turn % len(SALES_EMAIL_TRACKING)]:
+            bench.hubspot_admin("POST", "sales-email-events", {"emailId": email_id, "type": kind})
+            events.add(kind.lower())
+        with self._sales_lock:
+            self.sales_events[email_id] = events
+
+    def wake_half_the_waiting_contacts(self) -> None:
+        """A rep creates the Salesforce Contact of every other waiting contact: the poller sees it,
+        the contact linker links it and wakes the emails that waited for it."""
+        for email, hubspot_id in self.waiting_contacts[::2]:
+            self.bench.salesforce_admin(
+                "POST",
+                "sobjects/Contact",
+                {
+                    "as_user": self.bench.users[sorted(self.bench.users)[0]],
+                    "fields": {"LastName": "Chaos", "Email": email},
+                },
+            )
+            self.woken_contacts.append(hubspot_id)
+        self.log(f"  {len(self.woken_contacts)} of {len(self.waiting_contacts)} waiting contacts now sync")
+
+    def sales_email_figures(self) -> dict[str, int]:
+        return {
+            "emails": len(self.sales_events),
+            "events": sum(len(events) for events in self.sales_events.values()),
+            "emails_with_several_events": sum(1 for events in self.sales_events.values() if len(events) > 1),
+            "to_contacts_not_syncing": self._to_waiting,
+            "contacts_not_syncing": len(self.waiting_contacts),
+            "contacts_woken": len(self.woken_contacts),
+        }
+
     def make_activities(self) -> None:
         bench = self.bench
         plan = bench.plan
@@ -289,7 +370,9 @@ class Chaos:
     def _make(self, hubspot: Counter[str], salesforce: Counter[str]) -> None:
         bench = self.bench
         jobs: list[Callable[[], Any]] = [
-            functools.partial(bench.hubspot_activity, t) for t, count in hubspot.items() for _ in range(count)
+            self._sales_email if t == "sales_email" else functools.partial(bench.hubspot_activity, t)
+            for t, count in hubspot.items()
+            for _ in range(count)
         ]
         jobs += [
             functools.partial(self._salesforce_activity, t)
@@ -431,6 +514,15 @@ class Chaos:
         tasks = self._tasks_by_type(self.started_at)
         for activity_type in HUBSPOT_TYPES:
             key = f"{H2S}#{activity_type}"
+            if activity_type == "sales_email":
+                outcomes[key] = account_type(
+                    created=0,
+                    created_ids={f"{e}:{i}" for i, events in self.sales_events.items() for e in events},
+                    twins=tasks.get(activity_type, Counter()),
+                    waiting=self._sales_events_of(waiting.get(key, set())),
+                    dead_lettered=self._sales_events_of(dead.get(key, set())),
+                )
+                continue
             outcomes[key] = account_type(
                 created=self.hubspot_made[activity_type],
                 created_ids=None,
@@ -457,8 +549,13 @@ class Chaos:
             outcomes[f"{S2H}#task"].duplicated += strays
         return outcomes
 
+    def _sales_events_of(self, email_ids: set[str]) -> set[str]:
+        """A sales email waits (or is dead-lettered) as one record: all of its events with it."""
+        return {f"{e}:{i}" for i in email_ids for e in self.sales_events.get(i, ())}
+
     def _tasks_by_type(self, since: dt.datetime) -> dict[str, Counter[str]]:
-        """HubSpot activity type -> source id -> Tasks made since ``since``."""
+        """HubSpot activity type -> source id (a sales email's: ``event:id``) -> Tasks made since
+        ``since``."""
         app = salesforce_app(self.world)
         found: dict[str, Counter[str]] = {}
         with app.lock:
@@ -468,7 +565,8 @@ class Chaos:
                 if not identity or not isinstance(created, dt.datetime) or created < since:
                     continue
                 parts = str(identity).split(":")
-                found.setdefault(parts[1], Counter())[parts[-1]] += 1
+                source = f"{parts[2]}:{parts[-1]}" if parts[1] == "sales_email" else parts[-1]
+                found.setdefault(parts[1], Counter())[source] += 1
         return found
 
     def _hubspot_copies(self) -> Counter[str]:
@@ -513,6 +611,15 @@ class Chaos:
             sync_key = item.sk.rpartition("#")[0]
             reasons.setdefault(sync_key, Counter())[item.reason or "unknown"] += 1
         return {key: dict(counts) for key, counts in sorted(reasons.items())}
+
+    def dead_letters_for_storage(self) -> int:
+        """Dead letters whose reason is a write DynamoDB refused (issue #20): each one a failure."""
+        return sum(
+            1
+            for items in self._dead_items().values()
+            for item in items
+            if any(mark in (item.reason or "") for mark in STORAGE_REFUSAL_MARKS)
+        )
 
     def dead_letters_by_reason(self) -> tuple[dict[str, dict[str, int]], int]:
         reasons: dict[str, dict[str, int]] = {}
@@ -658,6 +765,7 @@ def run_chaos(
         chaos.budget_small()
         log(f"set-up: {chaos.bench.plan.contacts} contacts on both sides, every switch on, warm-up")
         chaos.bench.set_up()
+        chaos.add_waiting_contacts()
         set_up_seconds = time.monotonic() - started
         # The activities are counted from here; the vendors' calls from the start (the budget
         # governed the set-up too, and a daily allocation counts every call of the day).
@@ -668,6 +776,7 @@ def run_chaos(
         with WorkerKiller(world, plan.kills, log) as killer:
             log(f"making {plan.n} activities over every type, both ways")
             chaos.make_activities()
+            chaos.wake_half_the_waiting_contacts()
             made = time.monotonic()
             log(f"  made in {made - making:.0f} s; draining")
             drained = chaos.drain()
@@ -701,6 +810,8 @@ def run_chaos(
             },
             drained=drained,
             squeeze=squeeze,
+            sales_emails=chaos.sales_email_figures(),
+            dead_letters_for_storage=chaos.dead_letters_for_storage(),
         )
         chaos.faults_off()
         return result

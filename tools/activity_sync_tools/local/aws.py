@@ -97,6 +97,7 @@ class EmbeddedAws:
             _running = self
         try:
             speed_up_moto()
+            dynamodb_as_aws()
             self._server = _quiet_moto_server(self.host, self.metered, self.region)
             self._server.start()
             host, port = self._server.get_host_and_port()
@@ -224,6 +225,42 @@ def speed_up_moto() -> None:
 
         unix_time_millis.reads_time_time = True  # type: ignore[attr-defined]
         sqs_models.unix_time_millis = unix_time_millis
+
+
+def dynamodb_as_aws() -> None:
+    """moto (5.2) refuses a BatchWriteItem that puts one *identical item* twice; DynamoDB refuses
+    any that names one *key* twice - two puts of different values, a put and a delete, two deletes
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html: "Your
+    request contains at least two items with identical hash and range keys", "you cannot put and
+    delete the same item in the same BatchWriteItem request"). The local stack and the tests refuse
+    it as DynamoDB does, so that a writer sending such a batch fails here as it would on AWS (issue
+    #20: sales emails dead-lettered by whole batches). Applied once, idempotent."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.batch_write_item
+    if getattr(original, "refuses_repeated_keys", False):
+        return
+
+    def batch_write_item(self: Any) -> Any:
+        for table_name, requests in (self.body.get("RequestItems") or {}).items():
+            table = self.dynamodb_backend.get_table(table_name)
+            names = [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+            seen: set[str] = set()
+            for request in requests:
+                attributes = (
+                    (request.get("PutRequest") or {}).get("Item")
+                    or (request.get("DeleteRequest") or {}).get("Key")
+                    or {}
+                )
+                key = json.dumps([attributes.get(name) for name in names], sort_keys=True)
+                if key in seen:
+                    raise MockValidationException("Provided list of item keys contains duplicates")
+                seen.add(key)
+        return original(self)
+
+    batch_write_item.refuses_repeated_keys = True  # type: ignore[attr-defined]
+    DynamoHandler.batch_write_item = batch_write_item  # type: ignore[method-assign]
 
 
 def _quiet_moto_server(host: str, usage: AwsUsage, region: str) -> Any:

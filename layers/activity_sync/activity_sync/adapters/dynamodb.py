@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -45,6 +45,7 @@ from activity_sync.batching import chunks
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import EmailEventKind, SyncType, TypeSettings
 from activity_sync.observability import logger
+from activity_sync.ports import StorageRefused
 from activity_sync.rules.echo import WrittenVersion, parse_salesforce_datetime
 
 
@@ -64,6 +65,62 @@ def _transactions() -> Connection:
     return _transaction_connection
 
 
+BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit
+ItemKey = tuple[str, str | None]  # (hash key, range key or None)
+WriteAction = Literal["put", "delete"]
+
+
+def item_key(item: Model) -> ItemKey:
+    hash_name, range_name = item._hash_keyname or "", item._range_keyname
+    return (str(getattr(item, hash_name)), str(getattr(item, range_name)) if range_name else None)
+
+
+def _refused_for_good(error: PutError | DeleteError) -> bool:
+    """DynamoDB's answer for a request that can never succeed as it is (retrying cannot help)."""
+    return error.cause_response_code == "ValidationException"
+
+
+def write_batch[M: Model](model: type[M], operations: Iterable[tuple[WriteAction, M]]) -> int:
+    """Put and delete items with BatchWriteItem, 25 a request. DynamoDB refuses a whole request
+    that names one key twice, so repeated keys are collapsed first: the later operation wins (a
+    later put over an earlier one, a put and a delete of one key resolve to the one that comes
+    later). A request refused for good (``ValidationException``: an item too large, say) is written
+    again one item at a time - a rare path - so that only the items at fault are left out; they
+    are logged as the bug they are and raised as ``StorageRefused`` once every other item is
+    written. Returns how many keys were written."""
+    latest: dict[ItemKey, tuple[WriteAction, M]] = {}
+    for action, item in operations:
+        key = item_key(item)
+        latest.pop(key, None)  # the later operation takes the later place too
+        latest[key] = (action, item)
+    refused: list[ItemKey] = []
+    cause = ""
+    for chunk in chunks(list(latest.items()), BATCH_WRITE_ITEMS):
+        try:
+            with model.batch_write() as batch:
+                for _, (action, item) in chunk:
+                    batch.save(item) if action == "put" else batch.delete(item)
+        except PutError as error:  # pynamodb's error for any failed BatchWriteItem
+            if not _refused_for_good(error):
+                raise
+            for key, (action, item) in chunk:
+                try:
+                    item.save() if action == "put" else item.delete()
+                except (PutError, DeleteError) as single:
+                    if not _refused_for_good(single):
+                        raise
+                    refused.append(key)
+                    cause = cause or f"ValidationException: {single.cause_response_message}"
+    if refused:
+        table = model.Meta.table_name
+        logger.error(
+            "DynamoDB refused items for good: a bug to report, not a passing fault",
+            extra={"table": table, "keys": [list(key) for key in refused], "cause": cause},
+        )
+        raise StorageRefused(table, refused, cause)
+    return len(latest)
+
+
 def read_instant(contact: Mapping[str, Any]) -> dt.datetime | None:
     """The instant a kept contact read was made (its ``read_at``), None when it has none."""
     try:
@@ -71,6 +128,10 @@ def read_instant(contact: Mapping[str, Any]) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _read_order(contact: Mapping[str, Any]) -> dt.datetime:
+    return read_instant(contact) or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -506,29 +567,33 @@ class LinkRepository:
 
     def save(self, links: Iterable[Link], stored: Mapping[str, LinkItem] | None = None) -> int:
         """Write each link and its mirror (BatchWriteItem, 25 items a request); a link that
-        ``stored`` (HubSpot id -> item, as read before) already holds is not written again.
+        ``stored`` (HubSpot id -> item, as read before) already holds is not written again, and a
+        link named twice is written once, as it is the last time (so is a mirror two links share).
         Returns how many links were written."""
         now = _utcnow()
-        written = 0
-        with LinkItem.batch_write() as batch:
-            for link in links:
-                if stored is not None and link.same_as(stored.get(link.hubspot_id)):
-                    continue
-                forward = hubspot_key(link.object_type, link.hubspot_id)
-                attributes: dict[str, Any] = {
-                    "salesforce_id": link.salesforce_id,
-                    "source": link.source,
-                    "fingerprint": link.fingerprint,
-                    "written_side": link.written_side,
-                    "details": dict(link.details) if link.details else None,
-                    "contact": dict(link.contact) if link.contact else None,
-                    "contact_read_at": read_instant(link.contact) if link.contact else None,
-                    "updated_at": now,
-                }
-                batch.save(LinkItem(forward, **attributes))
-                batch.save(LinkItem(salesforce_key(link.salesforce_id), hubspot_pk=forward, **attributes))
-                written += 1
-        return written
+        operations: list[tuple[WriteAction, LinkItem]] = []
+        written: set[str] = set()
+        for link in links:
+            if stored is not None and link.same_as(stored.get(link.hubspot_id)):
+                continue
+            forward = hubspot_key(link.object_type, link.hubspot_id)
+            attributes: dict[str, Any] = {
+                "salesforce_id": link.salesforce_id,
+                "source": link.source,
+                "fingerprint": link.fingerprint,
+                "written_side": link.written_side,
+                "details": dict(link.details) if link.details else None,
+                "contact": dict(link.contact) if link.contact else None,
+                "contact_read_at": read_instant(link.contact) if link.contact else None,
+                "updated_at": now,
+            }
+            operations.append(("put", LinkItem(forward, **attributes)))
+            operations.append(
+                ("put", LinkItem(salesforce_key(link.salesforce_id), hubspot_pk=forward, **attributes))
+            )
+            written.add(forward)
+        write_batch(LinkItem, operations)
+        return len(written)
 
     def link(
         self,
@@ -570,8 +635,14 @@ class LinkRepository:
         the reads are a cache, and the next read tries again. Returns how many were stored. (IAM: an
         Update inside a transaction needs only dynamodb:UpdateItem,
         https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)"""
+        # TransactWriteItems refuses one item twice: of two reads of one contact, the newer goes.
+        newest: dict[str, tuple[LinkItem, Mapping[str, Any]]] = {}
+        for item, contact in refreshed:
+            kept = newest.get(item.pk)
+            if kept is None or _read_order(contact) >= _read_order(kept[1]):
+                newest[item.pk] = (item, contact)
         stored = 0
-        for chunk in chunks(list(refreshed), TRANSACTION_ITEMS):
+        for chunk in chunks(list(newest.values()), TRANSACTION_ITEMS):
             try:
                 with TransactWrite(connection=_transactions()) as transaction:
                     for item, contact in chunk:
@@ -603,10 +674,14 @@ class LinkRepository:
 
     def unlink(self, items: Iterable[LinkItem]) -> None:
         """End these links: both items of each pair (BatchWriteItem)."""
-        with LinkItem.batch_write() as batch:
-            for item in items:
-                batch.delete(LinkItem(item.hubspot_key))
-                batch.delete(LinkItem(salesforce_key(item.salesforce_id)))
+        write_batch(
+            LinkItem,
+            (
+                ("delete", LinkItem(key))
+                for item in items
+                for key in (item.hubspot_key, salesforce_key(item.salesforce_id))
+            ),
+        )
 
 
 WAITING_TTL = dt.timedelta(days=400)  # past the longest look-back window (R5: one year)
@@ -638,9 +713,13 @@ class SyncStateRepository:
     def set_watermarks(self, values: Mapping[str, str]) -> None:
         """Several watermarks in one BatchWriteItem (25 a request)."""
         now = _utcnow()
-        with SyncStateItem.batch_write() as batch:
-            for name, value in values.items():
-                batch.save(SyncStateItem("watermark", name, value=value, updated_at=now))
+        write_batch(
+            SyncStateItem,
+            (
+                ("put", SyncStateItem("watermark", name, value=value, updated_at=now))
+                for name, value in values.items()
+            ),
+        )
 
     def add_waiting(
         self,
@@ -656,29 +735,33 @@ class SyncStateRepository:
     def add_waiting_many(
         self, entries: Iterable[tuple[list[str], SyncType, str, Mapping[str, Any], str]]
     ) -> None:
-        """Park many activities at once (BatchWriteItem)."""
+        """Park many activities at once (BatchWriteItem). An activity parked twice under one contact
+        (a sales email's events, a notification delivered twice) is one item: the later entry's."""
         now = _utcnow()
-        with SyncStateItem.batch_write() as batch:
-            for contact_ids, sync_type, activity_id, message, reason in entries:
-                for contact_id in dict.fromkeys(contact_ids):
-                    batch.save(
-                        SyncStateItem(
-                            f"waiting#{contact_id}",
-                            f"{sync_type.key}#{activity_id}",
-                            payload=dict(message),
-                            reason=reason,
-                            updated_at=now,
-                            expires_at=now + WAITING_TTL,
-                        )
-                    )
+        write_batch(
+            SyncStateItem,
+            (
+                (
+                    "put",
+                    SyncStateItem(
+                        f"waiting#{contact_id}",
+                        f"{sync_type.key}#{activity_id}",
+                        payload=dict(message),
+                        reason=reason,
+                        updated_at=now,
+                        expires_at=now + WAITING_TTL,
+                    ),
+                )
+                for contact_ids, sync_type, activity_id, message, reason in entries
+                for contact_id in contact_ids
+            ),
+        )
 
     def waiting_for(self, hubspot_contact_id: str) -> list[SyncStateItem]:
         return list(SyncStateItem.query(f"waiting#{hubspot_contact_id}"))
 
     def remove_waiting(self, items: list[SyncStateItem]) -> None:
-        with SyncStateItem.batch_write() as batch:
-            for item in items:
-                batch.delete(item)
+        write_batch(SyncStateItem, (("delete", item) for item in items))
 
     def waiting_page(self, hubspot_contact_id: str, after: str | None, limit: int) -> list[SyncStateItem]:
         """Up to ``limit`` items waiting under one contact id, in key order after the key ``after``
@@ -780,10 +863,7 @@ class SyncStateRepository:
         """Forget the dead letters of these records (they were re-driven): a new failure of one
         of them is dead-lettered again."""
         wanted = set(object_ids)
-        released = 0
-        with SyncStateItem.batch_write() as batch:
-            for item in self.dead_letters(sync_key):
-                if item.sk.rsplit("#", 1)[0] in wanted:
-                    batch.delete(item)
-                    released += 1
-        return released
+        return write_batch(
+            SyncStateItem,
+            (("delete", item) for item in self.dead_letters(sync_key) if item.sk.rsplit("#", 1)[0] in wanted),
+        )

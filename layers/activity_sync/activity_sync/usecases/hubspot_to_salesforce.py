@@ -48,7 +48,14 @@ from activity_sync.domain import (
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import CollectionWrite, HubSpotApi, HubSpotRecord, SalesforceApi, WriteResult
+from activity_sync.ports import (
+    CollectionWrite,
+    HubSpotApi,
+    HubSpotRecord,
+    SalesforceApi,
+    StorageRefused,
+    WriteResult,
+)
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact
 from activity_sync.rules.echo import carries_salesforce_id, copy_edit_flows_back, fingerprint
@@ -302,7 +309,7 @@ class HubSpotToSalesforce(TypeSyncer):
                     details,
                 )
             )
-        self._links.save(remembered)
+        self._save_links(remembered)
         self._count("synced", "update_of_salesforce_task", len(remembered))
 
     def _choose_people(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> None:
@@ -349,7 +356,7 @@ class HubSpotToSalesforce(TypeSyncer):
             except ValueError as error:
                 for message_id in item.message_ids:
                     result.dead[message_id] = f"cannot build the Task: {error}"
-        self._park(waiting, candidates)
+        self._park(waiting, candidates, result)
 
     def _kept_contact(
         self, item: _Pending, candidates: Mapping[str, ContactCandidate]
@@ -386,12 +393,17 @@ class HubSpotToSalesforce(TypeSyncer):
                 salesforce_person_id=match.person_id if match else None,
                 owner_id=props.get("hubspot_owner_id") or None,
             )
-        self._links.save(changed)
+        self._save_links(changed)  # a cache of the matches: a refusal only costs a match again later
         return candidates
 
-    def _park(self, waiting: list[_Pending], candidates: Mapping[str, ContactCandidate]) -> None:
+    def _park(
+        self, waiting: list[_Pending], candidates: Mapping[str, ContactCandidate], result: BatchResult
+    ) -> None:
         """R4: an activity whose contacts do not sync waits under each of them; the contact linker
-        is asked to look for a match by email and wakes the activity when one starts to sync."""
+        is asked to look for a match by email and wakes the activity when one starts to sync. An
+        activity stands once in ``waiting`` however many of its events (a sales email's sent, open,
+        click) the batch holds. Those DynamoDB refuses to park (a bug, logged by the adapter) are
+        retried alone; the rest of the batch goes on."""
         if not waiting:
             return
         unknown: dict[str, None] = {}
@@ -414,7 +426,14 @@ class HubSpotToSalesforce(TypeSyncer):
                     if c in candidates and candidates[c].salesforce_person_id is None
                 )
             )
-        self._state.add_waiting_many(entries)
+        try:
+            self._state.add_waiting_many(entries)
+        except StorageRefused as refused:
+            activity_ids = {sk.rpartition("#")[2] for _, sk in refused.keys if sk}
+            for item in [item for item in waiting if item.activity.id in activity_ids]:
+                waiting.remove(item)
+                for message_id in item.message_ids:
+                    result.retry[message_id] = f"could not park the activity: {refused}"
         no_contact = sum(1 for item in waiting if not item.contact_ids)
         self._count("waiting", SkipReason.CONTACT_NOT_SYNCING, len(waiting) - no_contact)
         self._count("waiting", "no_associated_contact", no_contact)
@@ -469,7 +488,7 @@ class HubSpotToSalesforce(TypeSyncer):
         links += self._settle(
             [item for item, _ in written], [outcome for _, outcome in written], result, updated=False
         )
-        self._links.save(links)
+        self._save_links(links)
         self._count("synced", None, len(links))
 
     def _update_existing(

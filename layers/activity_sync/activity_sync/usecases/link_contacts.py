@@ -25,7 +25,7 @@ from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, VendorApiError
+from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, StorageRefused, VendorApiError
 from activity_sync.rules.contact_choice import resolve_salesforce_person
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.usecases.batch import BatchResult
@@ -146,7 +146,14 @@ class ContactLinker:
             for link in new_links
             if link.contact and link.same_as(links.get(link.hubspot_id))
         ]
-        self._links.save(new_links, links)
+        try:
+            self._links.save(new_links, links)
+        except StorageRefused as refused:
+            # A bug, logged by the adapter with its keys: those contacts' activities keep waiting
+            # (woken, they would find no link and park again), the others are woken.
+            for pk, _ in refused.keys:
+                if pk.startswith("hubspot#contact#"):
+                    syncing.pop(pk.removeprefix("hubspot#contact#"), None)
         self._links.refresh_contacts(reread)
         return syncing
 

@@ -311,7 +311,7 @@ class SalesforceToHubSpot(TypeSyncer):
                     outcome,
                     result,
                 )
-        self._links.save(remembered)
+        self._save_links(remembered)
 
     def _upsert(self, native: list[_Pending], result: BatchResult) -> None:
         """R12 first: a record whose person has no HubSpot contact is not copied (R17: it would
@@ -362,7 +362,7 @@ class SalesforceToHubSpot(TypeSyncer):
                     },
                 )
             )
-        self._links.save(links)
+        self._save_links(links)
         self._count("synced", None, len(links))
 
     def _ensure_id_property(self, object_type: str) -> None:

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 
 from activity_sync.adapters.budget import BudgetExhausted
-from activity_sync.adapters.dynamodb import LinkRepository, SettingsRepository, SyncStateRepository
+from activity_sync.adapters.dynamodb import Link, LinkRepository, SettingsRepository, SyncStateRepository
 from activity_sync.domain import SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage
 from activity_sync.observability import logger, metrics
-from activity_sync.ports import HubSpotApi, SalesforceApi, VendorApiError
+from activity_sync.ports import HubSpotApi, SalesforceApi, StorageRefused, VendorApiError
 from activity_sync.rules.switches import is_on
 from activity_sync.rules.windows import SkipReason
 from activity_sync.usecases.batch import BatchResult
@@ -91,6 +91,19 @@ class TypeSyncer(ABC):
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
     ) -> None:
         """Apply the changes of a switched-on type, recording failures in ``result``."""
+
+    def _save_links(self, links: Sequence[Link]) -> None:
+        """Links that record vendor writes already made. DynamoDB refusing some for good (a bug,
+        logged loudly with its keys by the adapter; the others are saved) must not undo those
+        writes: the records settle as synced, and a twin whose link is missing is found again by
+        its External ID or unique property the next time its record changes (R15)."""
+        try:
+            self._links.save(links)
+        except StorageRefused as refused:
+            logger.error(
+                "records synced, but DynamoDB refused their links: settled as synced",
+                extra={"sync_type": self.sync_type.key, "keys": [list(k) for k in refused.keys]},
+            )
 
     def _count(self, status: str, reason: str | None, n: int) -> None:
         """One outcome figure (R16), added up over the batch and written once at its end."""

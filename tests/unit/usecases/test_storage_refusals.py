@@ -1,0 +1,194 @@
+"""Issue #20: DynamoDB refusing a write for good (``StorageRefused``: a bug, never a passing fault)
+fails only the records that depend on it. Records whose Task was written settle as synced even
+when their links are refused; an activity that could not be parked is retried alone; the rest of
+the batch goes on. The syncer runs through its public ``handle`` on in-memory fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from activity_sync.adapters.dynamodb import Link
+from activity_sync.domain import HubSpotActivityType, SyncType, TypeSettings
+from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.ports import CollectionWrite, HubSpotRecord, StorageRefused, WriteResult
+from activity_sync.rules.switches import turn_on
+from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
+from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
+
+EVENTS = SyncType.hubspot_to_salesforce(HubSpotActivityType.INTEGRATION_EVENT)
+SWITCHED_ON = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+SYNCS, WAITS = "101", "102"  # a contact with a Salesforce Contact, and one without (yet)
+PERSON = "003000000000001AAA"
+
+
+class Settings:
+    def type_settings(self, sync_type: SyncType, *, fresh: bool = False) -> TypeSettings:
+        return turn_on(TypeSettings(task_type="Other"), SWITCHED_ON)
+
+    def overrides(self, kind: str) -> dict[str, str]:
+        return {}
+
+    def integration_user_id(self) -> str:
+        return "005000000000001AAA"
+
+
+class Links:
+    """No link stored; saving refuses the forward keys in ``refuse`` (and stores the rest)."""
+
+    def __init__(self, refuse: Iterable[str] = ()) -> None:
+        self.refuse = set(refuse)
+        self.saved: dict[str, Link] = {}
+
+    def links(self, object_type: str, ids: Iterable[str]) -> dict[str, Any]:
+        return {}
+
+    def save(self, links: Iterable[Link], stored: Mapping[str, Any] | None = None) -> int:
+        refused = []
+        for link in links:
+            key = f"hubspot#{link.object_type}#{link.hubspot_id}"
+            if key in self.refuse:
+                refused.append((key, None))
+            else:
+                self.saved[link.hubspot_id] = link
+        if refused:
+            raise StorageRefused("links", refused, "ValidationException: Item size has exceeded the maximum")
+        return len(self.saved)
+
+
+class State:
+    """Parking refuses the activities in ``refuse`` (and parks the rest); figures add up."""
+
+    def __init__(self, refuse: Iterable[str] = ()) -> None:
+        self.refuse = set(refuse)
+        self.waiting: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.figures: Counter[tuple[str, str | None]] = Counter()
+
+    def add_waiting_many(
+        self, entries: Iterable[tuple[list[str], SyncType, str, Mapping[str, Any], str]]
+    ) -> None:
+        refused = []
+        for contacts, sync_type, activity_id, message, _ in entries:
+            for contact in contacts:
+                key = (f"waiting#{contact}", f"{sync_type.key}#{activity_id}")
+                if activity_id in self.refuse:
+                    refused.append(key)
+                else:
+                    self.waiting[key] = message
+        if refused:
+            raise StorageRefused(
+                "sync state", refused, "ValidationException: Item size has exceeded the maximum"
+            )
+
+    def count_outcomes(self, sync_type: SyncType, tallies: Mapping[tuple[str, str | None], int]) -> None:
+        self.figures.update(tallies)
+
+
+class HubSpot:
+    def read_objects(
+        self, object_type: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, HubSpotRecord]:
+        people = {SYNCS: {"salesforcecontactid": PERSON}, WAITS: {}}
+        return {
+            i: HubSpotRecord(i, {"email": f"{i}@example.com", **people[i]}, created_at=SWITCHED_ON)
+            for i in ids
+            if i in people
+        }
+
+    def owners(self) -> list[Any]:
+        return []
+
+
+class Salesforce:
+    user_id = "005000000000009AAA"
+
+    def __init__(self) -> None:
+        self.writes: list[list[CollectionWrite]] = []
+
+    def active_users(self) -> list[Any]:
+        return []
+
+    def write_together(self, writes: Sequence[CollectionWrite]) -> list[list[WriteResult]]:
+        self.writes.append(list(writes))
+        return [
+            [WriteResult(success=True, id=f"00T{n:015d}", created=True) for n, _ in enumerate(write.records)]
+            for write in writes
+        ]
+
+
+class Queues:
+    def __init__(self) -> None:
+        self.contact_changes: list[ContactChangeMessage] = []
+
+    def send_contact_changes(self, changes: Iterable[ContactChangeMessage]) -> None:
+        self.contact_changes += list(changes)
+
+
+def _syncer(links: Links, state: State, salesforce: Salesforce) -> HubSpotToSalesforce:
+    hubspot, settings = HubSpot(), Settings()
+    return HubSpotToSalesforce(
+        HubSpotActivityType.INTEGRATION_EVENT,
+        settings=cast("Any", settings),
+        links=cast("Any", links),
+        state=cast("Any", state),
+        hubspot=cast("Any", hubspot),
+        salesforce=cast("Any", salesforce),
+        queues=cast("Any", Queues()),
+        owners=OwnerDirectory(
+            lambda: cast("Any", hubspot), lambda: cast("Any", salesforce), cast("Any", settings)
+        ),
+        contacts=ContactDirectory(lambda: cast("Any", hubspot), ttl_seconds=0),
+    )
+
+
+def _event(event_id: str, contact: str) -> tuple[str, ChangeMessage]:
+    payload = {
+        "type": "integration_event",
+        "id": event_id,
+        "occurred_at": "2026-12-02T10:00:00Z",
+        "contact_ids": [contact],
+        "properties": {"app_name": "Zoom", "event_name": f"Webinar {event_id}"},
+    }
+    change = ChangeMessage(
+        sync_type=EVENTS.key, object_id=event_id, source=ChangeSource.HUBSPOT_ACTIVITY_ROUTE, payload=payload
+    )
+    return f"m-{event_id}", change
+
+
+def test_r16_an_activity_dynamodb_refuses_to_park_is_retried_alone() -> None:
+    # Given a batch of four events: two on a contact that syncs, two on one that does not yet, and
+    # DynamoDB refusing to park one of the latter
+    links, state, salesforce = Links(), State(refuse={"w2"}), Salesforce()
+    batch = [_event("s1", SYNCS), _event("w1", WAITS), _event("s2", SYNCS), _event("w2", WAITS)]
+
+    # When the syncer handles the batch
+    result = _syncer(links, state, salesforce).handle(batch)
+
+    # Then only the refused activity's message is retried, with the reason
+    assert result.dead == {}
+    assert list(result.retry) == ["m-w2"]
+    assert "could not park" in result.retry["m-w2"]
+    assert "ValidationException" in result.retry["m-w2"]
+    # And the other waiting one is parked and counted, the two that sync are written in one call
+    assert set(state.waiting) == {(f"waiting#{WAITS}", f"{EVENTS.key}#w1")}
+    assert state.figures[("waiting", "contact_not_syncing")] == 1
+    assert len(salesforce.writes) == 1
+    assert state.figures[("synced", None)] == 2
+
+
+def test_r16_tasks_written_settle_as_synced_when_dynamodb_refuses_their_links() -> None:
+    # Given DynamoDB refusing the link of one of two events whose Tasks are written
+    links = Links(refuse={"hubspot#activity#hs:integration_event:s2"})
+    state, salesforce = State(), Salesforce()
+
+    # When the syncer handles the batch
+    result = _syncer(links, state, salesforce).handle([_event("s1", SYNCS), _event("s2", SYNCS)])
+
+    # Then no message fails: both Tasks were written, once, and both count as synced
+    assert (result.retry, result.dead, result.defer) == ({}, {}, {})
+    assert len(salesforce.writes) == 1
+    assert state.figures[("synced", None)] == 2
+    # And the link that was not refused is saved
+    assert set(links.saved) >= {"hs:integration_event:s1"}
