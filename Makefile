@@ -68,6 +68,7 @@ lint: $(STAMP)/venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 template: $(STAMP)/tools
 	$(TOOLS)/bin/sam validate --lint --template template.yaml

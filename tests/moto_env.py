@@ -47,3 +47,33 @@ def stack_tables(model: StackModel) -> Iterator[dict[str, str]]:
             model_class.Meta.table_name = table_name
             model_class.Meta.region = region
             model_class._connection = None
+
+
+@contextlib.contextmanager
+def bound_stack_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """moto in process, holding every table template.yaml declares, with the DynamoDB adapters'
+    models bound to them (logical id -> table name)."""
+    from pathlib import Path
+
+    from moto import mock_aws
+
+    from activity_sync.adapters.dynamodb import bind_tables
+    from activity_sync.config import RuntimeConfig
+    from activity_sync_tools.local.nested import load_stack_template
+    from activity_sync_tools.local.template import TemplateResolver, build_stack_model
+
+    root = Path(__file__).resolve().parents[1]
+    use_fake_aws(monkeypatch)
+    model = build_stack_model(TemplateResolver(load_stack_template(root / "template.yaml")), root)
+    with mock_aws(), stack_tables(model) as names:
+        bind_tables(
+            RuntimeConfig.from_environ(
+                {
+                    "SETTINGS_TABLE": names["SettingsTable"],
+                    "LINKS_TABLE": names["LinksTable"],
+                    "SYNC_STATE_TABLE": names["SyncStateTable"],
+                    "IDEMPOTENCY_TABLE": names["IdempotencyTable"],
+                }
+            )
+        )
+        yield names

@@ -3,19 +3,16 @@ activities that were waiting for a contact that now syncs."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from activity_sync.adapters.http import call_seconds
 from activity_sync.messages import ContactChangeMessage
 from activity_sync.observability import logger, metrics, tracer
 from activity_sync.rules.message_checks import contact_change_problem
 from activity_sync.service import service
-from activity_sync.usecases.batch import DeadLetters, run_batch
+from activity_sync.usecases.batch import run_batch
 from activity_sync.usecases.queue_consumer import (
-    dead_letters_from_environ,
     partial_batch_response,
     queued_messages,
     tries_from_environ,
@@ -24,22 +21,17 @@ from activity_sync.usecases.queue_consumer import (
 TRIES = tries_from_environ()
 
 
-@cache
-def dead_letters() -> DeadLetters:
-    return dead_letters_from_environ("contact_changes", claim=service().state.claim_dead_letter)
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sync = service()
     remaining = context.get_remaining_time_in_millis() / 1000
-    sync.begin(None, call_seconds(remaining))
+    sync.begin_batch(None, remaining)
     redeliver = run_batch(
         queued_messages(event),
         sync.contact_linker(),
-        dead_letters(),
+        sync.dead_letter_queue("contact_changes"),
         TRIES,
         ContactChangeMessage,
         validate=contact_change_problem,

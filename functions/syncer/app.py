@@ -8,21 +8,18 @@ the API budget is spent).
 from __future__ import annotations
 
 import os
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from activity_sync.adapters.http import call_seconds
 from activity_sync.domain import Direction, HubSpotActivityType, SyncType
 from activity_sync.messages import ChangeMessage
 from activity_sync.observability import logger, metrics, tracer
 from activity_sync.rules.message_checks import change_problem
 from activity_sync.service import service
-from activity_sync.usecases.batch import ChangeHandler, DeadLetters, run_batch
+from activity_sync.usecases.batch import ChangeHandler, run_batch
 from activity_sync.usecases.queue_consumer import (
-    dead_letters_from_environ,
     partial_batch_response,
     queued_messages,
     tries_from_environ,
@@ -30,11 +27,6 @@ from activity_sync.usecases.queue_consumer import (
 
 SYNC_TYPE = SyncType.parse(os.environ["SYNC_TYPE"])
 TRIES = tries_from_environ()
-
-
-@cache
-def dead_letters() -> DeadLetters:
-    return dead_letters_from_environ(SYNC_TYPE.key, claim=service().state.claim_dead_letter)
 
 
 @logger.inject_lambda_context
@@ -46,7 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     sync = service()
     remaining = context.get_remaining_time_in_millis() / 1000
     # Vendor calls, retries included, end in time to settle every message of the batch.
-    sync.begin(SYNC_TYPE, call_seconds(remaining))
+    sync.begin_batch(SYNC_TYPE, remaining)
     handler: ChangeHandler[ChangeMessage]
     if SYNC_TYPE.direction is Direction.HUBSPOT_TO_SALESFORCE:
         handler = sync.hubspot_to_salesforce(HubSpotActivityType(SYNC_TYPE.type))
@@ -56,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     redeliver = run_batch(
         messages,
         handler,
-        dead_letters(),
+        sync.dead_letter_queue(SYNC_TYPE.key),
         TRIES,
         ChangeMessage,
         validate=lambda change: change_problem(change, SYNC_TYPE),

@@ -11,41 +11,22 @@ import base64
 import binascii
 import json
 import zlib
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from activity_sync.adapters.dynamodb import SettingsRepository, bind_tables
-from activity_sync.adapters.hubspot_webhooks import WebhookRejected
-from activity_sync.adapters.queues import ChangeQueues
-from activity_sync.adapters.salesforce_outbound import ACK_RESPONSE
-from activity_sync.config import RECEIVER_PARAMETERS, RuntimeConfig, load_connection_settings
 from activity_sync.observability import logger, metrics, tracer
-from activity_sync.usecases.ingest import MAX_ACTIVITY_BODY_BYTES, Receiver
+from activity_sync.rules.hubspot_webhooks import WebhookRejected
+from activity_sync.rules.salesforce_outbound import ACK_RESPONSE
+from activity_sync.service import receiver
+from activity_sync.usecases.ingest import MAX_ACTIVITY_BODY_BYTES
 
 app = APIGatewayHttpResolver()
 # A compressed body may not unpack to more than the route takes (no decompression bombs).
 MAX_DECOMPRESSED_BYTES = MAX_ACTIVITY_BODY_BYTES + 1
-
-
-@cache
-def receiver() -> Receiver:
-    config = RuntimeConfig.load()
-    bind_tables(config)
-    settings = SettingsRepository()
-    return Receiver(
-        lambda force_fetch=False: load_connection_settings(
-            config, RECEIVER_PARAMETERS, force_fetch=force_fetch
-        ),
-        ChangeQueues(config),
-        idempotency=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
-        service_user=lambda: settings.global_settings().salesforce_api_user_id,
-    )
 
 
 def _request_url() -> str:

@@ -11,9 +11,10 @@ import json
 
 import pytest
 
+from activity_sync.adapters.queues import SqsDeadLetterQueue
 from activity_sync.domain import HubSpotActivityType
 from activity_sync.messages import ChangeMessage, ChangeSource
-from activity_sync.usecases.batch import DeadLetters, QueuedMessage
+from activity_sync.ports import QueuedMessage
 from tests.cli.conftest import Cli
 from tests.e2e.support import E2E, QUEUE_PREFIX, h2s
 
@@ -95,7 +96,7 @@ def test_r4_a_batch_of_sales_emails_with_several_events_parks_and_syncs_nothing_
     expected = sorted(f"hs:sales_email:{e}:{i}" for i in emails.to_syncing for e in ("sent", "open", "click"))
     assert _tasks(ops, emails.to_syncing) == expected
     # And the emails to the contact that does not sync wait for it, each once
-    waiting = {item.sk for item in ops.world.service.state.waiting_for(emails.waiting_contact)}
+    waiting = {item.key for item in ops.world.service.state.waiting_for(emails.waiting_contact)}
     assert waiting == {f"{SALES_EMAILS.key}#{i}" for i in emails.to_waiting}
     assert _tasks(ops, emails.to_waiting) == []
 
@@ -107,7 +108,7 @@ def test_redrive_after_the_upgrade_syncs_or_parks_what_the_old_syncer_dead_lette
     # reason (as the old syncer's dead-letter path sent and registered them), one of them twice
     stack = ops.world.stack
     prefix = QUEUE_PREFIX[SALES_EMAILS.key]
-    dead_letters = DeadLetters(
+    dead_letters = SqsDeadLetterQueue(
         stack.queue_urls[f"{prefix}DeadLetterQueue"],
         stack.boto3_client("sqs"),
         queue_key=SALES_EMAILS.key,
@@ -141,6 +142,6 @@ def test_redrive_after_the_upgrade_syncs_or_parks_what_the_old_syncer_dead_lette
         f"hs:sales_email:sent:{i}" for i in emails.to_syncing
     }
     # And those to the contact that does not sync are parked again, each once, no Task made
-    waiting = {item.sk for item in ops.world.service.state.waiting_for(emails.waiting_contact)}
+    waiting = {item.key for item in ops.world.service.state.waiting_for(emails.waiting_contact)}
     assert waiting == {f"{SALES_EMAILS.key}#{i}" for i in emails.to_waiting}
     assert _tasks(ops, emails.to_waiting) == []

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from activity_sync.adapters.hubspot_webhooks import HubSpotWebhookEvent
 from activity_sync.json_fields import Invalid
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.rules.hubspot_webhooks import HubSpotWebhookEvent
 from activity_sync.usecases.ingest import ActivityPost
 
 NOTE = "hubspot_to_salesforce#note"

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from activity_sync.adapters.hubspot_webhooks import sign_v3
 from activity_sync.domain import ALL_SYNC_TYPES, SyncType
 from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.rules.hubspot_webhooks import sign_v3
 
 # Documented test credentials of the samples: put them in SSM to invoke the samples for real.
 TEST_WEBHOOK_CLIENT_SECRET = "events-test-client-secret"  # noqa: S105 - a documented sample value

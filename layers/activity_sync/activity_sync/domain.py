@@ -259,3 +259,14 @@ class SalesforceTaskDraft:
     def update_fields(self) -> dict[str, FieldValue]:
         frozen_on_update = {"TaskSubtype", "WhoId", SALESFORCE_EXTERNAL_ID_FIELD}
         return {name: value for name, value in self.create_fields.items() if name not in frozen_on_update}
+
+
+@dataclass(frozen=True)
+class HubSpotRecord:
+    """A CRM object as HubSpot returns it (``SimplePublicObject``)."""
+
+    id: str
+    properties: Mapping[str, str | None]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    archived: bool = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from enum import StrEnum
 from typing import Any, Self
 
@@ -127,3 +128,17 @@ class ContactChangeMessage(_Message):
 
 def _set(message: object, name: str, value: object) -> None:
     object.__setattr__(message, name, value)  # a frozen dataclass settles its own fields
+
+
+def record_key(message_id: str, body: str) -> str:
+    """What a message is about, for "one dead letter per record and reason": its record id, or
+    the message id when the body cannot say."""
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        return message_id
+    if isinstance(parsed, dict):
+        for name in ("object_id", "hubspot_contact_id", "salesforce_person_id"):
+            if isinstance(parsed.get(name), str) and parsed[name]:
+                return str(parsed[name])[:256]
+    return message_id

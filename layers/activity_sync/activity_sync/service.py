@@ -1,8 +1,9 @@
-"""Builds the service's objects from a Lambda's environment: the stack's resources (the stack's
-directory in SSM), the vendor connections (SSM), the repositories, the API budgets and the use
-cases. Handlers call ``service()`` once per container and ``begin(...)`` once per invocation;
-clients are rebuilt when their credentials change in SSM, so a rotated secret takes effect without
-a redeploy (S3).
+"""The one place that wires adapters to use cases: builds the service's objects from a Lambda's
+environment - the stack's resources (the stack's directory in SSM), the vendor connections (SSM),
+the repositories, the queues, the API budgets and the use cases. Queue consumers and the poller
+call ``service()`` once per container and ``begin(...)`` once per invocation; the webhook receiver
+calls ``receiver()``, which builds only what it needs (its cold start). Clients are rebuilt when
+their credentials change in SSM, so a rotated secret takes effect without a redeploy (S3).
 """
 
 from __future__ import annotations
@@ -12,36 +13,32 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from activity_sync.adapters.budget import (
-    DEFAULT_HUBSPOT_REQUESTS_PER_10S,
-    DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
-    HUBSPOT,
-    HUBSPOT_WINDOW_SECONDS,
-    SALESFORCE,
-    ApiBudget,
-    VendorLimits,
-)
+# What every function uses; the vendor clients and the API budget are imported by the functions
+# that call the vendors (``Service``), not by the receiver (its cold start).
 from activity_sync.adapters.dynamodb import (
     LinkRepository,
     SettingsRepository,
     SyncStateRepository,
     bind_tables,
 )
-from activity_sync.adapters.http import Deadline
-from activity_sync.adapters.hubspot_api import HubSpotClient
-from activity_sync.adapters.queues import ChangeQueues
-from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
+from activity_sync.adapters.queues import ChangeQueues, SqsDeadLetterQueue, dead_letter_queue_from_environ
 from activity_sync.config import ConnectionSettings, RuntimeConfig, load_connection_settings
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType
 from activity_sync.observability import logger, metrics
 from activity_sync.rules.priority import priority_of
-from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
 
+HUBSPOT, SALESFORCE = "hubspot", "salesforce"  # the API budgets' vendors (adapters.budget)
 VENDOR_CALL_METRICS = {HUBSPOT: "HubSpotApiCalls", SALESFORCE: "SalesforceApiCalls"}
 
 if TYPE_CHECKING:
+    from activity_sync.adapters.budget import VendorLimits
+    from activity_sync.adapters.hubspot_api import HubSpotClient
+    from activity_sync.adapters.salesforce_api import SalesforceClient
+    from activity_sync.usecases.directories import OwnerDirectory
+
     # Each handler imports only the use case it runs (cold start): see the factories below.
     from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
+    from activity_sync.usecases.ingest import Receiver
     from activity_sync.usecases.link_contacts import ContactLinker
     from activity_sync.usecases.poll import PollCaches, Poller
     from activity_sync.usecases.salesforce_to_hubspot import SalesforceToHubSpot
@@ -49,6 +46,10 @@ if TYPE_CHECKING:
 
 class Service:
     def __init__(self, config: RuntimeConfig) -> None:
+        from activity_sync.adapters.budget import ApiBudget
+        from activity_sync.adapters.http import Deadline
+        from activity_sync.usecases.directories import ContactDirectory
+
         self.config = config
         bind_tables(config)
         self.settings = SettingsRepository()
@@ -62,6 +63,7 @@ class Service:
         # Shared by both clients: when this invocation's vendor calls must be over.
         self.deadline = Deadline()
         self._calls_before: dict[str, int] = {}
+        self._dead_letter_queues: dict[str, SqsDeadLetterQueue] = {}
         self.budgets = {
             HUBSPOT: ApiBudget(HUBSPOT, config.sync_state_table, self._hubspot_limits),
             SALESFORCE: ApiBudget(SALESFORCE, config.sync_state_table, self._salesforce_limits),
@@ -80,6 +82,22 @@ class Service:
             self.deadline.clear()
         else:
             self.deadline.set_in(call_seconds)
+
+    def begin_batch(self, sync_type: SyncType | None, remaining_seconds: float) -> None:
+        """A queue consumer's invocation starts with ``remaining_seconds`` left: its vendor calls,
+        retries included, end in time to settle every message of the batch."""
+        from activity_sync.adapters.http import call_seconds
+
+        self.begin(sync_type, call_seconds(remaining_seconds))
+
+    def dead_letter_queue(self, queue_key: str) -> SqsDeadLetterQueue:
+        """This function's dead-letter queue: one dead letter per record and reason (the registry
+        in the sync state table)."""
+        if queue_key not in self._dead_letter_queues:
+            self._dead_letter_queues[queue_key] = dead_letter_queue_from_environ(
+                queue_key, claim=self.state.claim_dead_letter
+            )
+        return self._dead_letter_queues[queue_key]
 
     def report_vendor_calls(self) -> None:
         """This invocation's calls per vendor, as metrics (the dashboard's API calls)."""
@@ -101,6 +119,13 @@ class Service:
                 logger.exception("could not record the Salesforce API user")
 
     def _hubspot_limits(self) -> VendorLimits:
+        from activity_sync.adapters.budget import (
+            DEFAULT_HUBSPOT_REQUESTS_PER_10S,
+            DEFAULT_HUBSPOT_SEARCHES_PER_SECOND,
+            HUBSPOT_WINDOW_SECONDS,
+            VendorLimits,
+        )
+
         current = self.settings.global_settings()
         return VendorLimits.rolling(
             current.hubspot_requests_per_10s or DEFAULT_HUBSPOT_REQUESTS_PER_10S,
@@ -110,6 +135,8 @@ class Service:
         )
 
     def _salesforce_limits(self) -> VendorLimits:
+        from activity_sync.adapters.budget import VendorLimits
+
         return VendorLimits(daily_allocation=self.settings.global_settings().salesforce_daily_allocation)
 
     # -- vendors ---------------------------------------------------------------------------------
@@ -117,6 +144,8 @@ class Service:
         return load_connection_settings(self.config)
 
     def hubspot(self) -> HubSpotClient:
+        from activity_sync.adapters.hubspot_api import HubSpotClient
+
         connection = self.connection()
         key = (connection.hubspot_api_base_url, connection.require("hubspot/private-app-token"))
         if self._hubspot is None or self._hubspot[0] != key:
@@ -127,6 +156,8 @@ class Service:
         return self._hubspot[1]
 
     def salesforce(self) -> SalesforceClient:
+        from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
+
         connection = self.connection()
         flow = connection.get("salesforce/auth-flow") or "client_credentials"
         token_url = connection.require("salesforce/token-url")
@@ -152,6 +183,8 @@ class Service:
         return self._salesforce[1]
 
     def owners(self) -> OwnerDirectory:
+        from activity_sync.usecases.directories import OwnerDirectory
+
         if self._owners is None:
             self._owners = OwnerDirectory(
                 self.hubspot, self.salesforce, self.settings, self.links, state=self.state
@@ -226,3 +259,25 @@ class Service:
 @cache
 def service() -> Service:
     return Service(RuntimeConfig.load())
+
+
+@cache
+def receiver() -> Receiver:
+    """The webhook receiver's use case, with only what it needs: the settings (the service's own
+    Salesforce user, R14), the change queues, the idempotency table and the receiver's secrets."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from activity_sync.config import RECEIVER_PARAMETERS
+    from activity_sync.usecases.ingest import Receiver
+
+    config = RuntimeConfig.load()
+    bind_tables(config)
+    settings = SettingsRepository()
+    return Receiver(
+        lambda force_fetch=False: load_connection_settings(
+            config, RECEIVER_PARAMETERS, force_fetch=force_fetch
+        ),
+        ChangeQueues(config),
+        idempotency=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
+        service_user=lambda: settings.global_settings().salesforce_api_user_id,
+    )

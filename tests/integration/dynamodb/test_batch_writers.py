@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 
 from activity_sync.adapters.dynamodb import (
-    Link,
     LinkRepository,
     SyncStateItem,
     SyncStateRepository,
 )
 from activity_sync.domain import HubSpotActivityType, SyncType
-from activity_sync.ports import StorageRefused
+from activity_sync.ports import Link, StorageRefused
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ NOTE = SyncType.hubspot_to_salesforce(HubSpotActivityType.NOTE)
 
 
 def _waiting(state: SyncStateRepository, contact: str) -> dict[str, dict[str, Any]]:
-    return {item.sk: dict(item.payload or {}) for item in state.waiting_for(contact)}
+    return {item.key: dict(item.message) for item in state.waiting_for(contact)}
 
 
 def test_moto_refuses_a_batch_that_names_one_key_twice_as_dynamodb_does(tables: dict[str, str]) -> None:

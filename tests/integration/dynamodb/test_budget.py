@@ -9,8 +9,9 @@ import boto3
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
-from activity_sync.adapters.budget import SALESFORCE, ApiBudget, BudgetExhausted, VendorLimits
+from activity_sync.adapters.budget import SALESFORCE, ApiBudget, VendorLimits
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, SyncType
+from activity_sync.ports import BudgetExhausted
 
 NOTES = SyncType.hubspot_to_salesforce(HubSpotActivityType.NOTE)
 FORMS = SyncType.hubspot_to_salesforce(HubSpotActivityType.FORM_SUBMISSION)

@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, cast
 
-from activity_sync.adapters.dynamodb import Link, LinkRepository
-from activity_sync.ports import HubSpotApi, HubSpotRecord
+from activity_sync.adapters.dynamodb import LinkRepository
+from activity_sync.ports import HubSpotApi, HubSpotRecord, Link
 from activity_sync.usecases.directories import CONTACT_READ_SECONDS, ContactDirectory
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

@@ -7,12 +7,12 @@ import datetime as dt
 from collections import Counter
 
 from activity_sync.adapters.dynamodb import (
-    Link,
     LinkRepository,
     SettingsRepository,
     SyncStateRepository,
 )
 from activity_sync.domain import HubSpotActivityType, SyncType, TypeSettings
+from activity_sync.ports import Link
 
 NOTE = SyncType.hubspot_to_salesforce(HubSpotActivityType.NOTE)
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from activity_sync.adapters.hubspot_webhooks import sign_v3
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.config import ConnectionSettings, RuntimeConfig
 from activity_sync.messages import ChangeMessage, ContactChangeMessage
+from activity_sync.rules.hubspot_webhooks import sign_v3
 from activity_sync.usecases.ingest import Receiver
 
 SECRET = "receiver-test-secret"

@@ -7,14 +7,14 @@ import datetime as dt
 
 import pytest
 
-from activity_sync.adapters.hubspot_activities import (
+from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY, EmailEventKind, HubSpotActivityType
+from activity_sync.ports import HubSpotRecord
+from activity_sync.rules.hubspot_records import (
     ActivityShapeError,
     engagement_activities,
     engagement_activity,
     payload_activity,
 )
-from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY, EmailEventKind, HubSpotActivityType
-from activity_sync.ports import HubSpotRecord
 from activity_sync.rules.task_mapping import activity_external_id
 
 CREATED = "2026-11-20T09:00:00.000Z"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from hubspot.utils.signature import Signature
 
-from activity_sync.adapters.hubspot_webhooks import WebhookRejected, decode_signed_uri, sign_v3, verify_v3
+from activity_sync.rules.hubspot_webhooks import WebhookRejected, decode_signed_uri, sign_v3, verify_v3
 
 SECRET = "test-client-secret"
 URL = "https://hooks.example.com/webhooks/hubspot"

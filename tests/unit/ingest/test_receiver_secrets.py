@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from activity_sync.adapters.hubspot_webhooks import WebhookRejected, sign_v3
 from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.config import ConnectionSettings, RuntimeConfig
 from activity_sync.messages import ChangeMessage, ContactChangeMessage
+from activity_sync.rules.hubspot_webhooks import WebhookRejected, sign_v3
 from activity_sync.usecases.ingest import Receiver
 
 SECRET = "current-secret"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from activity_sync.adapters.hubspot_webhooks import WebhookRejected, parse_delivery
-from activity_sync.adapters.salesforce_outbound import parse_outbound_message
 from activity_sync.messages import ChangeKind, ChangeSource
+from activity_sync.rules.hubspot_webhooks import WebhookRejected, parse_delivery
+from activity_sync.rules.salesforce_outbound import parse_outbound_message
 from activity_sync.usecases.ingest import route_activity_posts, route_hubspot_events, route_outbound_message
 
 PORTAL = 62515
@@ -104,7 +104,7 @@ def test_r18_a_change_of_a_contact_property_r4_and_r7_do_not_read_is_ignored() -
 
 
 def test_r14_r18_an_outbound_notification_of_the_services_own_write_is_dropped() -> None:
-    from activity_sync.adapters.salesforce_outbound import OutboundMessage, OutboundRecord
+    from activity_sync.rules.salesforce_outbound import OutboundMessage, OutboundRecord
     from activity_sync.usecases.ingest import route_outbound_message
 
     org = "00D000000000001AAA"

@@ -13,8 +13,8 @@ from xml.etree.ElementTree import Element
 import pytest
 from defusedxml import ElementTree
 
-from activity_sync.adapters.salesforce_outbound import OUTBOUND_NS, parse_outbound_message
 from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD
+from activity_sync.rules.salesforce_outbound import OUTBOUND_NS, parse_outbound_message
 from activity_sync.usecases.ingest import route_outbound_message
 from activity_sync_tools.local.template import load_template
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from activity_sync.adapters.hubspot_webhooks import parse_delivery, verify_v3
-from activity_sync.adapters.salesforce_outbound import parse_outbound_message
 from activity_sync.messages import ChangeMessage, ContactChangeMessage
+from activity_sync.rules.hubspot_webhooks import parse_delivery, verify_v3
+from activity_sync.rules.salesforce_outbound import parse_outbound_message
 from activity_sync_tools.events import TEST_WEBHOOK_CLIENT_SECRET, build_events, resign
 from activity_sync_tools.local.nested import load_stack_template
 

@@ -5,19 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+from activity_sync.adapters.queues import SqsDeadLetterQueue
 from activity_sync.messages import ChangeMessage, ChangeSource
-from activity_sync.usecases.batch import BatchResult, DeadLetters, QueuedMessage, run_batch
+from activity_sync.ports import QueuedMessage
+from activity_sync.usecases.batch import BatchResult, run_batch
 
 
-class RecordingDeadLetters(DeadLetters):
+class RecordingDeadLetters:
+    """A dead-letter queue that records what it is sent (and can refuse it), and hands back
+    nothing (no budget deferrals here)."""
+
     def __init__(self, works: bool = True) -> None:
-        super().__init__(queue_url="unused")
         self.sent: list[tuple[str, str]] = []
         self.works = works
 
     def send(self, message: QueuedMessage, reason: str) -> bool:
         self.sent.append((message.message_id, reason))
         return self.works
+
+    def hand_back(self, messages: Sequence[tuple[QueuedMessage, int]]) -> set[str]:
+        return {message.message_id for message, _ in messages}
 
 
 class ScriptedHandler:
@@ -142,15 +149,12 @@ class RecordingQueue:
 def test_r18_held_back_messages_go_back_to_their_queue_with_a_delay_and_spend_no_try() -> None:
     # Given a batch the API budget held back
     queue = RecordingQueue()
-    dead = RecordingDeadLetters()
-    dead._client = cast(Any, queue)
-    dead.own_queue_url = "own-queue"
+    dead = SqsDeadLetterQueue("dlq", cast(Any, queue), own_queue_url="own-queue")
     handler = ScriptedHandler(BatchResult(defer={"a": ("budget spent", 120), "b": ("budget spent", 120)}))
     # When it is settled
     redeliver = run_batch([_message("a", receive_count=4), _message("b")], handler, dead, 4, ChangeMessage)
     # Then both are queued again, delayed, and their deliveries deleted: nothing dead-lettered
     assert redeliver == []
-    assert dead.sent == []
     assert [(e["DelaySeconds"], e["MessageBody"]) for e in queue.sent] == [
         (120, _message("a").body),
         (120, _message("b").body),
@@ -166,7 +170,7 @@ def test_r16_one_dead_letter_per_record_and_reason() -> None:
         return len([c for c in claims if c[1:] == (record, reason)]) == 1
 
     queue = RecordingQueue()
-    letters = DeadLetters("dlq", cast(Any, queue), queue_key="hubspot_to_salesforce#note", claim=claim)
+    letters = SqsDeadLetterQueue("dlq", cast(Any, queue), queue_key="hubspot_to_salesforce#note", claim=claim)
     # When the same record fails twice for the same reason, and once for another
     assert letters.send(_message("a"), "INVALID_CROSS_REFERENCE_KEY")
     assert letters.send(_message("a"), "INVALID_CROSS_REFERENCE_KEY")

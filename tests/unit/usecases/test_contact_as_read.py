@@ -7,15 +7,14 @@ import datetime as dt
 
 import pytest
 
-from activity_sync.adapters.dynamodb import LinkItem
-from activity_sync.ports import HubSpotRecord
+from activity_sync.ports import HubSpotRecord, StoredLink
 from activity_sync.usecases.directories import CONTACT_READ_SECONDS, contact_as_read, contact_from_link
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
-def _link(contact: dict[str, str | None] | None) -> LinkItem:
-    return LinkItem("hubspot#contact#51", salesforce_id="003000000000001AAA", contact=contact)
+def _link(contact: dict[str, str | None] | None) -> StoredLink:
+    return StoredLink("hubspot#contact#51", salesforce_id="003000000000001AAA", contact=contact)
 
 
 def test_a_read_keeps_what_r4_r6_and_r7_read_and_when() -> None:

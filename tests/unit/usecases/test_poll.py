@@ -23,7 +23,6 @@ import pytest
 from moto import mock_aws
 
 from activity_sync.adapters.dynamodb import (
-    Link,
     LinkRepository,
     SettingsRepository,
     SyncStateItem,
@@ -38,6 +37,7 @@ from activity_sync.ports import (
     EmailEventPage,
     HubSpotApi,
     HubSpotRecord,
+    Link,
     SalesforceApi,
     SoqlQuery,
     VendorApiError,
@@ -889,8 +889,8 @@ def _park_unassociated(stack: Stack, sync_type: SyncType, ids: Iterable[str]) ->
         message = ChangeMessage(
             sync_type=sync_type.key, object_id=activity_id, source=ChangeSource.CONTACT_STARTED_SYNCING
         )
-        stack.state.add_waiting(
-            ["unassociated"], sync_type, activity_id, message.to_dict(), "no_associated_contact"
+        stack.state.add_waiting_many(
+            [(["unassociated"], sync_type, activity_id, message.to_dict(), "no_associated_contact")]
         )
 
 
@@ -917,7 +917,7 @@ def test_unassociated_activities_are_requeued_and_removed_a_bounded_number_per_r
     requeued += stack.changes(NOTE)
     assert sorted(c.object_id for c in requeued) == [f"n{i:02d}" for i in range(25)]
     assert all(c.source is ChangeSource.CONTACT_STARTED_SYNCING for c in requeued)
-    assert [i.sk for i in stack.state.waiting_for("unassociated")] == [f"{TASK.key}#t1"]
+    assert [i.key for i in stack.state.waiting_for("unassociated")] == [f"{TASK.key}#t1"]
     assert stack.changes(TASK) == []
 
 
@@ -942,4 +942,4 @@ def test_an_unassociated_activity_parked_again_while_requeued_stays_parked(stack
 
     # Then the note was re-queued and its fresh parking survives (R16: nothing lost)
     assert [c.object_id for c in stack.changes(NOTE)] == ["n1"]
-    assert [i.sk for i in stack.state.waiting_for("unassociated")] == [f"{NOTE.key}#n1"]
+    assert [i.key for i in stack.state.waiting_for("unassociated")] == [f"{NOTE.key}#n1"]

@@ -6,84 +6,21 @@ the batch goes on. The syncer runs through its public ``handle`` on in-memory fa
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from activity_sync.adapters.dynamodb import Link
 from activity_sync.domain import HubSpotActivityType, SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.ports import CollectionWrite, HubSpotRecord, StorageRefused, WriteResult
+from activity_sync.ports import CollectionWrite, HubSpotRecord, WriteResult
 from activity_sync.rules.switches import turn_on
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
 from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
+from tests.fakes.storage import InMemoryLinks, InMemorySettings, InMemorySyncState
 
 EVENTS = SyncType.hubspot_to_salesforce(HubSpotActivityType.INTEGRATION_EVENT)
 SWITCHED_ON = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 SYNCS, WAITS = "101", "102"  # a contact with a Salesforce Contact, and one without (yet)
 PERSON = "003000000000001AAA"
-
-
-class Settings:
-    def type_settings(self, sync_type: SyncType, *, fresh: bool = False) -> TypeSettings:
-        return turn_on(TypeSettings(task_type="Other"), SWITCHED_ON)
-
-    def overrides(self, kind: str) -> dict[str, str]:
-        return {}
-
-    def integration_user_id(self) -> str:
-        return "005000000000001AAA"
-
-
-class Links:
-    """No link stored; saving refuses the forward keys in ``refuse`` (and stores the rest)."""
-
-    def __init__(self, refuse: Iterable[str] = ()) -> None:
-        self.refuse = set(refuse)
-        self.saved: dict[str, Link] = {}
-
-    def links(self, object_type: str, ids: Iterable[str]) -> dict[str, Any]:
-        return {}
-
-    def save(self, links: Iterable[Link], stored: Mapping[str, Any] | None = None) -> int:
-        refused = []
-        for link in links:
-            key = f"hubspot#{link.object_type}#{link.hubspot_id}"
-            if key in self.refuse:
-                refused.append((key, None))
-            else:
-                self.saved[link.hubspot_id] = link
-        if refused:
-            raise StorageRefused("links", refused, "ValidationException: Item size has exceeded the maximum")
-        return len(self.saved)
-
-
-class State:
-    """Parking refuses the activities in ``refuse`` (and parks the rest); figures add up."""
-
-    def __init__(self, refuse: Iterable[str] = ()) -> None:
-        self.refuse = set(refuse)
-        self.waiting: dict[tuple[str, str], Mapping[str, Any]] = {}
-        self.figures: Counter[tuple[str, str | None]] = Counter()
-
-    def add_waiting_many(
-        self, entries: Iterable[tuple[list[str], SyncType, str, Mapping[str, Any], str]]
-    ) -> None:
-        refused = []
-        for contacts, sync_type, activity_id, message, _ in entries:
-            for contact in contacts:
-                key = (f"waiting#{contact}", f"{sync_type.key}#{activity_id}")
-                if activity_id in self.refuse:
-                    refused.append(key)
-                else:
-                    self.waiting[key] = message
-        if refused:
-            raise StorageRefused(
-                "sync state", refused, "ValidationException: Item size has exceeded the maximum"
-            )
-
-    def count_outcomes(self, sync_type: SyncType, tallies: Mapping[tuple[str, str | None], int]) -> None:
-        self.figures.update(tallies)
 
 
 class HubSpot:
@@ -126,13 +63,15 @@ class Queues:
         self.contact_changes += list(changes)
 
 
-def _syncer(links: Links, state: State, salesforce: Salesforce) -> HubSpotToSalesforce:
-    hubspot, settings = HubSpot(), Settings()
+def _syncer(links: InMemoryLinks, state: InMemorySyncState, salesforce: Salesforce) -> HubSpotToSalesforce:
+    hubspot, settings = HubSpot(), InMemorySettings()
+    settings.save_type_settings(EVENTS, turn_on(TypeSettings(task_type="Other"), SWITCHED_ON), by="test")
+    settings.set_integration_user_id("005000000000001AAA")
     return HubSpotToSalesforce(
         HubSpotActivityType.INTEGRATION_EVENT,
-        settings=cast("Any", settings),
-        links=cast("Any", links),
-        state=cast("Any", state),
+        settings=settings,
+        links=links,
+        state=state,
         hubspot=cast("Any", hubspot),
         salesforce=cast("Any", salesforce),
         queues=cast("Any", Queues()),
@@ -160,7 +99,7 @@ def _event(event_id: str, contact: str) -> tuple[str, ChangeMessage]:
 def test_r16_an_activity_dynamodb_refuses_to_park_is_retried_alone() -> None:
     # Given a batch of four events: two on a contact that syncs, two on one that does not yet, and
     # DynamoDB refusing to park one of the latter
-    links, state, salesforce = Links(), State(refuse={"w2"}), Salesforce()
+    links, state, salesforce = InMemoryLinks(), InMemorySyncState(refuse={"w2"}), Salesforce()
     batch = [_event("s1", SYNCS), _event("w1", WAITS), _event("s2", SYNCS), _event("w2", WAITS)]
 
     # When the syncer handles the batch
@@ -172,16 +111,15 @@ def test_r16_an_activity_dynamodb_refuses_to_park_is_retried_alone() -> None:
     assert "could not park" in result.retry["m-w2"]
     assert "ValidationException" in result.retry["m-w2"]
     # And the other waiting one is parked and counted, the two that sync are written in one call
-    assert set(state.waiting) == {(f"waiting#{WAITS}", f"{EVENTS.key}#w1")}
-    assert state.figures[("waiting", "contact_not_syncing")] == 1
+    assert [w.key for w in state.waiting_for(WAITS)] == [f"{EVENTS.key}#w1"]
+    assert state.outcome_figures(EVENTS) == {"waiting:contact_not_syncing": 1, "synced": 2}
     assert len(salesforce.writes) == 1
-    assert state.figures[("synced", None)] == 2
 
 
 def test_r16_tasks_written_settle_as_synced_when_dynamodb_refuses_their_links() -> None:
     # Given DynamoDB refusing the link of one of two events whose Tasks are written
-    links = Links(refuse={"hubspot#activity#hs:integration_event:s2"})
-    state, salesforce = State(), Salesforce()
+    links = InMemoryLinks(refuse={"hubspot#activity#hs:integration_event:s2"})
+    state, salesforce = InMemorySyncState(), Salesforce()
 
     # When the syncer handles the batch
     result = _syncer(links, state, salesforce).handle([_event("s1", SYNCS), _event("s2", SYNCS)])
@@ -189,6 +127,8 @@ def test_r16_tasks_written_settle_as_synced_when_dynamodb_refuses_their_links() 
     # Then no message fails: both Tasks were written, once, and both count as synced
     assert (result.retry, result.dead, result.defer) == ({}, {}, {})
     assert len(salesforce.writes) == 1
-    assert state.figures[("synced", None)] == 2
+    assert state.outcome_figures(EVENTS) == {"synced": 2}
     # And the link that was not refused is saved
-    assert set(links.saved) >= {"hs:integration_event:s1"}
+    assert set(links.links("activity", ["hs:integration_event:s1", "hs:integration_event:s2"])) == {
+        "hs:integration_event:s1"
+    }

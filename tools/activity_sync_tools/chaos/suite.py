@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from activity_sync.ports import DeadLetterEntry
 from activity_sync_tools.bench.measure import EXCLUDED_ROUTE_PARTS
 from activity_sync_tools.bench.workload import (
     HUBSPOT_COPIES,
@@ -507,9 +508,7 @@ class Chaos:
     # -- accounts ------------------------------------------------------------------------------
     def accounts(self) -> dict[str, TypeOutcome]:
         waiting = self._waiting_ids()
-        dead = {
-            key: {item.sk.rsplit("#", 1)[0] for item in items} for key, items in self._dead_items().items()
-        }
+        dead = {key: {item.record_id for item in items} for key, items in self._dead_items().items()}
         outcomes: dict[str, TypeOutcome] = {}
         tasks = self._tasks_by_type(self.started_at)
         for activity_type in HUBSPOT_TYPES:
@@ -595,7 +594,7 @@ class Chaos:
             found.setdefault(sync_key, set()).add(_normalized(sync_key, activity_id))
         return found
 
-    def _dead_items(self) -> dict[str, list[Any]]:
+    def _dead_items(self) -> dict[str, list[DeadLetterEntry]]:
         from activity_sync.domain import ALL_SYNC_TYPES
 
         state = self.world.service.state

@@ -47,10 +47,10 @@ class DeadLetter:
 
     @property
     def record_id(self) -> str:
-        """What the message is about, as the dead-letter registry keys it (``usecases.batch``)."""
-        from activity_sync.usecases.batch import QueuedMessage, record_key
+        """What the message is about, as the dead-letter registry keys it (``messages.record_key``)."""
+        from activity_sync.messages import record_key
 
-        return record_key(QueuedMessage(self.message_id, self.body))
+        return record_key(self.message_id, self.body)
 
     @property
     def reason_kind(self) -> str:

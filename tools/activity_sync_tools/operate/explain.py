@@ -22,8 +22,9 @@ from activity_sync_tools.operate.people import Person, people
 from activity_sync_tools.operate.target import Stack, add_target
 
 if TYPE_CHECKING:
-    from activity_sync.adapters.dynamodb import LinkItem, SyncStateItem
+    from activity_sync.adapters.dynamodb import SyncStateItem
     from activity_sync.domain import HubSpotActivity, HubSpotActivityType, SyncType, TypeSettings
+    from activity_sync.ports import StoredLink
     from activity_sync_tools.cli import Subcommands
 
 SALESFORCE_ID = re.compile(r"^(00T|00U)[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")  # Task, Event
@@ -52,7 +53,7 @@ class Story:
 class Stored:
     """What the stack holds about an id: links naming it, parked activities, dead letters."""
 
-    links: list[LinkItem]
+    links: list[StoredLink]
     waiting: list[SyncStateItem]
     dead: list[SyncStateItem]
 
@@ -88,9 +89,11 @@ def run(arguments: argparse.Namespace) -> int:
 def stored(stack: Stack, activity_id: str) -> Stored:
     """Links that name the id on either side (one BatchGetItem), and the parked activities and
     dead letters about it (one Scan of the sync state, filtered on the id)."""
-    from activity_sync.adapters.dynamodb import LinkItem, SyncStateItem, hubspot_key, salesforce_key
-    from activity_sync.adapters.hubspot_activities import ENGAGEMENTS
+    from activity_sync.adapters.dynamodb import LinkItem, SyncStateItem
+    from activity_sync.adapters.dynamodb.links_table import stored_link
     from activity_sync.domain import EMAIL_EVENT_KINDS_BY_TYPE, HubSpotActivityType
+    from activity_sync.ports import hubspot_key, salesforce_key
+    from activity_sync.rules.hubspot_records import ENGAGEMENTS
     from activity_sync.rules.task_mapping import HubSpotActivityKey
 
     keys = [salesforce_key(activity_id)]
@@ -100,7 +103,7 @@ def stored(stack: Stack, activity_id: str) -> Stored:
                 hubspot_key("activity", HubSpotActivityKey(activity_type, activity_id, kind).external_id)
             )
     keys += [hubspot_key(spec.object_type, activity_id) for spec in ENGAGEMENTS.values()]
-    links = list(LinkItem.batch_get(keys))
+    links = [stored_link(item) for item in LinkItem.batch_get(keys)]
     waiting: list[SyncStateItem] = []
     dead: list[SyncStateItem] = []
     for item in SyncStateItem.scan(SyncStateItem.sk.contains(activity_id)):
@@ -128,9 +131,9 @@ def _dead_letter_facts(story: Stored, out: Story) -> None:
 
 # ------------------------------------------------------------------------------- HubSpot -> Salesforce
 def explain_hubspot(stack: Stack, activity_id: str, type_name: str | None, story: Story) -> None:
-    from activity_sync.adapters.hubspot_activities import ENGAGEMENTS, engagement_activities, payload_activity
     from activity_sync.domain import HubSpotActivityType, SyncType
     from activity_sync.messages import ChangeMessage
+    from activity_sync.rules.hubspot_records import ENGAGEMENTS, engagement_activities, payload_activity
     from activity_sync.rules.task_mapping import HubSpotActivityKey
 
     activity_id = EMAIL_EVENT_PREFIX.sub("", activity_id)
@@ -214,8 +217,8 @@ def explain_hubspot(stack: Stack, activity_id: str, type_name: str | None, story
 
 
 def _type_from_state(state: Stored) -> HubSpotActivityType | None:
-    from activity_sync.adapters.hubspot_activities import OBJECT_TYPE_OF
     from activity_sync.domain import Direction, HubSpotActivityType, SyncType
+    from activity_sync.rules.hubspot_records import OBJECT_TYPE_OF
     from activity_sync.rules.task_mapping import HubSpotActivityKey
 
     for link in state.links:
@@ -247,7 +250,7 @@ def _hubspot_decision(
     story: Story,
     activity: HubSpotActivity,
     settings: TypeSettings,
-    link: LinkItem | None,
+    link: StoredLink | None,
     state: Stored,
 ) -> str:
     """The window, echo, contact and owner decisions for one activity; returns the verdict."""
@@ -424,7 +427,7 @@ def explain_salesforce(stack: Stack, record_id: str, story: Story) -> None:
         if decision and decision.should_sync
         else f"{decision.reason if decision else 'no dates'}: an import brings it over (import)",
     )
-    link = next((item for item in state.links if item.pk == f"salesforce#{record_id}"), None)
+    link = next((item for item in state.links if item.key == f"salesforce#{record_id}"), None)
     origin = classify_salesforce_change(
         record,
         service_user_id=salesforce.user_id,

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from activity_sync.adapters.dynamodb import LinkItem
     from activity_sync.domain import ContactCandidate
+    from activity_sync.ports import StoredLink
     from activity_sync.rules.contact_choice import SalesforcePersonMatch
     from activity_sync.service import Service
 
@@ -25,9 +25,9 @@ class Person:
 
 def people(service: Service, contact_ids: Sequence[str]) -> dict[str, Person]:
     """Contact id -> the contact as R4/R6 see it, for the ids HubSpot knows."""
-    from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES, parse_hubspot_time
     from activity_sync.domain import ContactCandidate
     from activity_sync.rules.contact_choice import resolve_salesforce_person
+    from activity_sync.rules.hubspot_records import CONTACT_PROPERTIES, parse_hubspot_time
     from activity_sync.rules.owner_mapping import normalize_email
     from activity_sync.usecases.directories import current_person
 
@@ -73,7 +73,7 @@ def people(service: Service, contact_ids: Sequence[str]) -> dict[str, Person]:
     return found
 
 
-def _source(match: SalesforcePersonMatch | None, override: str | None, link: LinkItem | None) -> str | None:
+def _source(match: SalesforcePersonMatch | None, override: str | None, link: StoredLink | None) -> str | None:
     """How the contact came to sync, in words an operator knows."""
     from activity_sync.rules.contact_choice import PersonLinkSource
 

@@ -122,8 +122,8 @@ def _calls_made(stack: Stack) -> dict[str, int]:
 def _hubspot_forecast(
     stack: Stack, activity_type: HubSpotActivityType, settings: TypeSettings, now: dt.datetime
 ) -> Forecast:
-    from activity_sync.adapters.hubspot_activities import ENGAGEMENTS
     from activity_sync.domain import HubSpotActivityType
+    from activity_sync.rules.hubspot_records import ENGAGEMENTS
     from activity_sync.rules.windows import window_start
     from activity_sync.usecases.poll import LOOK_BEFORE_WINDOW
 
@@ -168,7 +168,7 @@ def _engagements(
     until: dt.datetime,
     forecast: Forecast,
 ) -> Iterator[HubSpotActivity]:
-    from activity_sync.adapters.hubspot_activities import ENGAGEMENTS, engagement_activities
+    from activity_sync.rules.hubspot_records import ENGAGEMENTS, engagement_activities
 
     hubspot = stack.service.hubspot()
     spec = ENGAGEMENTS[activity_type]
@@ -192,8 +192,8 @@ def _contacts_by_email(stack: Stack, emails: Iterable[str]) -> dict[str, str]:
 def _marketing_events(
     stack: Stack, since: dt.datetime, until: dt.datetime, forecast: Forecast
 ) -> Iterator[HubSpotActivity]:
-    from activity_sync.adapters.hubspot_activities import parse_hubspot_time
     from activity_sync.domain import HubSpotActivity, HubSpotActivityType
+    from activity_sync.rules.hubspot_records import parse_hubspot_time
     from activity_sync.rules.owner_mapping import normalize_email
     from activity_sync.usecases.poll import MARKETING_EVENT_KINDS
 
@@ -221,8 +221,8 @@ def _marketing_events(
 def _form_submissions(
     stack: Stack, forms: list[dict[str, Any]], since: dt.datetime, until: dt.datetime, forecast: Forecast
 ) -> Iterator[HubSpotActivity]:
-    from activity_sync.adapters.hubspot_activities import parse_hubspot_time
     from activity_sync.domain import HubSpotActivity, HubSpotActivityType
+    from activity_sync.rules.hubspot_records import parse_hubspot_time
     from activity_sync.rules.owner_mapping import normalize_email
 
     submissions = [

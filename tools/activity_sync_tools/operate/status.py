@@ -101,7 +101,7 @@ def history(stack: Stack, since: dt.date | None) -> dict[str, dict[str, int]]:
         registered = [
             item
             for item in stack.service.state.dead_letters(sync_type.key)
-            if start is None or (item.updated_at is not None and item.updated_at >= start)
+            if start is None or (item.failed_at is not None and item.failed_at >= start)
         ]
         if registered:
             outcomes["dead_lettered"] = len(registered)

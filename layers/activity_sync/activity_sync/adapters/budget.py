@@ -46,7 +46,7 @@ from botocore.exceptions import ClientError
 
 from activity_sync.domain import SyncType
 from activity_sync.observability import logger
-from activity_sync.ports import VendorApiError
+from activity_sync.ports import BudgetExhausted
 from activity_sync.rules.priority import Priority, priority_of, usable
 
 if TYPE_CHECKING:
@@ -101,22 +101,6 @@ class VendorLimits:
         second overlaps two windows and a third when a search arrives up to a second after it was
         reserved (at least one: below three a second, a rolling second may see up to three)."""
         return max(1, self.searches_per_second // 3) if self.searches_per_second else None
-
-
-class BudgetExhausted(VendorApiError):
-    """No call may be made now: ``scope`` says which limit, ``retry_after_seconds`` when to try."""
-
-    def __init__(self, vendor: str, scope: str, retry_after_seconds: float) -> None:
-        super().__init__(
-            vendor, None, f"API budget spent ({scope}); retry in {retry_after_seconds:.0f} s", retryable=True
-        )
-        self.scope = scope
-        self.retry_after_seconds = retry_after_seconds
-
-    @property
-    def delay_seconds(self) -> int:
-        """The SQS delay for messages handed back (1 s to ``HOLD_SECONDS``, 15 min by default)."""
-        return int(min(HOLD_SECONDS, max(1, math.ceil(self.retry_after_seconds))))
 
 
 def hour_id(epoch: float) -> str:
@@ -214,7 +198,9 @@ class ApiBudget:
                             "API budget spent",
                             extra={"vendor": self.vendor, "scope": wait.scope, "retry_after": wait.seconds},
                         )
-                        raise BudgetExhausted(self.vendor, wait.scope, wait.seconds) from None
+                        raise BudgetExhausted(
+                            self.vendor, wait.scope, wait.seconds, hold_seconds=HOLD_SECONDS
+                        ) from None
                     self._sleep(max(wait.seconds, 0.01))
 
     def _take(self, kind: Kind) -> None:

@@ -27,6 +27,7 @@ from activity_sync.batching import chunks
 from activity_sync.domain import HubSpotOwner
 from activity_sync.observability import logger
 from activity_sync.ports import EmailEventPage, HubSpotRecord, NewObject, VendorApiError, WriteResult
+from activity_sync.rules.hubspot_records import modified_property
 
 if TYPE_CHECKING:
     from activity_sync.adapters.budget import ApiBudget
@@ -53,12 +54,6 @@ PROPERTY_GROUP_LABEL = "Activity sync"
 # Contacts keep their last-modified instant in ``lastmodifieddate``, every other object in
 # ``hs_lastmodifieddate`` (the default properties table of
 # https://developers.hubspot.com/docs/api-reference/search/guide).
-_MODIFIED_PROPERTY_BY_TYPE = {
-    "contacts": "lastmodifieddate",
-    "contact": "lastmodifieddate",
-    "0-1": "lastmodifieddate",
-}
-_DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
 
 WriteItem = tuple[str, Mapping[str, str | None]]  # (record key, properties)
 
@@ -108,10 +103,6 @@ def _record(raw: Mapping[str, Any]) -> HubSpotRecord:
 def _next_after(page: Mapping[str, Any]) -> str | None:
     after = ((page.get("paging") or {}).get("next") or {}).get("after")
     return None if after in (None, "") else str(after)
-
-
-def modified_property(object_type: str) -> str:
-    return _MODIFIED_PROPERTY_BY_TYPE.get(object_type.lower(), _DEFAULT_MODIFIED_PROPERTY)
 
 
 def _context_values(error: Mapping[str, Any]) -> set[str]:

@@ -28,7 +28,6 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from activity_sync.adapters.budget import BudgetExhausted
 from activity_sync.adapters.http import (
     MAX_RETRIES,
     READ_TIMEOUT_SECONDS,
@@ -40,7 +39,7 @@ from activity_sync.adapters.http import (
 from activity_sync.batching import chunks
 from activity_sync.domain import SalesforceUser
 from activity_sync.observability import logger
-from activity_sync.ports import CollectionWrite, SoqlQuery, VendorApiError, WriteResult
+from activity_sync.ports import BudgetExhausted, CollectionWrite, SoqlQuery, VendorApiError, WriteResult
 
 if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce

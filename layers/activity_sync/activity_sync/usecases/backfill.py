@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import SalesforceActivityType, SyncType
 from activity_sync.messages import ChangeMessage, ChangeSource
-from activity_sync.ports import SalesforceApi
+from activity_sync.ports import ChangeQueue, SalesforceApi
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id
 from activity_sync.rules.salesforce_types import task_subtype_condition
 
@@ -36,7 +35,7 @@ def import_query(activity_type: SalesforceActivityType, since: dt.datetime, unti
 
 def import_salesforce_history(
     salesforce: SalesforceApi,
-    queues: ChangeQueues,
+    queues: ChangeQueue,
     types: Sequence[SalesforceActivityType],
     since: dt.datetime,
     until: dt.datetime,

@@ -19,21 +19,13 @@ reason, on the extra delivery - so every dead letter carries its reason.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Self
-
-import boto3
+from typing import Protocol, Self
 
 from activity_sync.json_fields import Invalid
 from activity_sync.observability import logger
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
-SQS_BATCH_LIMIT = 10
+from activity_sync.ports import DeadLetterQueue, QueuedMessage
 
 
 class QueueMessage(Protocol):
@@ -41,13 +33,6 @@ class QueueMessage(Protocol):
 
     @classmethod
     def from_json(cls, text: str) -> Self: ...
-
-
-@dataclass(frozen=True)
-class QueuedMessage:
-    message_id: str
-    body: str
-    receive_count: int = 1
 
 
 @dataclass
@@ -73,104 +58,10 @@ class ChangeHandler[M](Protocol):
         ...
 
 
-# (queue key, record id, reason) -> whether this is the first dead letter of it; None: no registry.
-Claim = Callable[[str, str, str, str], bool]
-
-
-class DeadLetters:
-    """The dead-letter queue of one consumer, and the queue it hands held-back messages back to."""
-
-    def __init__(
-        self,
-        queue_url: str | None,
-        client: SQSClient | None = None,
-        *,
-        own_queue_url: str | None = None,
-        queue_key: str = "",
-        claim: Claim | None = None,
-    ) -> None:
-        self._queue_url = queue_url
-        self._client: SQSClient | None = client
-        self.own_queue_url = own_queue_url
-        self.queue_key = queue_key
-        self.claim = claim
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = boto3.client("sqs")
-        return self._client
-
-    def send(self, message: QueuedMessage, reason: str) -> bool:
-        """Dead-letter ``message``; True once it is there (or was already, for this reason)."""
-        if not self._queue_url:
-            return False
-        reason = reason[:1000] or "unknown"
-        try:
-            if self.claim is not None and not self.claim(
-                self.queue_key, record_key(message), reason, message.body
-            ):
-                logger.info("already dead-lettered for this reason", extra={"message_id": message.message_id})
-                return True
-            self.client.send_message(
-                QueueUrl=self._queue_url,
-                MessageBody=message.body,
-                MessageAttributes={
-                    "failure_reason": {"DataType": "String", "StringValue": reason},
-                    "failed_at": {"DataType": "String", "StringValue": dt.datetime.now(dt.UTC).isoformat()},
-                    "original_message_id": {"DataType": "String", "StringValue": message.message_id},
-                    "receive_count": {"DataType": "Number", "StringValue": str(message.receive_count)},
-                },
-            )
-        except Exception:  # any failure here means: let SQS deliver it again, and try again
-            logger.exception("could not dead-letter a message", extra={"message_id": message.message_id})
-            return False
-        return True
-
-    def hand_back(self, messages: Sequence[tuple[QueuedMessage, int]]) -> set[str]:
-        """Put messages back on their own queue, each after its delay (seconds); the ids of those
-        that could not be sent (SQS delivers them again instead)."""
-        if not messages:
-            return set()
-        if not self.own_queue_url:
-            return {message.message_id for message, _ in messages}
-        failed: set[str] = set()
-        for start in range(0, len(messages), SQS_BATCH_LIMIT):
-            chunk = messages[start : start + SQS_BATCH_LIMIT]
-            try:
-                response = self.client.send_message_batch(
-                    QueueUrl=self.own_queue_url,
-                    Entries=[
-                        {"Id": str(i), "MessageBody": message.body, "DelaySeconds": delay}
-                        for i, (message, delay) in enumerate(chunk)
-                    ],
-                )
-            except Exception:
-                logger.exception("could not hand messages back to their queue")
-                failed.update(message.message_id for message, _ in chunk)
-                continue
-            failed.update(chunk[int(f["Id"])][0].message_id for f in response.get("Failed", []))
-        return failed
-
-
-def record_key(message: QueuedMessage) -> str:
-    """What a message is about, for "one dead letter per record and reason": its record id, or
-    the message id when the body cannot say."""
-    try:
-        body: Any = json.loads(message.body)
-    except ValueError:
-        return message.message_id
-    if isinstance(body, dict):
-        for name in ("object_id", "hubspot_contact_id", "salesforce_person_id"):
-            if isinstance(body.get(name), str) and body[name]:
-                return str(body[name])[:256]
-    return message.message_id
-
-
 def run_batch[M: QueueMessage](
     messages: Sequence[QueuedMessage],
     handler: ChangeHandler[M],
-    dead_letters: DeadLetters,
+    dead_letters: DeadLetterQueue,
     max_receive_count: int,
     model: type[M],
     validate: Callable[[M], str | None] = lambda _change: None,
@@ -208,7 +99,10 @@ def run_batch[M: QueueMessage](
 
 
 def settle(
-    messages: Sequence[QueuedMessage], result: BatchResult, dead_letters: DeadLetters, max_receive_count: int
+    messages: Sequence[QueuedMessage],
+    result: BatchResult,
+    dead_letters: DeadLetterQueue,
+    max_receive_count: int,
 ) -> list[str]:
     redeliver: list[str] = []
     held_back = [

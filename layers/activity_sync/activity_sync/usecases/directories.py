@@ -1,7 +1,7 @@
 """What changes rarely and every batch needs, kept for a while (R18): the owner map (R8) and the
 HubSpot contacts activities are associated with (R4, R6, R7).
 
-A linked contact is kept in its link, as last read (``LinkItem.contact``): the syncers read the
+A linked contact is kept in its link, as last read (``StoredLink.contact``): the syncers read the
 links of a batch's contacts anyway, so a recent read there costs them no HubSpot call. The contact
 linker stores each read it makes - on every change of the properties the sync reads (email, the
 Salesforce ids, the owner: one webhook subscription each) - and a syncer that had to read HubSpot
@@ -18,18 +18,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from activity_sync.adapters.dynamodb import (
+from activity_sync.observability import logger
+from activity_sync.ports import (
+    HubSpotApi,
+    HubSpotRecord,
     Link,
-    LinkItem,
-    LinkRepository,
-    SettingsRepository,
-    SyncStateRepository,
+    LinkStore,
+    SalesforceApi,
+    SettingsStore,
+    StoredLink,
+    SyncStateStore,
     read_instant,
 )
-from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
-from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi
 from activity_sync.rules.contact_choice import SalesforcePersonMatch, resolve_salesforce_person
+from activity_sync.rules.hubspot_records import CONTACT_PROPERTIES
 from activity_sync.rules.owner_mapping import OwnerMap, build_owner_map, normalize_email
 
 OWNER_MAP_TTL_SECONDS = 600
@@ -55,7 +57,7 @@ def utcnow() -> dt.datetime:
 
 
 def current_person(
-    override: str | None, properties: Mapping[str, str | None], link: LinkItem | None
+    override: str | None, properties: Mapping[str, str | None], link: StoredLink | None
 ) -> SalesforcePersonMatch | None:
     """R4's person for a contact, freshest source first: a manual override, then HubSpot's own
     Salesforce id properties (they follow lead conversions and merges), then the link the
@@ -92,7 +94,7 @@ def contact_as_read(record: HubSpotRecord, read_at: dt.datetime) -> dict[str, st
 
 
 def contact_from_link(
-    link: LinkItem, now: dt.datetime, max_age_seconds: float = CONTACT_READ_SECONDS
+    link: StoredLink, now: dt.datetime, max_age_seconds: float = CONTACT_READ_SECONDS
 ) -> HubSpotRecord | None:
     """The contact as its link keeps it, while that read is recent enough to stand in for HubSpot."""
     kept: Mapping[str, Any] = link.contact or {}
@@ -127,9 +129,9 @@ class OwnerDirectory:
         self,
         hubspot: Callable[[], HubSpotApi],
         salesforce: Callable[[], SalesforceApi],
-        settings: SettingsRepository,
-        links: LinkRepository | None = None,
-        state: SyncStateRepository | None = None,
+        settings: SettingsStore,
+        links: LinkStore | None = None,
+        state: SyncStateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # Callables: the current clients, so a rotated credential is used at the next build.
@@ -181,7 +183,7 @@ class OwnerDirectory:
         return OwnerMap(dict(payload.get("to_salesforce") or {}), dict(payload.get("to_hubspot") or {})), age
 
     @staticmethod
-    def _store(links: LinkRepository, owner_map: OwnerMap, overrides: Mapping[str, str]) -> None:
+    def _store(links: LinkStore, owner_map: OwnerMap, overrides: Mapping[str, str]) -> None:
         """Write the links that changed since the last build (one read, one batch write)."""
         stored = links.links("owner", list(owner_map.to_salesforce))
         links.save(
@@ -204,7 +206,7 @@ class ContactDirectory:
         ttl_seconds: float = CONTACT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         max_size: int = CONTACT_CACHE_SIZE,
-        links: LinkRepository | None = None,
+        links: LinkStore | None = None,
         now: Callable[[], dt.datetime] = utcnow,
         read_seconds: float = CONTACT_READ_SECONDS,
     ) -> None:
@@ -225,7 +227,7 @@ class ContactDirectory:
         contact_ids: Sequence[str],
         *,
         fresh: Iterable[str] = (),
-        links: Mapping[str, LinkItem] | None = None,
+        links: Mapping[str, StoredLink] | None = None,
     ) -> dict[str, HubSpotRecord]:
         """The contacts that exist among ``contact_ids``; those in ``fresh`` are read again.
         ``links``: the contacts' links as just read (contact id -> item). Only contacts found are
@@ -289,7 +291,7 @@ class ContactDirectory:
             self._read_at.pop(contact_id, None)
 
 
-def _newer(read_at: dt.datetime, link: LinkItem) -> bool:
+def _newer(read_at: dt.datetime, link: StoredLink) -> bool:
     """Whether a read at ``read_at`` is newer than the one ``link`` keeps."""
     kept = read_instant(link.contact or {})
     return kept is None or read_at > kept

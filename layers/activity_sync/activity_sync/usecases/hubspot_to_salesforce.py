@@ -21,21 +21,6 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from activity_sync.adapters.dynamodb import (
-    Link,
-    LinkItem,
-    LinkRepository,
-    SettingsRepository,
-    SyncStateRepository,
-)
-from activity_sync.adapters.hubspot_activities import (
-    ENGAGEMENTS,
-    ActivityShapeError,
-    engagement_activities,
-    parse_hubspot_time,
-    payload_activity,
-)
-from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
     EMAIL_EVENT_KINDS_BY_TYPE,
     SALESFORCE_EXTERNAL_ID_FIELD,
@@ -49,16 +34,29 @@ from activity_sync.domain import (
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
 from activity_sync.ports import (
+    ChangeQueue,
     CollectionWrite,
     HubSpotApi,
     HubSpotRecord,
+    Link,
+    LinkStore,
     SalesforceApi,
+    SettingsStore,
     StorageRefused,
+    StoredLink,
+    SyncStateStore,
     WriteResult,
 )
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact
 from activity_sync.rules.echo import carries_salesforce_id, copy_edit_flows_back, fingerprint
+from activity_sync.rules.hubspot_records import (
+    ENGAGEMENTS,
+    ActivityShapeError,
+    engagement_activities,
+    parse_hubspot_time,
+    payload_activity,
+)
 from activity_sync.rules.owner_mapping import OwnerMap
 from activity_sync.rules.task_mapping import (
     HubSpotActivityKey,
@@ -118,12 +116,12 @@ class HubSpotToSalesforce(TypeSyncer):
         self,
         activity_type: HubSpotActivityType,
         *,
-        settings: SettingsRepository,
-        links: LinkRepository,
-        state: SyncStateRepository,
+        settings: SettingsStore,
+        links: LinkStore,
+        state: SyncStateStore,
         hubspot: HubSpotApi,
         salesforce: SalesforceApi,
-        queues: ChangeQueues,
+        queues: ChangeQueue,
         owners: OwnerDirectory,
         contacts: ContactDirectory | None = None,
     ) -> None:
@@ -139,7 +137,7 @@ class HubSpotToSalesforce(TypeSyncer):
         self._queues = queues
         self._owners = owners
         self._contacts = contacts or ContactDirectory(lambda: hubspot, ttl_seconds=0)
-        self._task_links: dict[str, LinkItem] = {}
+        self._task_links: dict[str, StoredLink] = {}
 
     def sync(
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
@@ -259,7 +257,7 @@ class HubSpotToSalesforce(TypeSyncer):
             return
         spec = ENGAGEMENTS.get(self.activity_type)
         links = self._links.links(spec.object_type, [c.activity.id for c in copies]) if spec else {}
-        edits: list[tuple[_Pending, LinkItem]] = []
+        edits: list[tuple[_Pending, StoredLink]] = []
         for item in copies:
             link = links.get(item.activity.id)
             written: Mapping[str, str | None] = ((link.details or {}) if link else {}).get("task_state") or {}
@@ -565,7 +563,7 @@ class HubSpotToSalesforce(TypeSyncer):
         return links
 
 
-def _holds(link: LinkItem, draft: SalesforceTaskDraft) -> bool:
+def _holds(link: StoredLink, draft: SalesforceTaskDraft) -> bool:
     """The linked Task holds what the draft would write (its link's fingerprint, saved with the
     last write): no call is needed (R14, R18)."""
     return link.fingerprint == fingerprint(draft.update_fields)

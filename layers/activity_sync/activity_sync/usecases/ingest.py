@@ -31,19 +31,6 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from activity_sync.adapters.hubspot_webhooks import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    HubSpotWebhookEvent,
-    WebhookRejected,
-    check_freshness,
-    parse_delivery,
-    parse_json,
-    signature_matches,
-)
-from activity_sync.adapters.queues import ChangeQueues
-from activity_sync.adapters.salesforce_outbound import OutboundMessage, parse_outbound_message
-from activity_sync.config import ConnectionSettings
 from activity_sync.domain import Direction, HubSpotActivityType, SalesforceActivityType, SyncType
 from activity_sync.json_fields import (
     Fields,
@@ -53,12 +40,24 @@ from activity_sync.json_fields import (
     checked_string,
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.ports import ChangeQueue, ConnectionValues
 from activity_sync.rules.echo import made_by_this_app
+from activity_sync.rules.hubspot_webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    HubSpotWebhookEvent,
+    WebhookRejected,
+    check_freshness,
+    parse_delivery,
+    parse_json,
+    signature_matches,
+)
 from activity_sync.rules.salesforce_ids import (
     InvalidSalesforceIdError,
     normalize_salesforce_id,
     same_salesforce_id,
 )
+from activity_sync.rules.salesforce_outbound import OutboundMessage, parse_outbound_message
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
 
 # HubSpot's engagement object type ids (object.* webhooks carry them as objectTypeId).
@@ -368,8 +367,8 @@ class Receiver:
 
     def __init__(
         self,
-        connection: Callable[..., ConnectionSettings],
-        queues: ChangeQueues,
+        connection: Callable[..., ConnectionValues],
+        queues: ChangeQueue,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         idempotency: BasePersistenceLayer | None = None,
         service_user: Callable[[], str | None] = lambda: None,
@@ -404,7 +403,7 @@ class Receiver:
         timestamp, signature = check_freshness(timestamp=timestamp, signature=signature, now=self._clock())
         settings = self._connection()
 
-        def matches(current: ConnectionSettings) -> bool:
+        def matches(current: ConnectionValues) -> bool:
             return signature_matches(
                 client_secret=current.require("hubspot/webhook-client-secret"),
                 method=method,

@@ -13,20 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from activity_sync.adapters.budget import BudgetExhausted
-from activity_sync.adapters.dynamodb import (
-    Link,
-    LinkItem,
-    LinkRepository,
-    SettingsRepository,
-    SyncStateRepository,
-)
-from activity_sync.adapters.hubspot_activities import CONTACT_PROPERTIES
-from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, StorageRefused, VendorApiError
+from activity_sync.ports import (
+    BudgetExhausted,
+    ChangeQueue,
+    HubSpotApi,
+    HubSpotRecord,
+    Link,
+    LinkStore,
+    SalesforceApi,
+    SettingsStore,
+    StorageRefused,
+    StoredLink,
+    SyncStateStore,
+    VendorApiError,
+)
 from activity_sync.rules.contact_choice import resolve_salesforce_person
+from activity_sync.rules.hubspot_records import CONTACT_PROPERTIES
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.usecases.batch import BatchResult
 from activity_sync.usecases.directories import (
@@ -42,12 +46,12 @@ class ContactLinker:
     def __init__(
         self,
         *,
-        settings: SettingsRepository,
-        links: LinkRepository,
-        state: SyncStateRepository,
+        settings: SettingsStore,
+        links: LinkStore,
+        state: SyncStateStore,
         hubspot: HubSpotApi,
         salesforce: SalesforceApi,
-        queues: ChangeQueues,
+        queues: ChangeQueue,
     ) -> None:
         self._settings = settings
         self._links = links
@@ -97,7 +101,7 @@ class ContactLinker:
         overrides = self._settings.overrides("contact")
         changed: dict[str, HubSpotRecord] = {}
         syncing: dict[str, str] = {}
-        reread: list[tuple[LinkItem, dict[str, str | None]]] = []
+        reread: list[tuple[StoredLink, dict[str, str | None]]] = []
         for contact_id, record in records.items():
             link = links.get(contact_id)
             if (
@@ -164,13 +168,13 @@ class ContactLinker:
             items = self._state.waiting_for(contact_id)
             if not items:
                 continue
-            self._queues.send_changes(ChangeMessage.from_dict(item.payload) for item in items)
+            self._queues.send_changes(ChangeMessage.from_dict(item.message) for item in items)
             self._state.remove_waiting(items)
             woken += len(items)
         return woken
 
 
-def _unchanged(link: LinkItem, record: HubSpotRecord, override: str | None) -> bool:
+def _unchanged(link: StoredLink, record: HubSpotRecord, override: str | None) -> bool:
     details = link.details or {}
     if "email" not in details or override is not None:
         return False

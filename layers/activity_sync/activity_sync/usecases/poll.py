@@ -45,16 +45,6 @@ from dataclasses import dataclass, field
 from itertools import batched
 from typing import Any
 
-from activity_sync.adapters.budget import ApiBudget, BudgetExhausted
-from activity_sync.adapters.dynamodb import (
-    LinkRepository,
-    SettingsRepository,
-    SyncStateItem,
-    SyncStateRepository,
-)
-from activity_sync.adapters.hubspot_activities import ENGAGEMENTS, parse_hubspot_time
-from activity_sync.adapters.hubspot_api import modified_property
-from activity_sync.adapters.queues import ChangeQueues
 from activity_sync.domain import (
     HUBSPOT_SALESFORCE_ID_PROPERTY,
     Direction,
@@ -67,7 +57,20 @@ from activity_sync.domain import (
 from activity_sync.json_fields import Invalid
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, HubSpotRecord, SalesforceApi, SoqlQuery, VendorApiError
+from activity_sync.ports import (
+    BudgetExhausted,
+    CallBudget,
+    ChangeQueue,
+    HubSpotApi,
+    HubSpotRecord,
+    LinkStore,
+    SalesforceApi,
+    SettingsStore,
+    SoqlQuery,
+    SyncStateStore,
+    VendorApiError,
+    WaitingActivity,
+)
 from activity_sync.rules.echo import (
     TASK_STATE_PROPERTIES,
     copy_edit_flows_back,
@@ -75,6 +78,7 @@ from activity_sync.rules.echo import (
     parse_salesforce_datetime,
     same_version,
 )
+from activity_sync.rules.hubspot_records import ENGAGEMENTS, modified_property, parse_hubspot_time
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.salesforce_ids import normalize_salesforce_id, same_salesforce_id
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
@@ -210,7 +214,7 @@ class _Watermarks:
     the run dies first, and then the next run reads that interval again, which queues nothing
     already synced."""
 
-    def __init__(self, state: SyncStateRepository) -> None:
+    def __init__(self, state: SyncStateStore) -> None:
         self._state = state
         self._values = state.watermarks()
         self._moves: dict[str, str] = {}
@@ -288,13 +292,13 @@ class Poller:
     def __init__(
         self,
         *,
-        settings: SettingsRepository,
-        state: SyncStateRepository,
+        settings: SettingsStore,
+        state: SyncStateStore,
         hubspot: Callable[[], HubSpotApi],
         salesforce: Callable[[], SalesforceApi],
-        queues: ChangeQueues,
-        links: LinkRepository | None = None,
-        budgets: Sequence[ApiBudget] = (),
+        queues: ChangeQueue,
+        links: LinkStore | None = None,
+        budgets: Sequence[CallBudget] = (),
         caches: PollCaches | None = None,
         limits: PollLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -890,13 +894,15 @@ class Poller:
         if not items and after is not None:
             items = self._state.waiting_page(UNASSOCIATED, None, limit)  # end of a round: wrap
         changes: list[ChangeMessage] = []
-        handled: list[SyncStateItem] = []
+        handled: list[WaitingActivity] = []
         for item in items:
             try:
-                change = ChangeMessage.from_dict(item.payload)
+                change = ChangeMessage.from_dict(item.message)
             except Invalid:
                 # Kept where it is (it expires by TTL) and passed over by the cursor: logged, not lost.
-                logger.error("unreadable parked activity", extra={"pk": item.pk, "sk": item.sk})
+                logger.error(
+                    "unreadable parked activity", extra={"contact": item.contact_id, "key": item.key}
+                )
                 continue
             if change.sync_type not in on:
                 continue  # its switch is off: it stays parked until the switch is on again
@@ -906,7 +912,7 @@ class Poller:
         # Only items not parked again meanwhile: a syncer quick enough to re-park one between the
         # send and here has written a fresh item, which must stay.
         self._state.remove_waiting_unless_parked_again(handled)
-        self._marks.move(UNASSOCIATED_CURSOR, items[-1].sk if len(items) == limit else "")
+        self._marks.move(UNASSOCIATED_CURSOR, items[-1].key if len(items) == limit else "")
         yield queued
 
     def _send(self, changes: Iterable[ChangeMessage]) -> int:

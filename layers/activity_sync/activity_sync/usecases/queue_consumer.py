@@ -1,6 +1,6 @@
-"""What a queue-consuming handler needs from its environment: its dead-letter queue, its own queue
-(to hand back what the API budget holds back) and how many deliveries a message gets (all set per
-function by the templates)."""
+"""What a queue-consuming handler needs from its event and environment: the messages, how many
+deliveries a message gets (set per function by the templates), and Lambda's partial batch
+response. Its dead-letter queue comes from ``service.dead_letter_queue``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from activity_sync.usecases.batch import Claim, DeadLetters, QueuedMessage
+from activity_sync.ports import QueuedMessage
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
@@ -24,15 +24,6 @@ def queued_messages(event: Mapping[str, Any]) -> list[QueuedMessage]:
         )
         for record in event.get("Records") or []
     ]
-
-
-def dead_letters_from_environ(queue_key: str, claim: Claim | None = None) -> DeadLetters:
-    return DeadLetters(
-        os.environ.get("DEAD_LETTER_QUEUE_URL"),
-        own_queue_url=os.environ.get("QUEUE_URL"),
-        queue_key=queue_key,
-        claim=claim,
-    )
 
 
 def tries_from_environ() -> int:

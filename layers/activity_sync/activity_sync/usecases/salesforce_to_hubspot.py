@@ -27,14 +27,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from activity_sync.adapters.dynamodb import (
-    Link,
-    LinkItem,
-    LinkRepository,
-    SettingsRepository,
-    SyncStateRepository,
-)
-from activity_sync.adapters.hubspot_activities import ENGAGEMENTS
 from activity_sync.domain import (
     HUBSPOT_SALESFORCE_ID_PROPERTY,
     SALESFORCE_EXTERNAL_ID_FIELD,
@@ -45,7 +37,17 @@ from activity_sync.domain import (
 )
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource
 from activity_sync.observability import logger
-from activity_sync.ports import HubSpotApi, NewObject, SalesforceApi, WriteResult
+from activity_sync.ports import (
+    HubSpotApi,
+    Link,
+    LinkStore,
+    NewObject,
+    SalesforceApi,
+    SettingsStore,
+    StoredLink,
+    SyncStateStore,
+    WriteResult,
+)
 from activity_sync.rules.activity_mapping import (
     COMPANY_ASSOCIATION,
     CONTACT_ASSOCIATION,
@@ -64,6 +66,7 @@ from activity_sync.rules.echo import (
     parse_salesforce_datetime,
     same_version,
 )
+from activity_sync.rules.hubspot_records import ENGAGEMENTS
 from activity_sync.rules.owner_mapping import normalize_email
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
 from activity_sync.rules.task_mapping import HubSpotActivityKey
@@ -85,7 +88,7 @@ class _Pending:
     message_ids: list[str] = field(default_factory=list)
     draft: HubSpotActivityDraft | None = None
     imported: bool = False  # asked for by an explicit import: R11's window does not apply
-    link: LinkItem | None = None  # the link naming this record, if the service wrote or copied it
+    link: StoredLink | None = None  # the link naming this record, if the service wrote or copied it
 
 
 class SalesforceToHubSpot(TypeSyncer):
@@ -95,9 +98,9 @@ class SalesforceToHubSpot(TypeSyncer):
         self,
         activity_type: SalesforceActivityType,
         *,
-        settings: SettingsRepository,
-        links: LinkRepository,
-        state: SyncStateRepository,
+        settings: SettingsStore,
+        links: LinkStore,
+        state: SyncStateStore,
         hubspot: HubSpotApi,
         salesforce: SalesforceApi,
         owners: OwnerDirectory,
@@ -162,7 +165,7 @@ class SalesforceToHubSpot(TypeSyncer):
         self._upsert(native, result)
 
     def _drop_versions_copied(
-        self, upserts: list[tuple[str, ChangeMessage]], links: Mapping[str, LinkItem]
+        self, upserts: list[tuple[str, ChangeMessage]], links: Mapping[str, StoredLink]
     ) -> list[tuple[str, ChangeMessage]]:
         """R14/R18: an Outbound Message names the record's SystemModstamp; when the record's link
         says that very version is the one copied to HubSpot (a notification sent again, its

@@ -9,12 +9,20 @@ from collections.abc import Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from activity_sync.adapters.budget import BudgetExhausted
-from activity_sync.adapters.dynamodb import Link, LinkRepository, SettingsRepository, SyncStateRepository
 from activity_sync.domain import SyncType, TypeSettings
 from activity_sync.messages import ChangeMessage
 from activity_sync.observability import logger, metrics
-from activity_sync.ports import HubSpotApi, SalesforceApi, StorageRefused, VendorApiError
+from activity_sync.ports import (
+    BudgetExhausted,
+    HubSpotApi,
+    Link,
+    LinkStore,
+    SalesforceApi,
+    SettingsStore,
+    StorageRefused,
+    SyncStateStore,
+    VendorApiError,
+)
 from activity_sync.rules.switches import is_on
 from activity_sync.rules.windows import SkipReason
 from activity_sync.usecases.batch import BatchResult
@@ -25,9 +33,9 @@ class TypeSyncer(ABC):
         self,
         sync_type: SyncType,
         *,
-        settings: SettingsRepository,
-        links: LinkRepository,
-        state: SyncStateRepository,
+        settings: SettingsStore,
+        links: LinkStore,
+        state: SyncStateStore,
         hubspot: HubSpotApi,
         salesforce: SalesforceApi,
     ) -> None:

@@ -14,7 +14,7 @@ from xml.etree.ElementTree import Element  # nosec B405  # the type only; defuse
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from activity_sync.adapters.hubspot_webhooks import WebhookRejected
+from activity_sync.rules.hubspot_webhooks import WebhookRejected
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -21,8 +21,8 @@ from activity_sync.domain import (
     EmailEventKind,
     HubSpotActivity,
     HubSpotActivityType,
+    HubSpotRecord,
 )
-from activity_sync.ports import HubSpotRecord
 
 CONTACT_PROPERTIES = (
     "email",
@@ -234,3 +234,17 @@ def payload_activity(activity_type: HubSpotActivityType, payload: Mapping[str, A
         raise ActivityShapeError(f"{activity_type.value} payload has no {missing}") from None
     except ValueError as invalid:
         raise ActivityShapeError(f"{activity_type.value} payload: {invalid}") from None
+
+
+# The property that records a CRM object's last change: contacts have their own name for it.
+_MODIFIED_PROPERTY_BY_TYPE = {
+    "contacts": "lastmodifieddate",
+    "contact": "lastmodifieddate",
+    "0-1": "lastmodifieddate",
+}
+_DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
+
+
+def modified_property(object_type: str) -> str:
+    """The property whose value is when an object of ``object_type`` last changed."""
+    return _MODIFIED_PROPERTY_BY_TYPE.get(object_type.lower(), _DEFAULT_MODIFIED_PROPERTY)

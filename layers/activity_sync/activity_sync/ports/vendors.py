@@ -1,5 +1,5 @@
 """The vendor APIs as the use cases see them. Adapters in ``activity_sync.adapters`` implement
-these protocols against the real HTTP APIs; unit tests of the use cases can hand in fakes.
+these protocols against the real HTTP APIs; the use-case tests hand in in-memory fakes.
 
 Every method is batch-first: one call covers many records, because both vendors meter calls
 (R18), not records.
@@ -8,22 +8,13 @@ Every method is batch-first: one call covers many records, because both vendors 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from activity_sync.domain import HubSpotOwner, SalesforceUser
-
-
-@dataclass(frozen=True)
-class HubSpotRecord:
-    """A CRM object as HubSpot returns it (``SimplePublicObject``)."""
-
-    id: str
-    properties: Mapping[str, str | None]
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-    archived: bool = False
+from activity_sync.domain import HubSpotOwner, HubSpotRecord, SalesforceUser, SyncType
 
 
 @dataclass(frozen=True)
@@ -96,17 +87,44 @@ class VendorApiError(RuntimeError):
         self.retryable = retryable
 
 
-class StorageRefused(RuntimeError):
-    """DynamoDB refused items for a reason that retrying cannot change (``ValidationException``: an
-    item too large, a key twice in one request...): a bug to log loudly, not a passing fault. Every
-    other item of the same write was written; ``keys`` names the refused ones as (hash key, range
-    key or None), so a use case fails only the records that depend on them."""
+class ConnectionValues(Protocol):
+    """The stack's connection parameters as a function reads them (SSM, ``config``): secrets and
+    ids by name. ``require`` raises, naming the parameter, when one is not set."""
 
-    def __init__(self, table: str, keys: Sequence[tuple[str, str | None]], cause: str) -> None:
-        super().__init__(f"DynamoDB refused {len(keys)} item(s) of {table}: {cause}")
-        self.table = table
-        self.keys = tuple(keys)
-        self.cause = cause
+    def get(self, name: str, default: str | None = None) -> str | None: ...
+
+    def require(self, name: str) -> str: ...
+
+    @property
+    def hubspot_portal_id(self) -> int | None: ...
+
+
+class BudgetExhausted(VendorApiError):
+    """No call may be made now: ``scope`` says which limit, ``retry_after_seconds`` when to try.
+    Messages held back wait ``delay_seconds`` (1 s up to ``hold_seconds``) before they come again."""
+
+    def __init__(
+        self, vendor: str, scope: str, retry_after_seconds: float, *, hold_seconds: int = 900
+    ) -> None:
+        super().__init__(
+            vendor, None, f"API budget spent ({scope}); retry in {retry_after_seconds:.0f} s", retryable=True
+        )
+        self.scope = scope
+        self.retry_after_seconds = retry_after_seconds
+        self.hold_seconds = hold_seconds
+
+    @property
+    def delay_seconds(self) -> int:
+        """The queue delay for messages handed back."""
+        return int(min(self.hold_seconds, max(1, math.ceil(self.retry_after_seconds))))
+
+
+class CallBudget(Protocol):
+    """One vendor's API budget, shared by every container (``activity_sync.adapters.budget``)."""
+
+    def working_for(self, sync_type: SyncType | None) -> AbstractContextManager[None]:
+        """Calls made inside are counted for ``sync_type``, with its priority (R18)."""
+        ...
 
 
 class HubSpotApi(Protocol):
