@@ -91,7 +91,7 @@ unit: $(STAMP)/venv
 	$(VENV)/bin/pytest tests/unit
 
 integration: $(STAMP)/venv
-	$(VENV)/bin/pytest tests/integration tests/sandboxes tests/local
+	$(VENV)/bin/pytest tests/integration tests/contract tests/sandboxes tests/local
 
 e2e: $(STAMP)/venv
 	$(VENV)/bin/pytest tests/e2e $(CHAOS_SHORT)
