@@ -5,6 +5,7 @@ make sure they cover every top-level part of the package)."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def _circles(package: str) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", ["activity_sync"])
+@pytest.mark.parametrize("package", ["activity_sync", "activity_sync_tools"])
 def test_no_import_circle(package: str) -> None:
     assert _circles(package) == []
 
@@ -96,3 +97,19 @@ def test_the_import_contracts_place_every_part_of_the_product() -> None:
         "activity_sync.batching",
     }
     assert parts - shared - layered == set()
+
+
+# What only the integration and end-to-end suites may use: moto, the sandboxes, the local stack.
+NOT_FOR_UNIT_TESTS = re.compile(
+    r"^\s*(?:from|import)\s+(?:moto\b|activity_sync_tools\.(?:sandbox|rehearsal|local\.(?:stack|aws|workers)))",
+    re.MULTILINE,
+)
+
+
+def test_unit_tests_need_no_moto_no_sandbox_and_no_local_stack() -> None:
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests" / "unit").rglob("*.py")
+        if NOT_FOR_UNIT_TESTS.search(path.read_text(encoding="utf-8"))
+    )
+    assert offenders == []

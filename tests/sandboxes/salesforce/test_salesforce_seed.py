@@ -54,7 +54,7 @@ def _frozen_dump(seed: dict[str, Any]) -> tuple[dict[str, str], list[Any]]:
 
     sandbox.clock.set(datetime(2024, 2, 1, tzinfo=UTC), frozen=True)
     keys = sandbox.load_seed(seed)
-    rows = [sandbox._admin_render(r, "v59.0") for r in sandbox.store.all_rows("Task")]
+    rows = [sandbox.admin.render_all_fields(r, "v59.0") for r in sandbox.store.all_rows("Task")]
     return keys, rows
 
 

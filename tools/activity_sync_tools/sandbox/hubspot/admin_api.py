@@ -5,7 +5,7 @@ limits, and never appear in the request log."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -13,6 +13,7 @@ from activity_sync_tools.sandbox.core import json_response
 
 from .errors import object_not_found, validation_error
 from .marketing import FormField
+from .portal import Portal
 from .schema import OBJECT_TYPES, ObjectType, default_association_type, parse_instant, resolve_object_type
 from .seed import apply_seed
 from .store import ChangeSource, CrmRecord
@@ -20,14 +21,11 @@ from .tracking import record_marketing_email_event, record_sales_email_event
 from .wire import bool_param, json_body, json_object, object_json
 from .workflows import DOCUMENT_VIEW, INTEGRATION_EVENT, record_activity
 
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
-
 HUBSPOT_USER = ChangeSource("CRM_UI", "userId:9000001")
 
 
 class AdminApi:
-    def __init__(self, sandbox: HubSpotSandbox) -> None:
+    def __init__(self, sandbox: Portal) -> None:
         self.sandbox = sandbox
         self.store = sandbox.store
 

@@ -7,13 +7,14 @@ API"); an object with no associations of the requested type is reported in ``err
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from activity_sync_tools.sandbox.core import json_response
 
 from .errors import HubSpotError, batch_item_error, object_not_found, resource_not_found, validation_error
+from .portal import Portal
 from .schema import (
     ASSOCIATION_TYPES,
     AssociationType,
@@ -25,16 +26,13 @@ from .schema import (
 from .store import CrmRecord
 from .wire import batch_envelope, batch_inputs, int_param, json_body
 
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
-
 MAX_READ_INPUTS = 1000
 PAGE_SIZE = 500
 Outcome = tuple[int, list[dict[str, Any]], list[dict[str, Any]]]  # (status, results, errors)
 
 
 class AssociationsApi:
-    def __init__(self, sandbox: HubSpotSandbox) -> None:
+    def __init__(self, sandbox: Portal) -> None:
         self.sandbox = sandbox
         self.store = sandbox.store
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from activity_sync_tools.sandbox.core import json_response
 
 from .errors import HubSpotError, batch_item_error, object_not_found, resource_not_found, validation_error
+from .portal import Portal
 from .schema import (
     FIELD_TYPES,
     PROPERTY_TYPES,
@@ -23,9 +24,6 @@ from .search import parse_search_request, run_search
 from .store import CrmRecord
 from .wire import batch_envelope, batch_inputs, bool_param, int_param, json_object, list_param, object_json
 
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
-
 MAX_LIST_LIMIT = 100
 # (status, results, errors), or None for a 204
 BatchOutcome = tuple[int, list[dict[str, Any]], list[dict[str, Any]]] | None
@@ -33,7 +31,7 @@ _PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class CrmApi:
-    def __init__(self, sandbox: HubSpotSandbox) -> None:
+    def __init__(self, sandbox: Portal) -> None:
         self.sandbox = sandbox
         self.store = sandbox.store
 

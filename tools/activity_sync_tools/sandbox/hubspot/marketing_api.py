@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
@@ -22,18 +22,16 @@ from .marketing import (
     Form,
     FormSubmission,
 )
+from .portal import Portal
 from .schema import CONTACTS, ms_to_iso, parse_instant
 from .store import ChangeSource
 from .wire import bool_param, int_param, json_body
-
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
 
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class MarketingApi:
-    def __init__(self, sandbox: HubSpotSandbox) -> None:
+    def __init__(self, sandbox: Portal) -> None:
         self.sandbox = sandbox
         self.state = sandbox.marketing
 

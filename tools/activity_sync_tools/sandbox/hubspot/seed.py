@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import validation_error
 from .marketing import FormField
+from .portal import Portal
 from .schema import (
     ASSOCIATION_TYPES,
     OBJECT_TYPES,
@@ -25,9 +26,6 @@ from .schema import (
 from .store import ChangeSource, CrmRecord
 from .tracking import record_marketing_email_event
 from .workflows import DOCUMENT_VIEW, INTEGRATION_EVENT, record_activity
-
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
 
 IMPORT = ChangeSource("IMPORT")
 SEED_KEYS = frozenset(
@@ -56,7 +54,7 @@ def load_seed_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def apply_seed(sandbox: HubSpotSandbox, data: dict[str, Any]) -> Refs:
+def apply_seed(sandbox: Portal, data: dict[str, Any]) -> Refs:
     """Create everything ``data`` describes; callers hold the sandbox lock."""
     unknown = set(data) - SEED_KEYS
     if unknown:
@@ -145,7 +143,7 @@ def apply_seed(sandbox: HubSpotSandbox, data: dict[str, Any]) -> Refs:
     return refs
 
 
-def _create_record(sandbox: HubSpotSandbox, kind: ObjectType, entry: dict[str, Any], refs: Refs) -> CrmRecord:
+def _create_record(sandbox: Portal, kind: ObjectType, entry: dict[str, Any], refs: Refs) -> CrmRecord:
     properties = dict(entry.get("properties") or {})
     if entry.get("owner"):
         owner_ref = str(entry["owner"])
@@ -160,7 +158,7 @@ def _create_record(sandbox: HubSpotSandbox, kind: ObjectType, entry: dict[str, A
     return sandbox.store.create(kind, properties, IMPORT, created_at=created_at, system=True)
 
 
-def _resolve(sandbox: HubSpotSandbox, reference: Any, refs: Refs) -> tuple[ObjectType, CrmRecord]:
+def _resolve(sandbox: Portal, reference: Any, refs: Refs) -> tuple[ObjectType, CrmRecord]:
     """``"contacts:alice"``, ``{"type": "contacts", "ref": "alice"}`` or ``{"type", "id"}``."""
     if isinstance(reference, str) and ":" in reference:
         type_name, key = reference.split(":", 1)
@@ -176,7 +174,7 @@ def _resolve(sandbox: HubSpotSandbox, reference: Any, refs: Refs) -> tuple[Objec
     return kind, record
 
 
-def _associate(sandbox: HubSpotSandbox, source: CrmRecord, link: Any, refs: Refs) -> None:
+def _associate(sandbox: Portal, source: CrmRecord, link: Any, refs: Refs) -> None:
     target_ref = link.get("to") if isinstance(link, dict) else link
     target_type, target = _resolve(sandbox, target_ref, refs)
     type_id = link.get("typeId") if isinstance(link, dict) else None
@@ -196,7 +194,7 @@ def _associate(sandbox: HubSpotSandbox, source: CrmRecord, link: Any, refs: Refs
     sandbox.store.associate(source, target, association, IMPORT)
 
 
-def _email_event(sandbox: HubSpotSandbox, entry: dict[str, Any], refs: Refs, now: int) -> None:
+def _email_event(sandbox: Portal, entry: dict[str, Any], refs: Refs, now: int) -> None:
     campaign_id = entry.get("emailCampaignId")
     if campaign_id is None:
         email_ref = str(entry.get("email") or "")

@@ -30,15 +30,20 @@ exposes is on the records themselves:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import object_not_found, validation_error
-from .marketing import EmailEvent
+from .marketing import EmailEvent, MarketingState
 from .schema import ASSOCIATION_TYPES, CONTACTS, EMAILS, ms_to_iso
-from .store import ChangeSource, CrmRecord
+from .store import ChangeSource, CrmRecord, CrmStore
 
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
+
+class TrackedPortal(Protocol):
+    """What tracking an email's events changes in the portal (``portal.Portal`` has it)."""
+
+    store: CrmStore
+    marketing: MarketingState
+
 
 SALES_TRACKING = ChangeSource("SALES")
 EMAIL_LOGGING = ChangeSource("EMAIL_INTEGRATION")
@@ -54,7 +59,7 @@ _CONTACT_LAST = {
 
 
 def record_sales_email_event(
-    sandbox: HubSpotSandbox, email_id: str, event_type: str, at: int, details: dict[str, Any]
+    sandbox: TrackedPortal, email_id: str, event_type: str, at: int, details: dict[str, Any]
 ) -> dict[str, CrmRecord]:
     """Apply an open, click or reply of an outgoing sales email; returns the records it touched
     (``email``, and ``reply`` for a reply). Callers hold the sandbox lock."""
@@ -81,7 +86,7 @@ def record_sales_email_event(
 
 
 def _log_reply(
-    sandbox: HubSpotSandbox,
+    sandbox: TrackedPortal,
     email: CrmRecord,
     contacts: list[CrmRecord],
     thread: str,
@@ -137,7 +142,7 @@ _CONTACT_ROLLUP: dict[str, tuple[str | None, str | None]] = {
 
 
 def record_marketing_email_event(
-    sandbox: HubSpotSandbox,
+    sandbox: TrackedPortal,
     event_type: str,
     recipient: str,
     campaign_id: int,

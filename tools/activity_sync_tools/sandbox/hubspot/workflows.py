@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from activity_sync_tools.sandbox.core import SandboxClock
 
 from .errors import validation_error
+from .owners import OwnerDirectory
 from .schema import CONTACTS, ms_to_iso, parse_instant
 from .sender import BackgroundSender, OutgoingRequest, Queued, SenderSettings
-from .store import CrmRecord
-
-if TYPE_CHECKING:
-    from .app import HubSpotSandbox
+from .store import CrmRecord, CrmStore
 
 DOCUMENT_VIEW = "document_view"
 INTEGRATION_EVENT = "integration_event"
@@ -95,8 +95,17 @@ class WorkflowActivities:
         return len(self._recorded[activity_type])
 
 
+class ActivityPortal(Protocol):
+    """What recording a workflow activity needs of the portal (``portal.Portal`` has it)."""
+
+    clock: SandboxClock
+    store: CrmStore
+    owners: OwnerDirectory
+    workflow_activities: WorkflowActivities
+
+
 def record_activity(
-    sandbox: HubSpotSandbox,
+    sandbox: ActivityPortal,
     activity_type: str,
     entry: Any,
     refs: dict[str, dict[str, str]] | None = None,
@@ -138,7 +147,7 @@ def record_activity(
     return activity
 
 
-def _contact(sandbox: HubSpotSandbox, raw: Any, refs: dict[str, str]) -> CrmRecord:
+def _contact(sandbox: ActivityPortal, raw: Any, refs: dict[str, str]) -> CrmRecord:
     if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
         raise validation_error("contact (a contact id or email) is required")
     key = refs.get(str(raw), str(raw)).strip()
@@ -149,7 +158,7 @@ def _contact(sandbox: HubSpotSandbox, raw: Any, refs: dict[str, str]) -> CrmReco
     return record
 
 
-def _owner(sandbox: HubSpotSandbox, raw: str, refs: dict[str, str]) -> str:
+def _owner(sandbox: ActivityPortal, raw: str, refs: dict[str, str]) -> str:
     key = refs.get(raw, raw)
     owner = sandbox.owners.get(key) if key.isdigit() else None
     if owner is None:

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from activity_sync_tools.sandbox.salesforce.ids import parse_id
+from activity_sync_tools.sandbox.salesforce.schema import Schema
 
-if TYPE_CHECKING:
-    from activity_sync_tools.sandbox.salesforce.app import SalesforceSandbox
+
+class SeedTarget(Protocol):
+    """What loading a seed needs of the org (the sandbox app provides it): its schema, users and
+    records, and the seed keys it has handed out."""
+
+    schema: Schema
+    seed_keys: dict[str, str]
+    run_as_user_id: str
+
+    def create_user(self, fields: dict[str, Any]) -> str: ...
+
+    def set_run_as(self, reference: str) -> str: ...
+
+    def seed_record(
+        self, sobject: str, fields: dict[str, Any], creator: str, *, deleted: bool = False
+    ) -> str: ...
+
 
 # Seed list name -> sObject, in dependency order (accounts before the contacts that point at them).
 RECORD_SECTIONS = (
@@ -51,7 +67,7 @@ def resolve_references(value: Any, keys: dict[str, str]) -> Any:
     return value
 
 
-def apply_seed(sandbox: SalesforceSandbox, data: dict[str, Any]) -> dict[str, str]:
+def apply_seed(sandbox: SeedTarget, data: dict[str, Any]) -> dict[str, str]:
     """Load ``data`` into the sandbox; returns every seed key -> record id (cumulative)."""
     unknown = set(data) - KNOWN_SECTIONS
     if unknown:

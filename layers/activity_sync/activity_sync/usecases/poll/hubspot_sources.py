@@ -48,10 +48,8 @@ def hubspot_source(
     return None
 
 
-class EngagementSource:
-    """Notes, calls, meetings, tasks or sales emails: a search on their last modification from the
-    type's watermark, passing over what synced since its last change and the service's own copies
-    of Salesforce records (R14, R18)."""
+class _TypeSource:
+    """A HubSpot type's source: its window (from ``earliest``, until ``until``) and watermark."""
 
     def __init__(
         self, context: PollContext, sync_type: SyncType, earliest: dt.datetime, until: dt.datetime
@@ -59,10 +57,21 @@ class EngagementSource:
         self.name = sync_type.key
         self.sync_type: SyncType | None = sync_type
         self._context = context
-        self._activity_type = HubSpotActivityType(sync_type.type)
         self._watermark = f"poll#{sync_type.key}"
         self._earliest = earliest
         self._until = until
+
+
+class EngagementSource(_TypeSource):
+    """Notes, calls, meetings, tasks or sales emails: a search on their last modification from the
+    type's watermark, passing over what synced since its last change and the service's own copies
+    of Salesforce records (R14, R18)."""
+
+    def __init__(
+        self, context: PollContext, sync_type: SyncType, earliest: dt.datetime, until: dt.datetime
+    ) -> None:
+        super().__init__(context, sync_type, earliest, until)
+        self._activity_type = HubSpotActivityType(sync_type.type)
 
     def steps(self) -> Steps:
         context, activity_type = self._context, self._activity_type
@@ -124,7 +133,7 @@ class EngagementSource:
         yield from context.steps(self._watermark, since, records, stamp, queue, synced, self._until)
 
 
-class MarketingEmailSource:
+class MarketingEmailSource(_TypeSource):
     """The events feed over [watermark, until) in one stream, a page at a time. The feed has no
     order to rely on, so progress is the page: after each step the position (the page's offset
     and how many of its events are done) is kept, and a run that stops resumes there. The window's
@@ -133,12 +142,7 @@ class MarketingEmailSource:
     def __init__(
         self, context: PollContext, sync_type: SyncType, earliest: dt.datetime, until: dt.datetime
     ) -> None:
-        self.name = sync_type.key
-        self.sync_type: SyncType | None = sync_type
-        self._context = context
-        self._watermark = f"poll#{sync_type.key}"
-        self._earliest = earliest
-        self._until = until
+        super().__init__(context, sync_type, earliest, until)
         self._names_refreshed = False
 
     def steps(self) -> Steps:
@@ -206,20 +210,10 @@ class MarketingEmailSource:
         return changes
 
 
-class FormSubmissionSource:
+class FormSubmissionSource(_TypeSource):
     """Each form has its own watermark (``<type watermark>#form#<id>``): the feed is per form and
     newest first, so one busy form's year of history costs only its own walk, and a form that
     fails holds back only itself."""
-
-    def __init__(
-        self, context: PollContext, sync_type: SyncType, earliest: dt.datetime, until: dt.datetime
-    ) -> None:
-        self.name = sync_type.key
-        self.sync_type: SyncType | None = sync_type
-        self._context = context
-        self._watermark = f"poll#{sync_type.key}"
-        self._earliest = earliest
-        self._until = until
 
     def steps(self) -> Steps:
         hubspot = self._context.hubspot()
