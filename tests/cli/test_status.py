@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 
 import pytest
 
@@ -91,8 +90,7 @@ def test_status_tells_the_backlog_now_from_the_history(ops: E2E, desk: Desk, cli
     # When Wanda starts to sync (a rep creates her Salesforce Contact) and her note syncs
     ops.salesforce.create("Contact", {"LastName": "Wanda", "Email": desk.waiting_email}, as_user="ana")
     ops.drain()
-    time.sleep(1.1)  # the poller reads whole seconds, up to the current one
-    ops.poll_and_drain()
+    ops.poll_after_this_second()  # the poller reads whole seconds, up to the current one
     after = cli.json("status")
 
     # Then nothing waits now, while the history keeps that it waited, and counts both synced

@@ -430,6 +430,14 @@ class E2E:
         self.world.poll()
         self.world.drain()
 
+    def poll_after_this_second(self) -> None:
+        """Run the poller once the current second is over, and drain: its SOQL windows are whole
+        seconds, up to the start of the current one, so a Salesforce change made in this second
+        is read by a poll that starts in the next. Waits only for the rest of the second."""
+        now = time.time()
+        time.sleep(int(now) + 1 - now + 0.01)
+        self.poll_and_drain()
+
     # -- the stack ----------------------------------------------------------------------------------
     def dead_letters(self, sync_type: SyncType) -> list[DeadLetter]:
         """What rests in the type's dead-letter queue (left there: visibility timeout 0)."""

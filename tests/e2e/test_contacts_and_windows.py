@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from typing import Any
 
 import pytest
@@ -315,8 +314,7 @@ def test_r4_activities_wait_for_their_contact_and_sync_within_their_windows_when
     # (her new Contact is seen on the Salesforce side, by the poller's look at changed Contacts:
     # the change of her last name is of a property R4 does not read, and sends nothing)
     e2e.drain()
-    time.sleep(1.1)
-    e2e.poll_and_drain()
+    e2e.poll_after_this_second()
 
     # Then what waited inside its window syncs onto her, once each; what is outside does not
     tasks = sorted((t["Subject"], t["ActivityDate"]) for t in _tasks_on(e2e, dora))
@@ -346,8 +344,7 @@ def test_r4_after_a_lead_is_converted_new_activities_go_on_its_contact(e2e: E2E,
     # seen on the Salesforce side, by the poller's look at changed Contacts and Leads - whose SOQL
     # window ends at the start of the current second)
     e2e.drain()
-    time.sleep(1.1)
-    e2e.poll_and_drain()
+    e2e.poll_after_this_second()
     after = e2e.hubspot.engagement("notes", {"hs_note_body": "Customer stage"}, [lena.hubspot_id])
     e2e.drain()
 

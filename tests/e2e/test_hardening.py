@@ -52,8 +52,7 @@ def test_r7_r15_a_redelivered_webhook_keeps_the_tasks_contact_and_owner(e2e: E2E
 
     # When h5 starts to sync (a rep creates its Contact; the poller sees it)
     salesforce.person("Contact", second_email)
-    time.sleep(1.1)  # the poller's SOQL window ends at the start of the current second
-    e2e.poll_and_drain()
+    e2e.poll_after_this_second()
     # And HubSpot delivers the email's webhooks again, unchanged
     e2e.world.flush()
     events = [

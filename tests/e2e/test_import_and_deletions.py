@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -94,9 +93,8 @@ def test_deleting_a_synced_note_leaves_its_task_unless_deletions_sync(e2e: E2E) 
 
 def _poll_after_this_second(e2e: E2E) -> None:
     # The poller's SOQL windows are whole seconds, up to the start of the current one; a deletion
-    # made in the current second is read by the next poll (its overlap), so let the second pass.
-    time.sleep(1.1)
-    e2e.poll_and_drain()
+    # made in the current second is read by the next poll (its overlap).
+    e2e.poll_after_this_second()
 
 
 def test_deleting_a_synced_salesforce_task_archives_its_hubspot_copy_only_when_deletions_sync(

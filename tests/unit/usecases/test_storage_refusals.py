@@ -6,79 +6,44 @@ the batch goes on. The syncer runs through its public ``handle`` on in-memory fa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import Any, cast
 
 from activity_sync.domain import HubSpotActivityType, SyncType, TypeSettings
-from activity_sync.messages import ChangeMessage, ChangeSource, ContactChangeMessage
-from activity_sync.ports import CollectionWrite, HubSpotRecord, WriteResult
+from activity_sync.messages import ChangeMessage, ChangeSource
 from activity_sync.rules.switches import turn_on
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
 from activity_sync.usecases.hubspot_to_salesforce import HubSpotToSalesforce
+from tests.fakes.queues import InMemoryChangeQueue
 from tests.fakes.storage import InMemoryLinks, InMemorySettings, InMemorySyncState
+from tests.fakes.vendors import InMemoryHubSpot, InMemorySalesforce
 
 EVENTS = SyncType.hubspot_to_salesforce(HubSpotActivityType.INTEGRATION_EVENT)
 SWITCHED_ON = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 SYNCS, WAITS = "101", "102"  # a contact with a Salesforce Contact, and one without (yet)
-PERSON = "003000000000001AAA"
 
 
-class HubSpot:
-    def read_objects(
-        self, object_type: str, ids: Sequence[str], properties: Sequence[str]
-    ) -> dict[str, HubSpotRecord]:
-        people = {SYNCS: {"salesforcecontactid": PERSON}, WAITS: {}}
-        return {
-            i: HubSpotRecord(i, {"email": f"{i}@example.com", **people[i]}, created_at=SWITCHED_ON)
-            for i in ids
-            if i in people
-        }
-
-    def owners(self) -> list[Any]:
-        return []
-
-
-class Salesforce:
-    user_id = "005000000000009AAA"
-
-    def __init__(self) -> None:
-        self.writes: list[list[CollectionWrite]] = []
-
-    def active_users(self) -> list[Any]:
-        return []
-
-    def write_together(self, writes: Sequence[CollectionWrite]) -> list[list[WriteResult]]:
-        self.writes.append(list(writes))
-        return [
-            [WriteResult(success=True, id=f"00T{n:015d}", created=True) for n, _ in enumerate(write.records)]
-            for write in writes
-        ]
-
-
-class Queues:
-    def __init__(self) -> None:
-        self.contact_changes: list[ContactChangeMessage] = []
-
-    def send_contact_changes(self, changes: Iterable[ContactChangeMessage]) -> None:
-        self.contact_changes += list(changes)
-
-
-def _syncer(links: InMemoryLinks, state: InMemorySyncState, salesforce: Salesforce) -> HubSpotToSalesforce:
-    hubspot, settings = HubSpot(), InMemorySettings()
+def _syncer(
+    links: InMemoryLinks, state: InMemorySyncState, salesforce: InMemorySalesforce
+) -> HubSpotToSalesforce:
+    hubspot, settings = InMemoryHubSpot(), InMemorySettings()
+    person = salesforce.add("Contact", {"LastName": "Syncs", "Email": "syncs@example.com"})
+    created = "2026-01-01T00:00:00Z"
+    hubspot.add(
+        "contacts",
+        SYNCS,
+        {"email": "syncs@example.com", "createdate": created, "salesforcecontactid": person},
+    )
+    hubspot.add("contacts", WAITS, {"email": "waits@example.com", "createdate": created})
     settings.save_type_settings(EVENTS, turn_on(TypeSettings(task_type="Other"), SWITCHED_ON), by="test")
-    settings.set_integration_user_id("005000000000001AAA")
     return HubSpotToSalesforce(
         HubSpotActivityType.INTEGRATION_EVENT,
         settings=settings,
         links=links,
         state=state,
-        hubspot=cast("Any", hubspot),
-        salesforce=cast("Any", salesforce),
-        queues=cast("Any", Queues()),
-        owners=OwnerDirectory(
-            lambda: cast("Any", hubspot), lambda: cast("Any", salesforce), cast("Any", settings)
-        ),
-        contacts=ContactDirectory(lambda: cast("Any", hubspot), ttl_seconds=0),
+        hubspot=hubspot,
+        salesforce=salesforce,
+        queues=InMemoryChangeQueue(),
+        owners=OwnerDirectory(lambda: hubspot, lambda: salesforce, settings),
+        contacts=ContactDirectory(lambda: hubspot, ttl_seconds=0),
     )
 
 
@@ -99,7 +64,7 @@ def _event(event_id: str, contact: str) -> tuple[str, ChangeMessage]:
 def test_r16_an_activity_dynamodb_refuses_to_park_is_retried_alone() -> None:
     # Given a batch of four events: two on a contact that syncs, two on one that does not yet, and
     # DynamoDB refusing to park one of the latter
-    links, state, salesforce = InMemoryLinks(), InMemorySyncState(refuse={"w2"}), Salesforce()
+    links, state, salesforce = InMemoryLinks(), InMemorySyncState(refuse={"w2"}), InMemorySalesforce()
     batch = [_event("s1", SYNCS), _event("w1", WAITS), _event("s2", SYNCS), _event("w2", WAITS)]
 
     # When the syncer handles the batch
@@ -113,20 +78,20 @@ def test_r16_an_activity_dynamodb_refuses_to_park_is_retried_alone() -> None:
     # And the other waiting one is parked and counted, the two that sync are written in one call
     assert [w.key for w in state.waiting_for(WAITS)] == [f"{EVENTS.key}#w1"]
     assert state.outcome_figures(EVENTS) == {"waiting:contact_not_syncing": 1, "synced": 2}
-    assert len(salesforce.writes) == 1
+    assert salesforce.calls["write_together"] == 1
 
 
 def test_r16_tasks_written_settle_as_synced_when_dynamodb_refuses_their_links() -> None:
     # Given DynamoDB refusing the link of one of two events whose Tasks are written
     links = InMemoryLinks(refuse={"hubspot#activity#hs:integration_event:s2"})
-    state, salesforce = InMemorySyncState(), Salesforce()
+    state, salesforce = InMemorySyncState(), InMemorySalesforce()
 
     # When the syncer handles the batch
     result = _syncer(links, state, salesforce).handle([_event("s1", SYNCS), _event("s2", SYNCS)])
 
     # Then no message fails: both Tasks were written, once, and both count as synced
     assert (result.retry, result.dead, result.defer) == ({}, {}, {})
-    assert len(salesforce.writes) == 1
+    assert salesforce.calls["write_together"] == 1
     assert state.outcome_figures(EVENTS) == {"synced": 2}
     # And the link that was not refused is saved
     assert set(links.links("activity", ["hs:integration_event:s1", "hs:integration_event:s2"])) == {
