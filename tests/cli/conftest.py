@@ -56,7 +56,7 @@ _RUNNING = contextlib.ExitStack()
 def _rehearsal(state_dir: Path) -> Iterator[Rehearsal]:
     from aws_lambda_powertools.utilities import parameters
 
-    from activity_sync.adapters.salesforce_api import forget_cached_tokens
+    from activity_sync.adapters.salesforce_oauth import forget_cached_tokens
 
     saved = dict(os.environ)
     try:

@@ -156,7 +156,8 @@ class Service:
         return self._hubspot[1]
 
     def salesforce(self) -> SalesforceClient:
-        from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
+        from activity_sync.adapters.salesforce_api import SalesforceClient
+        from activity_sync.adapters.salesforce_oauth import SalesforceAuth
 
         connection = self.connection()
         flow = connection.get("salesforce/auth-flow") or "client_credentials"

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from activity_sync.adapters.hubspot_api import HubSpotClient
-from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient, forget_cached_tokens
+from activity_sync.adapters.salesforce_api import SalesforceClient
+from activity_sync.adapters.salesforce_oauth import SalesforceAuth, forget_cached_tokens
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot import start_hubspot_sandbox
 from activity_sync_tools.sandbox.hubspot.testing import Admin as HubSpotAdmin

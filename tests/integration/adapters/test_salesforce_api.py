@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from activity_sync.adapters.http import MAX_RETRIES
-from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient
+from activity_sync.adapters.salesforce_api import SalesforceClient
+from activity_sync.adapters.salesforce_oauth import SalesforceAuth
 from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD
 from activity_sync.ports import CollectionWrite, SalesforceApi, SoqlQuery, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer

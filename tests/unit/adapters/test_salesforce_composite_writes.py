@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from activity_sync.adapters.http import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, Deadline
-from activity_sync.adapters.salesforce_api import SalesforceAuth, SalesforceClient, _Subrequest
+from activity_sync.adapters.salesforce_api import SalesforceClient, _Subrequest
+from activity_sync.adapters.salesforce_oauth import SalesforceAuth
 from activity_sync.ports import VendorApiError
 
 
