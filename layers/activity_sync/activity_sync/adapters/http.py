@@ -23,6 +23,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from activity_sync.observability import logger
 from activity_sync.ports import VendorApiError
 
 CONNECT_TIMEOUT_SECONDS = 3.05
@@ -49,6 +50,24 @@ def call_seconds(remaining_seconds: float) -> float:
     return max(0.0, min(CALL_BUDGET_SECONDS, remaining_seconds - SETTLE_SECONDS))
 
 
+def log_retry(
+    vendor: str, route: str, status: int | None, wait: float | None, error: Exception | None, **extra: object
+) -> None:
+    """One retried vendor request, as every client logs it (the route, the answer, the wait)."""
+    logger.warning(
+        f"{VENDOR_NAMES.get(vendor, vendor)} request retried",
+        extra={
+            "vendor": vendor,
+            "route": route,
+            "status": status,
+            "retry_after_seconds": wait,
+            "error": None if error is None else repr(error),
+            **extra,
+        },
+    )
+
+
+VENDOR_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
 RetryListener = Callable[[str, str, int | None, float | None, Exception | None], None]
 
 

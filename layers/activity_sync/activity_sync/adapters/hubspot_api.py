@@ -22,10 +22,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from activity_sync.adapters.http import MAX_RETRIES, Deadline, mount_retries, transport_error
+from activity_sync.adapters.http import MAX_RETRIES, Deadline, log_retry, mount_retries, transport_error
 from activity_sync.batching import chunks
 from activity_sync.domain import HubSpotOwner
-from activity_sync.observability import logger
 from activity_sync.ports import EmailEventPage, HubSpotRecord, NewObject, VendorApiError, WriteResult
 from activity_sync.rules.hubspot_records import modified_property
 
@@ -168,17 +167,7 @@ class HubSpotClient:
         self._spend(path)  # a retry is a call too
         self.calls[key] += 1
         self.retries[key] += 1
-        logger.warning(
-            "HubSpot request retried",
-            extra={
-                "vendor": VENDOR,
-                "route": key,
-                "status": status,
-                "retry_after_seconds": wait,
-                "error": None if error is None else repr(error),
-                "retries_so_far": self.retries[key],
-            },
-        )
+        log_retry(VENDOR, key, status, wait, error, retries_so_far=self.retries[key])
 
     def _request(
         self,

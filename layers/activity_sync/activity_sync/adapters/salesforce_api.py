@@ -30,6 +30,7 @@ from activity_sync.adapters.http import (
     MAX_RETRIES,
     READ_TIMEOUT_SECONDS,
     Deadline,
+    log_retry,
     mount_retries,
     transport_error,
 )
@@ -265,16 +266,7 @@ class SalesforceClient:
             if self._budget is not None:
                 self._budget.acquire()  # a retry is a call too
             self.calls[key] += 1
-        logger.warning(
-            "Salesforce request retried",
-            extra={
-                "vendor": VENDOR,
-                "route": key,
-                "status": status,
-                "retry_after_seconds": wait,
-                "error": None if error is None else repr(error),
-            },
-        )
+        log_retry(VENDOR, key, status, wait, error)
 
     def _client(self) -> Salesforce:
         if self._salesforce is None:

@@ -19,6 +19,7 @@ import requests
 from activity_sync.adapters.http import (
     MAX_RETRIES,
     REQUEST_TIMEOUT,
+    log_retry,
     mount_retries,
     transport_error,
 )
@@ -212,13 +213,4 @@ class SalesforceAuth:
     ) -> None:
         key = f"{method} {urlsplit(url).path}"
         self.calls[key] += 1
-        logger.warning(
-            "Salesforce request retried",
-            extra={
-                "vendor": VENDOR,
-                "route": key,
-                "status": status,
-                "retry_after_seconds": wait,
-                "error": None if error is None else repr(error),
-            },
-        )
+        log_retry(VENDOR, key, status, wait, error)
