@@ -19,7 +19,8 @@ from activity_sync.adapters.http import (
     call_seconds,
     worst_case_call_seconds,
 )
-from activity_sync.adapters.hubspot_api import HubSpotClient, parse_instant
+from activity_sync.adapters.hubspot_answers import parse_instant
+from activity_sync.adapters.hubspot_api import HubSpotClient
 from activity_sync.ports import HubSpotApi, NewObject, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot.testing import Admin, OpenApi, openapi_directory

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -23,6 +23,24 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from activity_sync.adapters.http import MAX_RETRIES, Deadline, log_retry, mount_retries, transport_error
+from activity_sync.adapters.hubspot_answers import (
+    HubSpotApiError,
+    WriteItem,
+    association_inputs,
+    error_entry,
+    failed_alone,
+    grouped_types,
+    hubspot_defined,
+    hubspot_error,
+    instant_ms,
+    match_association_results,
+    match_results,
+    next_after,
+    property_values,
+    record_of,
+    to_epoch_ms,
+    unique,
+)
 from activity_sync.batching import chunks
 from activity_sync.domain import HubSpotOwner
 from activity_sync.ports import EmailEventPage, HubSpotRecord, NewObject, VendorApiError, WriteResult
@@ -48,73 +66,6 @@ FORM_SUBMISSIONS_PAGE_SIZE = 50  # the legacy submissions feed's maximum
 
 PROPERTY_GROUP = "activity_sync"
 PROPERTY_GROUP_LABEL = "Activity sync"
-
-
-# Contacts keep their last-modified instant in ``lastmodifieddate``, every other object in
-# ``hs_lastmodifieddate`` (the default properties table of
-# https://developers.hubspot.com/docs/api-reference/search/guide).
-
-WriteItem = tuple[str, Mapping[str, str | None]]  # (record key, properties)
-
-
-# -- value helpers -------------------------------------------------------------------------------
-
-
-def to_epoch_ms(instant: dt.datetime) -> int:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime, got {instant.isoformat()}")
-    return int(instant.timestamp() * 1000)
-
-
-def parse_instant(value: Any) -> dt.datetime | None:
-    """HubSpot sends instants as ISO-8601 strings (``2025-01-31T12:00:00.123Z``) or epoch
-    milliseconds; both become timezone-aware UTC datetimes."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
-    parsed = dt.datetime.fromisoformat(str(value).strip())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
-def _instant_ms(value: Any) -> int | None:
-    parsed = parse_instant(value)
-    return None if parsed is None else to_epoch_ms(parsed)
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _record(raw: Mapping[str, Any]) -> HubSpotRecord:
-    properties = raw.get("properties") or {}
-    return HubSpotRecord(
-        id=str(raw["id"]),
-        properties={str(k): None if v is None else str(v) for k, v in properties.items()},
-        created_at=parse_instant(raw.get("createdAt")),
-        updated_at=parse_instant(raw.get("updatedAt")),
-        archived=bool(raw.get("archived", False)),
-    )
-
-
-def _next_after(page: Mapping[str, Any]) -> str | None:
-    after = ((page.get("paging") or {}).get("next") or {}).get("after")
-    return None if after in (None, "") else str(after)
-
-
-def _context_values(error: Mapping[str, Any]) -> set[str]:
-    """Every string in a batch error's ``context`` (HubSpot names the failed ids there)."""
-    context = error.get("context") or {}
-    values: set[str] = set()
-    if isinstance(context, Mapping):
-        for entry in context.values():
-            if isinstance(entry, list):
-                values.update(str(v) for v in entry)
-            elif entry is not None:
-                values.add(str(entry))
-    return values
 
 
 @dataclass(frozen=True)
@@ -235,8 +186,8 @@ class HubSpotClient:
         *,
         id_property: str | None = None,
     ) -> dict[str, HubSpotRecord]:
-        wanted = _unique(str(i) for i in ids)
-        requested = _unique([*properties, id_property] if id_property else properties)
+        wanted = unique(str(i) for i in ids)
+        requested = unique([*properties, id_property] if id_property else properties)
         found: dict[str, HubSpotRecord] = {}
         for chunk in chunks(wanted, BATCH_SIZE):
             body: dict[str, Any] = {"properties": requested, "inputs": [{"id": i} for i in chunk]}
@@ -246,7 +197,7 @@ class HubSpotClient:
             page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/read", body=body)
             by_folded_value = {i.lower(): i for i in chunk}
             for raw in page.get("results") or []:
-                record = _record(raw)
+                record = record_of(raw)
                 if id_property:
                     value = record.properties.get(id_property) or ""
                     found[by_folded_value.get(value.lower(), value)] = record
@@ -271,7 +222,7 @@ class HubSpotClient:
                         if target_id not in targets:
                             targets.append(target_id)
                     # One id's associations page separately: ask again with its own cursor.
-                    after = _next_after(result)
+                    after = next_after(result)
                     if after:
                         more.append({"id": from_id, "after": after})
             pending = more
@@ -281,7 +232,7 @@ class HubSpotClient:
         self, object_type: str, since: dt.datetime, until: dt.datetime, properties: Sequence[str]
     ) -> Iterator[HubSpotRecord]:
         modified = modified_property(object_type)
-        requested = _unique([*properties, modified])
+        requested = unique([*properties, modified])
         until_ms = to_epoch_ms(until)
         lower_ms = to_epoch_ms(since)
         # Ids already yielded whose modification instant equals lower_ms (a restart repeats them).
@@ -295,8 +246,8 @@ class HubSpotClient:
             capped = False
             for page in self._search_pages(object_type, filters, modified, requested):
                 for raw in page.results:
-                    record = _record(raw)
-                    stamp = _instant_ms(record.properties.get(modified))
+                    record = record_of(raw)
+                    stamp = instant_ms(record.properties.get(modified))
                     stamp = lower_ms if stamp is None else stamp
                     if stamp == lower_ms and record.id in done_at_lower:
                         continue
@@ -326,7 +277,7 @@ class HubSpotClient:
             capped = False
             for page in self._search_pages(object_type, filters, "hs_object_id", properties):
                 for raw in page.results:
-                    record = _record(raw)
+                    record = record_of(raw)
                     after_id = record.id
                     if record.id not in skip:
                         yield record
@@ -360,16 +311,16 @@ class HubSpotClient:
             page = self._json("POST", path, body=body)
             results = list(page.get("results") or [])
             fetched += len(results)
-            next_after = _next_after(page)
-            capped = next_after is not None and fetched >= self.search_result_cap
+            following = next_after(page)
+            capped = following is not None and fetched >= self.search_result_cap
             yield _SearchPage(results, capped)
-            if next_after is None or capped:
+            if following is None or capped:
                 return
-            if next_after == after and not results:
+            if following == after and not results:
                 raise VendorApiError(
                     VENDOR, 200, f"POST {path}: search paging does not advance", retryable=False
                 )
-            after = next_after
+            after = following
 
     def owners(self) -> list[HubSpotOwner]:
         owners: list[HubSpotOwner] = []
@@ -389,7 +340,7 @@ class HubSpotClient:
                             active=not bool(raw.get("archived", archived)),
                         )
                     )
-                after = _next_after(page)
+                after = next_after(page)
                 if after is None:
                     break
         return owners
@@ -448,7 +399,7 @@ class HubSpotClient:
                         campaign_ids.append(email["primaryEmailCampaignId"])
                     for campaign_id in campaign_ids:
                         names[str(campaign_id)] = str(name)
-                after = _next_after(page)
+                after = next_after(page)
                 if after is None:
                     break
         return names
@@ -462,7 +413,7 @@ class HubSpotClient:
                 params["after"] = after
             page = self._json("GET", "/marketing/v3/forms", params=params)
             forms.extend(page.get("results") or [])
-            after = _next_after(page)
+            after = next_after(page)
             if after is None:
                 return forms
 
@@ -482,7 +433,7 @@ class HubSpotClient:
                 if submitted < since_ms:
                     return  # newest first: everything after this is older still
                 yield submission
-            after = _next_after(page)
+            after = next_after(page)
             if after is None:
                 return
 
@@ -491,15 +442,15 @@ class HubSpotClient:
     ) -> dict[str, HubSpotRecord]:
         # String IN filters match lower-case values only
         # (https://developers.hubspot.com/docs/api-reference/search/guide#filter-search-results).
-        wanted = _unique(e.strip().lower() for e in emails if e and e.strip())
-        requested = _unique([*properties, "email"])
+        wanted = unique(e.strip().lower() for e in emails if e and e.strip())
+        requested = unique([*properties, "email"])
         found: dict[str, HubSpotRecord] = {}
         for chunk in chunks(wanted, SEARCH_IN_VALUES):
             filters = [{"propertyName": "email", "operator": "IN", "values": list(chunk)}]
             # Emails are unique: 100 values match at most 100 contacts, one page.
             for page in self._search_pages("contacts", filters, None, requested):
                 for raw in page.results:
-                    record = _record(raw)
+                    record = record_of(raw)
                     email = (record.properties.get("email") or "").lower()
                     if email:
                         found.setdefault(email, record)
@@ -522,13 +473,13 @@ class HubSpotClient:
                     {
                         "idProperty": id_property,
                         "id": key,
-                        "properties": _property_values(item, skip=id_property),
+                        "properties": property_values(item, skip=id_property),
                     }
                     for key, item in items
                 ]
             }
             page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/upsert", body=body)
-            return _match_results(items, page, lambda raw: (raw.get("properties") or {}).get(id_property))
+            return match_results(items, page, lambda raw: (raw.get("properties") or {}).get(id_property))
 
         return self._write_batches(keyed, send)
 
@@ -552,8 +503,8 @@ class HubSpotClient:
             body = {
                 "inputs": [
                     {
-                        "properties": _property_values(item.properties),
-                        "associations": _association_inputs(item.associations),
+                        "properties": property_values(item.properties),
+                        "associations": association_inputs(item.associations),
                     }
                     for _, item in chunk
                 ]
@@ -563,7 +514,7 @@ class HubSpotClient:
             except HubSpotApiError as error:
                 if not error.is_validation:
                     raise
-                refused = WriteResult(success=False, errors=(_error_entry(error),))
+                refused = WriteResult(success=False, errors=(error_entry(error),))
                 results += [refused] * len(chunk)
                 continue
             # Matched by the unique property only: HubSpot does not promise its results in input
@@ -589,10 +540,10 @@ class HubSpotClient:
         self, object_type: str, inputs: Sequence[tuple[str, Mapping[str, str | None]]]
     ) -> list[WriteResult]:
         def send(items: Sequence[WriteItem]) -> dict[str, WriteResult]:
-            body = {"inputs": [{"id": key, "properties": _property_values(item)} for key, item in items]}
+            body = {"inputs": [{"id": key, "properties": property_values(item)} for key, item in items]}
             # 207: ids that do not exist (deleted, archived) are listed in ``errors``.
             page = self._json("POST", f"/crm/v3/objects/{object_type}/batch/update", body=body)
-            return _match_results(items, page, lambda raw: raw.get("id"))
+            return match_results(items, page, lambda raw: raw.get("id"))
 
         return self._write_batches([(str(key), item) for key, item in inputs], send)
 
@@ -626,7 +577,7 @@ class HubSpotClient:
             return send(items)
         except HubSpotApiError as error:
             if not error.is_validation or len(items) == 1:
-                return _failed_alone(items, error)
+                return failed_alone(items, error)
             first_error = error
         # A validation error fails the whole batch without naming the record. Try both halves: if
         # both fail the same way the cause is the request itself (a missing property, say) and no
@@ -659,7 +610,7 @@ class HubSpotClient:
         send: Callable[[Sequence[WriteItem]], dict[str, WriteResult]],
     ) -> dict[str, WriteResult]:
         if len(items) == 1:
-            return _failed_alone(items, error)
+            return failed_alone(items, error)
         middle = len(items) // 2
         outcome: dict[str, WriteResult] = {}
         for half in (items[:middle], items[middle:]):
@@ -674,7 +625,7 @@ class HubSpotClient:
     def associate(
         self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str, int]]
     ) -> list[WriteResult]:
-        types_by_pair = _grouped_types(((str(f), str(t)), type_id) for f, t, type_id in pairs)
+        types_by_pair = grouped_types(((str(f), str(t)), type_id) for f, t, type_id in pairs)
         outcome: dict[tuple[str, str], WriteResult] = {}
         path = f"/crm/v4/associations/{from_type}/{to_type}/batch/create"
         for chunk in chunks(list(types_by_pair), BATCH_SIZE):
@@ -683,13 +634,13 @@ class HubSpotClient:
                     {
                         "from": {"id": from_id},
                         "to": {"id": to_id},
-                        "types": _hubspot_defined(types_by_pair[(from_id, to_id)]),
+                        "types": hubspot_defined(types_by_pair[(from_id, to_id)]),
                     }
                     for from_id, to_id in chunk
                 ]
             }
             page = self._json("POST", path, body=body)
-            outcome.update(_match_association_results(chunk, page))
+            outcome.update(match_association_results(chunk, page))
         return [outcome[(str(f), str(t))] for f, t, _ in pairs]
 
     def ensure_unique_property(self, object_type: str, name: str, label: str) -> None:
@@ -727,167 +678,4 @@ class HubSpotClient:
                 409,
                 f"property {object_type}.{name} exists without unique values; upserts by it cannot work",
                 retryable=False,
-            )
-
-
-# -- answers -> results --------------------------------------------------------------------------
-
-
-class HubSpotApiError(VendorApiError):
-    """A HubSpot error answer, with its ``category`` and body kept for per-record results."""
-
-    def __init__(self, status: int, message: str, *, category: str, body: Mapping[str, Any]) -> None:
-        super().__init__(VENDOR, status, message, retryable=status == 429 or status >= 500)
-        self.category = category
-        self.body = dict(body)
-
-    @property
-    def is_validation(self) -> bool:
-        """An answer about the records sent, which a smaller batch may avoid."""
-        return self.status in (400, 409, 422)
-
-    def same_cause(self, other: HubSpotApiError) -> bool:
-        return (self.status, self.category, self.body.get("message")) == (
-            other.status,
-            other.category,
-            other.body.get("message"),
-        )
-
-
-def hubspot_error(response: requests.Response, what: str) -> HubSpotApiError:
-    status = response.status_code
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    body: dict[str, Any] = payload if isinstance(payload, dict) else {}
-    category = str(body.get("category") or body.get("errorType") or f"HTTP_{status}")
-    text = body.get("message") or (response.text or response.reason or "").strip()[:500]
-    message = f"{what}: {category}: {text}"
-    if body.get("correlationId"):
-        message += f" (correlationId {body['correlationId']})"
-    if not body:
-        body = {"category": category, "message": text}
-    return HubSpotApiError(status, message, category=category, body=body)
-
-
-def _failed_alone(items: Sequence[WriteItem], error: HubSpotApiError) -> dict[str, WriteResult]:
-    if len(items) != 1 or not error.is_validation:
-        raise error
-    return {items[0][0]: WriteResult(success=False, errors=(_error_entry(error),))}
-
-
-def _error_entry(error: HubSpotApiError) -> dict[str, Any]:
-    """A refused request as one record's error, with HubSpot's category and details."""
-    entry: dict[str, Any] = {"category": error.category, "message": str(error.body.get("message") or error)}
-    for name in ("subCategory", "context", "errors"):
-        if name in error.body:
-            entry[name] = error.body[name]
-    return entry
-
-
-def _association_inputs(associations: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-    """A create input's ``associations``: one entry per associated record, with all its types."""
-    return [
-        {"to": {"id": to_id}, "types": _hubspot_defined(types)}
-        for to_id, types in _grouped_types((str(to_id), t) for to_id, t in associations).items()
-    ]
-
-
-def _grouped_types[K](pairs: Iterable[tuple[K, int]]) -> dict[K, list[int]]:
-    """Association type ids by what they associate, each once, in the order given."""
-    grouped: dict[K, list[int]] = {}
-    for key, type_id in pairs:
-        types = grouped.setdefault(key, [])
-        if type_id not in types:
-            types.append(type_id)
-    return grouped
-
-
-def _hubspot_defined(type_ids: Iterable[int]) -> list[dict[str, Any]]:
-    return [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": t} for t in type_ids]
-
-
-def _property_values(item: Mapping[str, str | None], *, skip: str | None = None) -> dict[str, str]:
-    # HubSpot clears a property that is set to the empty string.
-    return {name: "" if value is None else value for name, value in item.items() if name != skip}
-
-
-def _match_results(
-    items: Sequence[WriteItem], page: Mapping[str, Any], key_of: Callable[[Mapping[str, Any]], Any]
-) -> dict[str, WriteResult]:
-    """Batch results matched to the inputs by their key (the id, or the id property's value);
-    inputs without a result take the errors that name them."""
-    keys = [key for key, _ in items]
-    by_folded_key = {key.lower(): key for key in keys}
-    outcome: dict[str, WriteResult] = {}
-    unmatched_results: list[Mapping[str, Any]] = []
-    for raw in page.get("results") or []:
-        key = by_folded_key.get(str(key_of(raw) or "").lower())
-        if key is None or key in outcome:
-            unmatched_results.append(raw)
-            continue
-        outcome[key] = WriteResult(success=True, id=str(raw.get("id")), created=_created(raw))
-    # A result without the key (HubSpot need not echo an id property) pairs up by position.
-    missing = [key for key in keys if key not in outcome]
-    if unmatched_results and len(unmatched_results) == len(missing) and not page.get("errors"):
-        for key, raw in zip(missing, unmatched_results, strict=True):
-            outcome[key] = WriteResult(success=True, id=str(raw.get("id")), created=_created(raw))
-    _attach_errors(
-        outcome, missing_keys=[k for k in keys if k not in outcome], errors=page.get("errors") or []
-    )
-    return outcome
-
-
-def _created(raw: Mapping[str, Any]) -> bool | None:
-    new = raw.get("new")
-    return None if new is None else bool(new)
-
-
-def _match_association_results(
-    pairs: Sequence[tuple[str, str]], page: Mapping[str, Any]
-) -> dict[tuple[str, str], WriteResult]:
-    outcome: dict[tuple[str, str], WriteResult] = {}
-    wanted = set(pairs)
-    for raw in page.get("results") or []:
-        pair = (str(raw.get("fromObjectId")), str(raw.get("toObjectId")))
-        if pair in wanted:
-            outcome[pair] = WriteResult(success=True, id=f"{pair[0]}->{pair[1]}")
-    missing = [pair for pair in pairs if pair not in outcome]
-    errors = list(page.get("errors") or [])
-    unclaimed = list(errors)
-    for pair in missing:
-        mine = [e for e in errors if {pair[0], pair[1]} & _context_values(e)]
-        for error in mine:
-            if error in unclaimed:
-                unclaimed.remove(error)
-        if mine:
-            outcome[pair] = WriteResult(success=False, errors=tuple(mine))
-    for pair in missing:
-        if pair not in outcome:
-            outcome[pair] = WriteResult(
-                success=False,
-                errors=tuple(unclaimed)
-                or ({"category": "MISSING_RESULT", "message": "HubSpot returned no result"},),
-            )
-    return outcome
-
-
-def _attach_errors(
-    outcome: dict[str, WriteResult], *, missing_keys: Sequence[str], errors: Sequence[Mapping[str, Any]]
-) -> None:
-    unclaimed = list(errors)
-    for key in missing_keys:
-        mine = [e for e in errors if key in _context_values(e) or key.lower() in _context_values(e)]
-        for error in mine:
-            if error in unclaimed:
-                unclaimed.remove(error)
-        if mine:
-            outcome[key] = WriteResult(success=False, errors=tuple(mine))
-    for key in missing_keys:
-        if key not in outcome:
-            outcome[key] = WriteResult(
-                success=False,
-                errors=tuple(unclaimed)
-                or ({"category": "MISSING_RESULT", "message": "HubSpot returned no result"},),
             )
