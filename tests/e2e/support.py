@@ -29,7 +29,7 @@ import requests
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from activity_sync.adapters.salesforce_api import soql_quote
+from activity_sync.adapters.salesforce_answers import soql_quote
 from activity_sync.domain import (
     Direction,
     HubSpotActivityType,

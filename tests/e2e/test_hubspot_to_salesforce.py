@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from activity_sync.adapters.salesforce_api import soql_quote
+from activity_sync.adapters.salesforce_answers import soql_quote
 from activity_sync.domain import HubSpotActivityType
 from activity_sync_tools.rehearsal import PORTAL_ID
 from tests.e2e.support import E2E, h2s, iso, utcnow

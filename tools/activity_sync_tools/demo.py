@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from activity_sync.adapters.salesforce_api import soql_quote
+from activity_sync.adapters.salesforce_answers import soql_quote
 from activity_sync.domain import ALL_SYNC_TYPES, Direction, HubSpotActivityType, TypeSettings
 from activity_sync.rules.switches import turn_on
 from activity_sync_tools.rehearsal import PORTAL_ID, Rehearsal, salesforce_app

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from activity_sync.adapters.salesforce_api import soql_quote
+from activity_sync.adapters.salesforce_answers import soql_quote
 from activity_sync.adapters.salesforce_oauth import default_jwt_audience
 
 # A SOQL string literal: quotes around characters that are neither a quote nor a backslash, or

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from activity_sync.adapters.http import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, Deadline
-from activity_sync.adapters.salesforce_api import SalesforceClient, _Subrequest
+from activity_sync.adapters.salesforce_answers import Subrequest
+from activity_sync.adapters.salesforce_api import SalesforceClient
 from activity_sync.adapters.salesforce_oauth import SalesforceAuth
 from activity_sync.ports import VendorApiError
 
@@ -24,9 +25,9 @@ class StubbedComposite(SalesforceClient):
             SalesforceAuth("https://login.example.com/services/oauth2/token", "id", client_secret="s")
         )
         self.refusal = refusal
-        self.sent: list[Sequence[_Subrequest]] = []
+        self.sent: list[Sequence[Subrequest]] = []
 
-    def _composite(self, what: str, subrequests: Sequence[_Subrequest]) -> list[tuple[int, Any]]:
+    def _composite(self, what: str, subrequests: Sequence[Subrequest]) -> list[tuple[int, Any]]:
         self.sent.append(subrequests)
         answers: list[tuple[int, Any]] = []
         for index, subrequest in enumerate(subrequests):

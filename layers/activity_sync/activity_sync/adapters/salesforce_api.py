@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -34,6 +33,18 @@ from activity_sync.adapters.http import (
     mount_retries,
     transport_error,
 )
+from activity_sync.adapters.salesforce_answers import (
+    COLLECTION_SIZE,
+    PlannedWrite,
+    Subrequest,
+    endpoint,
+    error_answer,
+    quoted_lists,
+    salesforce_error,
+    strip_attributes,
+    subrequest_errors,
+    write_result,
+)
 from activity_sync.adapters.salesforce_oauth import OAUTH_TOKEN_PATH, SalesforceAuth
 from activity_sync.batching import chunks
 from activity_sync.domain import SalesforceUser
@@ -42,153 +53,21 @@ from activity_sync.ports import BudgetExhausted, CollectionWrite, SoqlQuery, Ven
 
 if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce
-    from simple_salesforce.exceptions import SalesforceError
 
     from activity_sync.adapters.budget import ApiBudget
 
 VENDOR = "salesforce"
-COLLECTION_SIZE = 200  # sObject Collections: at most 200 records (or ids) per call
 # Marks the service's own writes: Change Data Capture reports it as ``changeOrigin`` (R14).
 CALL_OPTIONS = {"Sforce-Call-Options": "client=activity-sync"}
-# GET /query?q= is bounded by the URL length (16,384 bytes); keep each IN list well below it.
-MAX_IN_CLAUSE_CHARS = 8_000
 # A composite request takes up to 25 subrequests, at most five of them sObject Collections or
 # queries, and counts as one API call (shared/reference/salesforce-api.md; Salesforce's "Send
 # Multiple Requests Using Composite": "The entire series of requests counts as a single call").
 # Five Collections subrequests of 200 records: 1,000 records written or read for one API call.
 MAX_COMPOSITE_QUERIES = 5
 MAX_COMPOSITE_COLLECTIONS = 5
-RETRYABLE_ERROR_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
-
-
-# Salesforce's SOQL string escapes
-# (https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm).
-_SOQL_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-)
-
-
-def soql_quote(value: str) -> str:
-    """``value`` as a SOQL string literal, quotes included; safe for ``=`` and ``IN`` comparisons
-    (``LIKE`` patterns need ``%`` and ``_`` escaped on top)."""
-    return "'" + value.translate(_SOQL_ESCAPES) + "'"
-
-
-# -- authentication ------------------------------------------------------------------------------
 
 
 # -- the REST client -----------------------------------------------------------------------------
-
-
-def _endpoint(query: SoqlQuery) -> str:
-    return "queryAll" if query.include_deleted else "query"
-
-
-def _strip_attributes(value: Any) -> Any:
-    """A query row without Salesforce's ``attributes`` blocks (nested relationships included)."""
-    if isinstance(value, dict):
-        return {k: _strip_attributes(v) for k, v in value.items() if k != "attributes"}
-    if isinstance(value, list):
-        return [_strip_attributes(v) for v in value]
-    return value
-
-
-def _quoted_lists(values: Sequence[str], max_chars: int = MAX_IN_CLAUSE_CHARS) -> Iterator[str]:
-    """``'a','b',…`` lists for ``IN (…)``, each short enough for one query URL."""
-    batch: list[str] = []
-    length = 0
-    for value in values:
-        literal = soql_quote(value)
-        if batch and (length + len(literal) + 1 > max_chars or len(batch) >= COLLECTION_SIZE):
-            yield ",".join(batch)
-            batch, length = [], 0
-        batch.append(literal)
-        length += len(literal) + 1
-    if batch:
-        yield ",".join(batch)
-
-
-def _write_result(raw: Mapping[str, Any]) -> WriteResult:
-    created = raw.get("created")
-    return WriteResult(
-        success=bool(raw.get("success")),
-        id=None if raw.get("id") is None else str(raw["id"]),
-        created=None if created is None else bool(created),
-        errors=tuple(raw.get("errors") or ()),
-    )
-
-
-@dataclass(frozen=True)
-class _Subrequest:
-    """One request of a composite call: ``path`` is relative to ``/services/data/vXX.X/`` (its
-    query string included)."""
-
-    method: str
-    path: str
-    body: Any = None
-    headers: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class _PlannedWrite:
-    """A write as Collections requests send it (``PATCH`` to ``path``): its records (an upsert's
-    merged by External ID, since one request may not name an External ID twice) and how to give
-    back one result per record the caller passed."""
-
-    path: str
-    records: list[dict[str, Any]]
-    keys: list[str] | None = None  # an upsert's External ID of each record passed, in order
-
-    @classmethod
-    def of(cls, write: CollectionWrite) -> _PlannedWrite:
-        attributes = {"type": write.sobject}
-        if write.external_id_field is None:
-            return cls("composite/sobjects", [{**r, "attributes": attributes} for r in write.records])
-        field_name = write.external_id_field
-        keys: list[str] = []
-        latest: dict[str, dict[str, Any]] = {}  # repeated records merge in order: later values win
-        for record in write.records:
-            value = record.get(field_name)
-            if value is None or value == "":
-                raise ValueError(f"every upsert record needs a value for {field_name}")
-            keys.append(str(value))
-            latest.setdefault(str(value), {}).update(record)
-        return cls(
-            f"composite/sobjects/{write.sobject}/{field_name}",
-            [{**record, "attributes": attributes} for record in latest.values()],
-            keys,
-        )
-
-    def results(self, written: list[WriteResult]) -> list[WriteResult]:
-        if self.keys is None:
-            return written
-        by_key = dict(zip(dict.fromkeys(self.keys), written, strict=True))
-        return [by_key[key] for key in self.keys]
-
-
-def _subrequest_errors(status: int, answer: Any) -> tuple[dict[str, Any], ...]:
-    """A composite subrequest's error answer (``[{errorCode, message}]``) as per-record errors."""
-    entries = [e for e in (answer if isinstance(answer, list) else [answer]) if isinstance(e, dict)]
-    errors = tuple(
-        {"statusCode": str(e.get("errorCode") or f"HTTP_{status}"), "message": str(e.get("message") or "")}
-        for e in entries
-    )
-    return errors or ({"statusCode": f"HTTP_{status}", "message": str(answer)[:500]},)
-
-
-def salesforce_error(what: str, error: SalesforceError) -> VendorApiError:
-    return error_answer(what, int(error.status), error.content)
-
-
-def error_answer(what: str, status: int, content: Any) -> VendorApiError:
-    """A Salesforce error answer (``[{errorCode, message}]``), of a request or a composite
-    subrequest, as a VendorApiError."""
-    entries = content if isinstance(content, list) else [content]
-    codes = [str(e.get("errorCode")) for e in entries if isinstance(e, dict) and e.get("errorCode")]
-    messages = [str(e.get("message")) for e in entries if isinstance(e, dict) and e.get("message")]
-    detail = "; ".join(f"{c}: {m}" for c, m in zip(codes, messages, strict=False)) or str(content)[:500]
-    retryable = status == 429 or status >= 500 or bool(RETRYABLE_ERROR_CODES.intersection(codes))
-    return VendorApiError(VENDOR, status, f"{what}: {detail}", retryable=retryable)
 
 
 class _FirstPages:
@@ -358,11 +237,11 @@ class SalesforceClient:
         call, as the same Collections request sent alone would: writes by External ID and by Id
         are idempotent, so the batch is simply tried again. Refused for good, its records fail
         with Salesforce's answer, and the other subrequests' results stand."""
-        planned = [_PlannedWrite.of(write) for write in writes]
+        planned = [PlannedWrite.of(write) for write in writes]
         subrequests = [
             (
                 index,
-                _Subrequest("PATCH", plan.path, {"allOrNone": False, "records": list(chunk)}, CALL_OPTIONS),
+                Subrequest("PATCH", plan.path, {"allOrNone": False, "records": list(chunk)}, CALL_OPTIONS),
             )
             for index, plan in enumerate(planned)
             for chunk in chunks(plan.records, COLLECTION_SIZE)
@@ -373,7 +252,7 @@ class SalesforceClient:
                 written[index] += results
         return [plan.results(results) for plan, results in zip(planned, written, strict=True)]
 
-    def _send_collections(self, subrequests: Sequence[_Subrequest]) -> list[list[WriteResult]]:
+    def _send_collections(self, subrequests: Sequence[Subrequest]) -> list[list[WriteResult]]:
         """Collections requests in one call: alone as itself, several as one composite call."""
         if len(subrequests) == 1:
             (only,) = subrequests
@@ -393,10 +272,10 @@ class SalesforceClient:
             refused = error_answer(what, status, answer)
             if refused.retryable:
                 raise refused
-            results.append([WriteResult(success=False, errors=_subrequest_errors(status, answer))] * expected)
+            results.append([WriteResult(success=False, errors=subrequest_errors(status, answer))] * expected)
         return results
 
-    def _composite(self, what: str, subrequests: Sequence[_Subrequest]) -> list[tuple[int, Any]]:
+    def _composite(self, what: str, subrequests: Sequence[Subrequest]) -> list[tuple[int, Any]]:
         """One composite request (``allOrNone`` false: the subrequests stand alone); each
         subrequest's HTTP status and body, in order."""
         composite_request = []
@@ -440,7 +319,7 @@ class SalesforceClient:
             raise VendorApiError(
                 VENDOR, 200, f"{what}: {len(rows)} results for {expected} records", retryable=False
             )
-        return [_write_result(row) for row in rows]
+        return [write_result(row) for row in rows]
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
         results: list[WriteResult] = []
@@ -479,13 +358,13 @@ class SalesforceClient:
     def first_pages(self, queries: Sequence[SoqlQuery]) -> list[dict[str, Any] | VendorApiError]:
         """One composite request (``allOrNone`` false: the queries stand alone) with a query or
         queryAll subrequest per query: each query's first page, or the error its subrequest got."""
-        subrequests = [_Subrequest("GET", f"{_endpoint(q)}?{urlencode({'q': q.soql})}") for q in queries]
+        subrequests = [Subrequest("GET", f"{endpoint(q)}?{urlencode({'q': q.soql})}") for q in queries]
         pages: list[dict[str, Any] | VendorApiError] = []
         for query, (status, body) in zip(queries, self._composite("GET query", subrequests), strict=True):
             if 200 <= status < 300 and isinstance(body, dict):  # HTTP success
                 pages.append(body)
             else:
-                pages.append(error_answer(f"GET {_endpoint(query)} (composite)", status, body))
+                pages.append(error_answer(f"GET {endpoint(query)} (composite)", status, body))
         return pages
 
     def _rows_after(self, first: _FirstPages, index: int, query: SoqlQuery) -> Iterator[dict[str, Any]]:
@@ -493,12 +372,12 @@ class SalesforceClient:
         if page is None:
             yield from self.query(query.soql, include_deleted=query.include_deleted)
         else:
-            yield from self._rows_from(page, _endpoint(query))
+            yield from self._rows_from(page, endpoint(query))
 
     def _rows_from(self, page: Mapping[str, Any], endpoint: str) -> Iterator[dict[str, Any]]:
         while True:
             for row in page.get("records") or []:
-                yield _strip_attributes(row)
+                yield strip_attributes(row)
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
@@ -523,7 +402,7 @@ class SalesforceClient:
                 answers = [(200, self._restful("GET", path, params=queries[0]))]
             else:
                 answers = self._composite(
-                    f"GET {path}", [_Subrequest("GET", f"{path}?{urlencode(query)}") for query in queries]
+                    f"GET {path}", [Subrequest("GET", f"{path}?{urlencode(query)}") for query in queries]
                 )
             for chunk, (status, rows) in zip(group, answers, strict=True):
                 if not 200 <= status < 300:
@@ -532,7 +411,7 @@ class SalesforceClient:
                 # deleted).
                 for record_id, row in zip(chunk, rows or [], strict=False):
                     if isinstance(row, dict):
-                        found[record_id] = _strip_attributes(row)
+                        found[record_id] = strip_attributes(row)
         return found
 
     def active_users(self) -> list[SalesforceUser]:
@@ -559,7 +438,7 @@ class SalesforceClient:
                     "ORDER BY CreatedDate, Id"
                 ),
             )
-            for in_list in _quoted_lists(wanted)
+            for in_list in quoted_lists(wanted)
             for sobject, extra_condition in objects
         ]
         # Contacts and Leads (and further lists of emails) in one composite call.
