@@ -23,6 +23,7 @@ from activity_sync.ports import (
     WaitingActivity,
     WaitingEntry,
     hubspot_key,
+    newest_contact_reads,
     read_instant,
     salesforce_key,
 )
@@ -119,17 +120,12 @@ class InMemoryLinks:
         return True
 
     def refresh_contacts(self, refreshed: Sequence[tuple[StoredLink, Mapping[str, Any]]]) -> int:
-        newest: dict[str, tuple[StoredLink, Mapping[str, Any]]] = {}
-        for link, contact in refreshed:
-            kept = newest.get(link.key)
-            if kept is None or _read_order(contact) >= _read_order(kept[1]):
-                newest[link.key] = (link, contact)
         stored = 0
-        for chunk in chunks(list(newest.values()), TRANSACTION_ITEMS):
+        for chunk in chunks(newest_contact_reads(refreshed), TRANSACTION_ITEMS):
             if all(self._may_refresh(link, contact) for link, contact in chunk):
                 for link, contact in chunk:
                     self.items[link.key] = replace(self.items[link.key], contact=dict(contact))
-                    self._read_at[link.key] = _read_order(contact)
+                    self._read_at[link.key] = read_instant(contact) or self._clock()
                 stored += len(chunk)
         return stored
 
@@ -321,7 +317,3 @@ class InMemorySyncState:
         for key in released:
             del self.dead[key]
         return len(released)
-
-
-def _read_order(contact: Mapping[str, Any]) -> dt.datetime:
-    return read_instant(contact) or dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 # What every function uses; the vendor clients and the API budget are imported by the functions
 # that call the vendors (``Service``), not by the receiver (its cold start).
+from activity_sync.adapters.budget import HUBSPOT, SALESFORCE
 from activity_sync.adapters.dynamodb import (
     LinkRepository,
     SettingsRepository,
@@ -27,7 +28,6 @@ from activity_sync.domain import HubSpotActivityType, SalesforceActivityType, Sy
 from activity_sync.observability import logger, metrics
 from activity_sync.rules.priority import priority_of
 
-HUBSPOT, SALESFORCE = "hubspot", "salesforce"  # the API budgets' vendors (adapters.budget)
 VENDOR_CALL_METRICS = {HUBSPOT: "HubSpotApiCalls", SALESFORCE: "SalesforceApiCalls"}
 
 if TYPE_CHECKING:

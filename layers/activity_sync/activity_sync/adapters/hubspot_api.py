@@ -24,6 +24,7 @@ import requests
 
 from activity_sync.adapters.http import MAX_RETRIES, Deadline, log_retry, mount_retries, transport_error
 from activity_sync.adapters.hubspot_answers import (
+    VENDOR,
     HubSpotApiError,
     WriteItem,
     association_inputs,
@@ -49,7 +50,6 @@ from activity_sync.rules.hubspot_records import modified_property
 if TYPE_CHECKING:
     from activity_sync.adapters.budget import ApiBudget
 
-VENDOR = "hubspot"
 
 BATCH_SIZE = 100  # CRM object batch endpoints (read, upsert, associations create)
 # Associations batch read accepts at most 1,000 ids since 2025-02-10

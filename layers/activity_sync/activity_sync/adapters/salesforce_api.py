@@ -35,6 +35,7 @@ from activity_sync.adapters.http import (
 )
 from activity_sync.adapters.salesforce_answers import (
     COLLECTION_SIZE,
+    VENDOR,
     PlannedWrite,
     Subrequest,
     endpoint,
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 
     from activity_sync.adapters.budget import ApiBudget
 
-VENDOR = "salesforce"
 # Marks the service's own writes: Change Data Capture reports it as ``changeOrigin`` (R14).
 CALL_OPTIONS = {"Sforce-Call-Options": "client=activity-sync"}
 # A composite request takes up to 25 subrequests, at most five of them sObject Collections or

@@ -23,13 +23,13 @@ from activity_sync.adapters.http import (
     mount_retries,
     transport_error,
 )
+from activity_sync.adapters.salesforce_answers import VENDOR
 from activity_sync.observability import logger
 from activity_sync.ports import VendorApiError
 
 if TYPE_CHECKING:
     pass
 
-VENDOR = "salesforce"
 Flow = Literal["client_credentials", "jwt_bearer"]
 JWT_LIFETIME_SECONDS = 180  # Salesforce accepts an assertion whose exp is at most 3 minutes ahead
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

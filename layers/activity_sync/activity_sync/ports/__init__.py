@@ -19,6 +19,7 @@ from activity_sync.ports.storage import (
     WaitingActivity,
     WaitingEntry,
     hubspot_key,
+    newest_contact_reads,
     read_instant,
     salesforce_key,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "WaitingEntry",
     "WriteResult",
     "hubspot_key",
+    "newest_contact_reads",
     "read_instant",
     "salesforce_key",
 ]

@@ -52,6 +52,20 @@ def read_instant(contact: Mapping[str, Any]) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def newest_contact_reads(
+    refreshed: Sequence[tuple[StoredLink, Mapping[str, Any]]],
+) -> list[tuple[StoredLink, Mapping[str, Any]]]:
+    """Of several reads of one linked contact, the newest (by ``read_at``): a store keeps one read
+    per link and a transaction may not name one item twice."""
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    newest: dict[str, tuple[StoredLink, Mapping[str, Any]]] = {}
+    for link, contact in refreshed:
+        kept = newest.get(link.key)
+        if kept is None or (read_instant(contact) or oldest) >= (read_instant(kept[1]) or oldest):
+            newest[link.key] = (link, contact)
+    return list(newest.values())
+
+
 @dataclass(frozen=True)
 class Link:
     """A link to write: the HubSpot record (``object_type``, ``hubspot_id``) and its twin."""

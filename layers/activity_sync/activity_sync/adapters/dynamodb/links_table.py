@@ -5,7 +5,6 @@ What is read leaves as ``StoredLink`` values: no item crosses the port."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,7 +24,14 @@ from activity_sync.adapters.dynamodb.writes import (
 )
 from activity_sync.batching import chunks
 from activity_sync.observability import logger
-from activity_sync.ports import Link, StoredLink, hubspot_key, read_instant, salesforce_key
+from activity_sync.ports import (
+    Link,
+    StoredLink,
+    hubspot_key,
+    newest_contact_reads,
+    read_instant,
+    salesforce_key,
+)
 
 
 class LinkItem(Model):
@@ -62,10 +68,6 @@ def stored_link(item: LinkItem) -> StoredLink:
         contact=item.contact,
         updated_at=item.updated_at,
     )
-
-
-def _read_order(contact: Mapping[str, Any]) -> dt.datetime:
-    return read_instant(contact) or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 class LinkRepository:
@@ -156,14 +158,8 @@ class LinkRepository:
         the reads are a cache, and the next read tries again. Returns how many were stored. (IAM: an
         Update inside a transaction needs only dynamodb:UpdateItem,
         https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)"""
-        # TransactWriteItems refuses one item twice: of two reads of one contact, the newer goes.
-        newest: dict[str, tuple[StoredLink, Mapping[str, Any]]] = {}
-        for link, contact in refreshed:
-            kept = newest.get(link.key)
-            if kept is None or _read_order(contact) >= _read_order(kept[1]):
-                newest[link.key] = (link, contact)
         stored = 0
-        for chunk in chunks(list(newest.values()), TRANSACTION_ITEMS):
+        for chunk in chunks(newest_contact_reads(refreshed), TRANSACTION_ITEMS):
             try:
                 with TransactWrite(connection=transactions()) as transaction:
                     for link, contact in chunk:
