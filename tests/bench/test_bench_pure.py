@@ -133,7 +133,7 @@ def counts(**overrides: object) -> Counts:
             "POST /services/oauth2/token": 5,  # token requests are not API spend
         },
         "hubspot_counters": {
-            "POST /crm/v3/objects/<object_type>/batch/<action>": 4,
+            "POST /crm/objects/2026-09/<object_type>/batch/<action>": 4,
             "POST /submissions/v3/integration/submit/<portal_id>/<form_guid>": 9,  # the visitors
         },
         "aws_usage": {

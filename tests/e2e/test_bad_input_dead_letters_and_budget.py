@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import requests
 
+from activity_sync.adapters.hubspot_api import OBJECTS
 from activity_sync.domain import HubSpotActivityType, SalesforceActivityType
+from activity_sync_tools.operate.dead_letters import DeadLetter as OperatorDeadLetter
 from activity_sync_tools.rehearsal import OUTBOUND_MESSAGE_TOKEN, PORTAL_ID, salesforce_app
 from tests.e2e.support import E2E, TASK_TYPE_VALUES, h2s, iso, s2h, utcnow
 
@@ -451,7 +453,7 @@ def test_r7_r18_a_new_contact_owner_assigns_the_next_task_and_linked_contacts_co
         e2e.salesforce.users["ana"]
     ]
     spent = e2e.hubspot.requests_since(mark)
-    assert ("POST", "/crm/v3/objects/contacts/batch/read") not in spent, spent
+    assert ("POST", f"{OBJECTS}/contacts/batch/read") not in spent, spent
 
 
 def test_r15_a_write_retried_after_an_expired_session_and_a_salesforce_error_makes_one_task(
@@ -475,3 +477,65 @@ def test_r15_a_write_retried_after_an_expired_session_and_a_salesforce_error_mak
     tasks = e2e.salesforce.tasks_for_activity(f"hs:note:{note}")
     assert [t["Subject"] for t in tasks] == ["Note: Written during an outage"]
     assert e2e.dead_letters(NOTES) == []
+
+
+def test_r16_calls_hubspots_validation_rules_refuse_rest_alone_with_the_property_named(
+    e2e: E2E, desk: Desk
+) -> None:
+    # Given calls copied to HubSpot: four a rep logged earlier, two of them without notes
+    salesforce_calls = s2h(SalesforceActivityType.CALL)
+    e2e.switch_on(salesforce_calls)
+
+    def log(subject: str, **fields: str) -> str:
+        call = {"Subject": subject, "TaskSubtype": "Call", "Status": "Completed", "WhoId": desk.person}
+        return e2e.salesforce.create("Task", {**call, **fields}, as_user="ana")
+
+    notes = {"Description": "Talked pricing"}
+    earlier = [log(f"Call {n}", **(notes if n % 2 == 0 else {})) for n in range(4)]
+    e2e.drain()
+    # and then a validation rule of the portal's admin requiring a call body (HubSpot checks API
+    # writes against such rules from version 2026-09 on)
+    e2e.hubspot.admin("POST", "config", {"validation_rules": {"calls": ["hs_call_body"]}})
+
+    # When the rep renames the four calls (one batch of updates, two of which break the rule) and
+    # logs two new ones, one without notes (one batch of creates)
+    for call in earlier:
+        e2e.salesforce.update("Task", call, {"Subject": f"Renamed {call}"}, as_user="ana")
+    e2e.drain()
+    new_good, new_bare = log("New call", Description="Booked a demo"), log("New call without notes")
+    e2e.drain()
+
+    # Then the calls with notes are in HubSpot as they are now; each call without rests alone in
+    # the dead-letter queue, with HubSpot's words naming the property, all under one reason (one
+    # group in `activity-sync errors`)
+    def copies(salesforce_id: str) -> list[dict[str, Any]]:
+        return e2e.hubspot.search_eq("calls", "activity_sync_salesforce_id", salesforce_id, ["hs_call_title"])
+
+    bare = [earlier[1], earlier[3], new_bare]
+    assert [c[0]["hs_call_title"] for c in map(copies, (earlier[0], earlier[2]))] == [
+        f"Renamed {earlier[0]}",
+        f"Renamed {earlier[2]}",
+    ]
+    assert len(copies(new_good)) == 1
+    letters = [d for d in e2e.dead_letters(salesforce_calls) if d.body.get("object_id") in bare]
+    log_lines = e2e.function_log("SalesforceCallSyncer")
+    assert sorted(d.body["object_id"] for d in letters) == sorted(bare), log_lines
+    for letter in letters:
+        assert "VALIDATION_ERROR" in letter.reason, letter.reason
+        assert "hs_call_body" in letter.reason, letter.reason
+    assert len({_reason_kind(d.reason) for d in letters}) == 1, [d.reason for d in letters]
+
+    # When the admin relaxes the rule and re-drives the dead letters
+    e2e.hubspot.admin("POST", "config", {"validation_rules": {}})
+    e2e.redrive(salesforce_calls)
+    e2e.drain()
+
+    # Then the three calls sync, once each, as they are now, and their letters are gone
+    assert [len(copies(call)) for call in bare] == [1, 1, 1]
+    assert copies(earlier[1])[0]["hs_call_title"] == f"Renamed {earlier[1]}"
+    assert [d for d in e2e.dead_letters(salesforce_calls) if d.body.get("object_id") in bare] == []
+
+
+def _reason_kind(reason: str) -> str:
+    """How ``activity-sync errors`` groups this reason."""
+    return OperatorDeadLetter("calls", "m", "r", "{}", reason, None, "url").reason_kind

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from activity_sync.adapters.hubspot_api import OBJECTS
 from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY, SalesforceActivityType
 from activity_sync_tools.rehearsal import OUTBOUND_MESSAGE_TOKEN
 from tests.e2e.support import E2E, iso, s2h, utcnow
@@ -265,7 +266,7 @@ def test_r18_records_new_to_hubspot_cost_one_hubspot_call_per_batch_their_contac
     # same call: no upsert, no association call
     spent = e2e.hubspot.requests_since(mark)
     batches = e2e.invocations("SalesforceCallSyncer") - before_batches
-    assert _writes(spent) == [("POST", "/crm/v3/objects/calls/batch/create")] * batches, spent
+    assert _writes(spent) == [("POST", f"{OBJECTS}/calls/batch/create")] * batches, spent
     assert 1 <= batches <= 3, spent
 
 
@@ -314,7 +315,7 @@ def test_r15_an_outbound_message_delivered_twice_makes_one_hubspot_activity_and_
     copies = _copies(e2e, "calls", call)
     assert len(copies) == 1, copies
     writes = _writes(e2e.hubspot.requests_since(mark))
-    assert writes == [("POST", "/crm/v3/objects/calls/batch/create")], writes
+    assert writes == [("POST", f"{OBJECTS}/calls/batch/create")], writes
     assert e2e.dead_letters(s2h(SalesforceActivityType.CALL)) == []
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from activity_sync.adapters.hubspot_api import MARKETING_EMAILS, OBJECTS, OWNERS
 from activity_sync.adapters.salesforce_answers import soql_quote
 from activity_sync.domain import ALL_SYNC_TYPES, Direction, HubSpotActivityType, TypeSettings
 from activity_sync.rules.switches import turn_on
@@ -217,13 +218,13 @@ class Demo:
     def contact_id(self, email: str) -> str:
         found = self.hubspot_api(
             "POST",
-            "/crm/v3/objects/contacts/search",
+            f"{OBJECTS}/contacts/search",
             {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}]},
         )
         return str(found["results"][0]["id"])
 
     def owner_id(self, email: str) -> str:
-        owners = self.hubspot_api("GET", f"/crm/v3/owners?email={email}")
+        owners = self.hubspot_api("GET", f"{OWNERS}?email={email}")
         return str(owners["results"][0]["id"])
 
     def engagement(self, object_type: str, properties: Mapping[str, Any], contacts: list[str]) -> str:
@@ -357,7 +358,7 @@ def run() -> int:
             {
                 "type": "OPEN",
                 "recipient": "bob@globex.example",
-                "emailId": demo.hubspot_api("GET", "/marketing/v3/emails")["results"][0]["id"],
+                "emailId": demo.hubspot_api("GET", MARKETING_EMAILS)["results"][0]["id"],
             },
         )
         form_id = demo.hubspot_api("GET", "/marketing/v3/forms")["results"][0]["id"]
@@ -507,7 +508,7 @@ def report(world: Rehearsal, demo: Demo) -> None:
     ):
         found = demo.hubspot_api(
             "POST",
-            f"/crm/v3/objects/{object_type}/search",
+            f"{OBJECTS}/{object_type}/search",
             {
                 "filterGroups": [
                     {"filters": [{"propertyName": "activity_sync_salesforce_id", "operator": "HAS_PROPERTY"}]}

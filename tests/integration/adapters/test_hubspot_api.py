@@ -20,7 +20,14 @@ from activity_sync.adapters.http import (
     worst_case_call_seconds,
 )
 from activity_sync.adapters.hubspot_answers import parse_instant
-from activity_sync.adapters.hubspot_api import HubSpotClient
+from activity_sync.adapters.hubspot_api import (
+    API_VERSION,
+    ASSOCIATIONS,
+    OBJECTS,
+    OWNERS,
+    PROPERTIES,
+    HubSpotClient,
+)
 from activity_sync.ports import HubSpotApi, NewObject, VendorApiError
 from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot.testing import Admin, OpenApi, openapi_directory
@@ -90,8 +97,8 @@ def test_read_objects_chunks_250_ids_into_three_batch_reads_and_drops_missing_id
     created_at = found[ids[7]].created_at
     assert created_at is not None
     assert created_at.utcoffset() == dt.timedelta(0)
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/read") == 3
-    assert hubspot.calls["POST /crm/v3/objects/notes/batch/read"] == 3
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/read") == 3
+    assert hubspot.calls[f"POST {OBJECTS}/notes/batch/read"] == 3
     assert hubspot.calls.total() == 3
 
 
@@ -148,7 +155,7 @@ def test_associated_ids_follows_one_ids_own_paging_and_keeps_ids_without_associa
     # and the contact without notes is still a key
     assert sorted(associated[busy]) == sorted(refs["notes"].values())
     assert associated[idle] == []
-    assert hubspot_log.count("POST", "/crm/v4/associations/contacts/notes/batch/read") == 2
+    assert hubspot_log.count("POST", f"{ASSOCIATIONS}/contacts/notes/batch/read") == 2
     assert hubspot.calls.total() == 2
 
 
@@ -171,7 +178,7 @@ def test_associated_ids_sends_up_to_1000_ids_per_batch_read(
 
     # Then two calls cover them (HubSpot's batch read limit is 1,000 ids)
     assert all(associated[n] == [refs["contacts"]["c"]] for n in note_ids)
-    assert hubspot_log.count("POST", "/crm/v4/associations/notes/contacts/batch/read") == 2
+    assert hubspot_log.count("POST", f"{ASSOCIATIONS}/notes/contacts/batch/read") == 2
 
 
 # -- search_modified -------------------------------------------------------------------------------
@@ -224,7 +231,7 @@ def test_search_modified_returns_the_window_oldest_first_across_short_pages(
     stamps = [r.properties["hs_lastmodifieddate"] or "" for r in found]
     assert stamps == sorted(stamps)
     assert found[0].properties["hs_note_body"] == "note n2"
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/search") == 2
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/search") == 2
 
 
 def test_search_modified_gets_past_the_10000_result_cap_by_restarting_from_the_last_instant(
@@ -246,8 +253,8 @@ def test_search_modified_gets_past_the_10000_result_cap_by_restarting_from_the_l
     assert {r.id for r in found} == set(ids)
     stamps = [r.properties["hs_lastmodifieddate"] or "" for r in found]
     assert stamps == sorted(stamps)
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/search") == 52
-    assert hubspot.calls["POST /crm/v3/objects/notes/search"] == 52
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/search") == 52
+    assert hubspot.calls[f"POST {OBJECTS}/notes/search"] == 52
 
 
 def test_search_modified_walks_a_capped_single_instant_by_object_id(
@@ -459,7 +466,7 @@ def test_find_contacts_by_email_is_case_insensitive_and_chunks_100_values(
     assert len(found) == 150
     assert found["p42@example.com"].properties["firstname"] == "P42"
     assert "ghost@example.com" not in found
-    assert hubspot_log.count("POST", "/crm/v3/objects/contacts/search") == 2
+    assert hubspot_log.count("POST", f"{OBJECTS}/contacts/search") == 2
 
 
 # -- writes ----------------------------------------------------------------------------------------
@@ -488,7 +495,7 @@ def test_upsert_objects_creates_then_updates_in_batches_of_100_in_input_order(
     assert all(r.success and r.created is False for r in second)
     assert [r.id for r in second] == [r.id for r in reversed(first)]
     assert len({r.id for r in first}) == 250
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/upsert") == 6
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/upsert") == 6
     note_id = first[0].id or ""
     stored = hubspot.read_objects("notes", [note_id], ["hs_note_body", "activity_sync_key"])[note_id]
     assert (stored.properties["hs_note_body"], stored.properties["activity_sync_key"]) == ("edited", "sf-0")
@@ -519,7 +526,7 @@ def test_upsert_objects_isolates_an_invalid_record_and_writes_the_others(
     assert results[6].error_codes == ["VALIDATION_ERROR"]
     assert "hs_task_status" in results[6].message
     # (seven calls: the batch, its halves, then halving the failing half down to the bad task)
-    assert hubspot_log.statuses("POST", "/crm/v3/objects/tasks/batch/upsert") == [
+    assert hubspot_log.statuses("POST", f"{OBJECTS}/tasks/batch/upsert") == [
         400,
         200,
         400,
@@ -543,7 +550,7 @@ def test_upsert_objects_raises_when_every_record_fails_the_same_way(
     # Then the request's own error is raised (not retryable) after three calls: the batch and its halves
     assert raised.value.status == 400
     assert raised.value.retryable is False
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/upsert") == 3
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/upsert") == 3
 
 
 def test_create_objects_creates_with_associations_in_one_call_per_100_in_input_order(
@@ -569,8 +576,8 @@ def test_create_objects_creates_with_associations_in_one_call_per_100_in_input_o
     # association call
     assert all(r.success and r.id for r in results)
     assert len({r.id for r in results}) == 150
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/create") == 2
-    assert hubspot_log.count("POST", "/crm/v4/associations/notes/contacts/batch/create") == 0
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/create") == 2
+    assert hubspot_log.count("POST", f"{ASSOCIATIONS}/notes/contacts/batch/create") == 0
     ids = [r.id or "" for r in results]
     stored = hubspot.read_objects("notes", ids[:2], ["activity_sync_key"])
     assert [stored[i].properties["activity_sync_key"] for i in ids[:2]] == ["new-0", "new-1"]
@@ -582,7 +589,7 @@ def test_create_objects_creates_with_associations_in_one_call_per_100_in_input_o
 def test_the_create_request_is_the_one_hubspots_spec_describes(
     hubspot: HubSpotClient, hubspot_admin: Admin, hubspot_log: SandboxLog
 ) -> None:
-    # Given HubSpot's own OpenAPI spec of calls, and a contact
+    # Given HubSpot's own OpenAPI spec of calls (the version the client calls), and a contact
     directory = openapi_directory(ROOT)
     assert directory.is_dir(), f"HubSpot's OpenAPI specs are not at {directory}; set HUBSPOT_OPENAPI_DIR"
     hubspot.ensure_unique_property("calls", "activity_sync_key", "Activity sync key")
@@ -603,11 +610,13 @@ def test_the_create_request_is_the_one_hubspots_spec_describes(
     # present even when empty: the spec requires them), each associated record named once
     (sent,) = [e for e in hubspot_log.entries() if e["path"].endswith("/calls/batch/create")]
     body = json.loads(sent["body"])
-    OpenApi(directory).validate("crm-calls-v3.json", "BatchInputSimplePublicObjectBatchInputForCreate", body)
+    OpenApi(directory / API_VERSION).validate(
+        "calls.json", "BatchInputSimplePublicObjectBatchInputForCreate", body
+    )
     assert [len(i["associations"]) for i in body["inputs"]] == [1, 0]
 
 
-def test_create_objects_refuses_a_batch_naming_a_record_that_exists_and_creates_none_of_it(
+def test_create_objects_refuses_alone_the_input_naming_a_record_that_exists(
     hubspot: HubSpotClient, hubspot_log: SandboxLog
 ) -> None:
     # Given a note created with key "dup-1"
@@ -622,22 +631,72 @@ def test_create_objects_refuses_a_batch_naming_a_record_that_exists_and_creates_
     results = hubspot.create_objects(
         "notes",
         "activity_sync_key",
-        [NewObject({**note, "activity_sync_key": key}) for key in ("dup-0", "dup-1")],
+        [
+            NewObject({**note, "hs_note_body": "second", "activity_sync_key": key})
+            for key in ("dup-0", "dup-1")
+        ],
     )
 
-    # Then HubSpot refuses the batch as a whole: both come back failed with its reason, nothing
-    # new exists, and the first note is untouched
-    assert [r.success for r in results] == [False, False]
+    # Then, each input carrying its trace id, HubSpot creates the new one and refuses the other
+    # alone with its reason (207), in one call; the first note is untouched, nothing is made twice
+    assert [r.success for r in results] == [True, False]
     assert results[1].error_codes == ["VALIDATION_ERROR"]
     assert "activity_sync_key" in results[1].message
-    assert hubspot.read_objects("notes", ["dup-0"], ["hs_note_body"], id_property="activity_sync_key") == {}
-    assert (
-        hubspot.read_objects("notes", [first.id or ""], ["hs_note_body"])[first.id or ""].properties[
-            "hs_note_body"
-        ]
-        == "first"
+    assert hubspot_log.statuses("POST", f"{OBJECTS}/notes/batch/create") == [207]
+    created = hubspot.read_objects(
+        "notes", ["dup-0", "dup-1"], ["hs_note_body"], id_property="activity_sync_key"
     )
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/create") == 1
+    assert {key: record.properties["hs_note_body"] for key, record in created.items()} == {
+        "dup-0": "second",
+        "dup-1": "first",
+    }
+    assert created["dup-1"].id == first.id
+
+
+def test_a_validation_rule_refuses_only_the_records_that_break_it_with_the_property_named(
+    hubspot: HubSpotClient, hubspot_admin: Admin, hubspot_log: SandboxLog
+) -> None:
+    # Given a portal whose validation rules require a call body (enforced on API writes from 2026-09)
+    hubspot.ensure_unique_property("calls", "activity_sync_key", "Activity sync key")
+    hubspot_admin.post("config", {"validation_rules": {"calls": ["hs_call_body"]}})
+    call = {"hs_timestamp": _iso(T0), "hs_call_title": "Call"}
+    hubspot_log.clear()
+
+    # When three calls are created, the second without a body
+    created = hubspot.create_objects(
+        "calls",
+        "activity_sync_key",
+        [
+            NewObject({**call, "activity_sync_key": "c0", "hs_call_body": "b"}),
+            NewObject({**call, "activity_sync_key": "c1"}),
+            NewObject({**call, "activity_sync_key": "c2", "hs_call_body": "b"}),
+        ],
+    )
+    # and four are upserted, two of them without a body (no per-record answer: HubSpot refuses
+    # the batch, so the client halves it until the bad ones stand alone)
+    upserted = hubspot.upsert_objects(
+        "calls",
+        "activity_sync_key",
+        [
+            {**call, "activity_sync_key": "u0", "hs_call_body": "b"},
+            {**call, "activity_sync_key": "u1"},
+            {**call, "activity_sync_key": "u2", "hs_call_body": "b"},
+            {**call, "activity_sync_key": "u3"},
+        ],
+    )
+
+    # Then the create wrote the good two in one call (207) and refused the other alone, and the
+    # upsert wrote the good two; each refusal says VALIDATION_ERROR and names the property
+    assert [r.success for r in created] == [True, False, True]
+    assert hubspot_log.statuses("POST", f"{OBJECTS}/calls/batch/create") == [207]
+    assert [r.success for r in upserted] == [True, False, True, False]
+    for refused in (created[1], upserted[1], upserted[3]):
+        assert refused.error_codes == ["VALIDATION_ERROR"]
+        assert refused.message.startswith("VALIDATION_ERROR: hs_call_body is required"), refused.message
+    stored = hubspot.read_objects(
+        "calls", ["c0", "c1", "c2", "u0", "u1", "u2", "u3"], [], id_property="activity_sync_key"
+    )
+    assert sorted(stored) == ["c0", "c2", "u0", "u2"]
 
 
 def test_create_objects_raises_what_a_retry_may_cure_and_refuses_inputs_without_their_key(
@@ -646,7 +705,7 @@ def test_create_objects_raises_what_a_retry_may_cure_and_refuses_inputs_without_
     # Given a client allowed one retry, and HubSpot answering batch creates with 503s for a while
     client = HubSpotClient(hubspot_server.url, HUBSPOT_TOKEN, max_retries=1)
     client.ensure_unique_property("notes", "activity_sync_key", "Activity sync key")
-    hubspot_log.fault("POST /crm/v3/objects/notes/batch/create", "server_error", times=2)
+    hubspot_log.fault(f"POST {OBJECTS}/notes/batch/create", "server_error", times=2)
     note = {"hs_note_body": "n", "hs_timestamp": _iso(T0), "activity_sync_key": "later"}
 
     # When a note is created
@@ -661,7 +720,7 @@ def test_create_objects_raises_what_a_retry_may_cure_and_refuses_inputs_without_
         client.create_objects("notes", "activity_sync_key", [NewObject({"hs_note_body": "n"})])
     with pytest.raises(ValueError, match="share"):
         client.create_objects("notes", "activity_sync_key", [NewObject(note), NewObject(note)])
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/create") == 2
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/create") == 2
 
 
 def test_update_objects_updates_by_id_in_batches_and_reports_missing_records(
@@ -685,7 +744,7 @@ def test_update_objects_updates_by_id_in_batches_and_reports_missing_records(
     assert results[5].error_codes == ["OBJECT_NOT_FOUND"]
     assert results[0].id == ids[0]
     assert results[-1] == results[0]
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/update") == 2
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/update") == 2
     first = hubspot.read_objects("notes", [ids[0]], ["hs_note_body", "hs_timestamp"])[ids[0]]
     assert first.properties["hs_note_body"] == f"new {ids[0]}"
     assert parse_instant(first.properties["hs_timestamp"]) == T0 + dt.timedelta(days=1)
@@ -706,7 +765,7 @@ def test_associate_creates_pairs_in_batches_and_reports_failed_pairs(
 
     # Then every real pair succeeds, the pair with an unknown contact fails, in two calls
     assert [r.success for r in results] == [True] * 3 + [False] + [True] * 147
-    assert hubspot_log.count("POST", "/crm/v4/associations/notes/contacts/batch/create") == 2
+    assert hubspot_log.count("POST", f"{ASSOCIATIONS}/notes/contacts/batch/create") == 2
     assert sorted(hubspot.associated_ids("contacts", "notes", [contact])[contact]) == sorted(
         refs["notes"].values()
     )
@@ -718,7 +777,7 @@ def test_ensure_unique_property_is_idempotent(hubspot: HubSpotClient, hubspot_ad
     hubspot.ensure_unique_property("calls", "activity_sync_salesforce_id", "Salesforce id")
 
     # Then it exists once, as a unique string property
-    definition = hubspot_admin.api("GET", "/crm/v3/properties/calls/activity_sync_salesforce_id").json()
+    definition = hubspot_admin.api("GET", f"{PROPERTIES}/calls/activity_sync_salesforce_id").json()
     assert definition["hasUniqueValue"] is True
     assert definition["type"] == "string"
 
@@ -728,7 +787,7 @@ def test_ensure_unique_property_is_idempotent(hubspot: HubSpotClient, hubspot_ad
 
 def test_a_429_is_retried_after_its_retry_after(hubspot: HubSpotClient, hubspot_log: SandboxLog) -> None:
     # Given the next batch read is rate limited for one second
-    hubspot_log.fault("POST /crm/v3/objects/notes/batch/read", "rate_limit", times=1, retry_after=1)
+    hubspot_log.fault(f"POST {OBJECTS}/notes/batch/read", "rate_limit", times=1, retry_after=1)
     started = time.monotonic()
 
     # When notes are read
@@ -738,19 +797,19 @@ def test_a_429_is_retried_after_its_retry_after(hubspot: HubSpotClient, hubspot_
     assert found == {}
     assert time.monotonic() - started >= 1.0
     assert hubspot_log.statuses("POST", "/batch/read") == [429, 207]
-    assert hubspot.calls["POST /crm/v3/objects/notes/batch/read"] == 2
+    assert hubspot.calls[f"POST {OBJECTS}/notes/batch/read"] == 2
     assert hubspot.retries.total() == 1
 
 
 def test_503s_are_retried_with_backoff(hubspot: HubSpotClient, hubspot_log: SandboxLog) -> None:
     # Given the owners endpoint fails twice
-    hubspot_log.fault("GET /crm/v3/owners", "status", status=503, times=2)
+    hubspot_log.fault(f"GET {OWNERS}", "status", status=503, times=2)
 
     # When owners are listed
     hubspot.owners()
 
     # Then the third try succeeded
-    assert hubspot_log.statuses("GET", "/crm/v3/owners")[:3] == [503, 503, 200]
+    assert hubspot_log.statuses("GET", f"{OWNERS}")[:3] == [503, 503, 200]
 
 
 def test_the_search_rate_limit_of_the_sandbox_is_respected(
@@ -764,7 +823,7 @@ def test_the_search_rate_limit_of_the_sandbox_is_respected(
     hubspot.find_contacts_by_email(["b@example.com"], [])
 
     # Then the second was refused once and retried after HubSpot's Retry-After
-    assert hubspot_log.statuses("POST", "/crm/v3/objects/contacts/search") == [200, 429, 200]
+    assert hubspot_log.statuses("POST", f"{OBJECTS}/contacts/search") == [200, 429, 200]
 
 
 def test_exhausted_retries_raise_a_retryable_error(
@@ -772,7 +831,7 @@ def test_exhausted_retries_raise_a_retryable_error(
 ) -> None:
     # Given a client allowed one retry and an endpoint failing three times
     client = HubSpotClient(hubspot_server.url, HUBSPOT_TOKEN, max_retries=1)
-    hubspot_log.fault("GET /crm/v3/owners", "server_error", times=3)
+    hubspot_log.fault(f"GET {OWNERS}", "server_error", times=3)
 
     # When owners are listed
     with pytest.raises(VendorApiError) as raised:
@@ -789,7 +848,7 @@ def test_a_retry_after_too_long_to_wait_fails_fast_as_retryable(
     hubspot: HubSpotClient, hubspot_log: SandboxLog
 ) -> None:
     # Given HubSpot asks to wait ten minutes (a daily limit, say)
-    hubspot_log.fault("GET /crm/v3/owners", "rate_limit", times=1, retry_after=600)
+    hubspot_log.fault(f"GET {OWNERS}", "rate_limit", times=1, retry_after=600)
     started = time.monotonic()
 
     # When owners are listed
@@ -801,7 +860,7 @@ def test_a_retry_after_too_long_to_wait_fails_fast_as_retryable(
     assert raised.value.status == 429
     assert raised.value.retryable is True
     assert "RATE_LIMITS" in str(raised.value)
-    assert hubspot_log.count("GET", "/crm/v3/owners") == 1
+    assert hubspot_log.count("GET", f"{OWNERS}") == 1
 
 
 @pytest.mark.parametrize(
@@ -836,13 +895,13 @@ def test_a_wrong_token_is_not_retryable(hubspot_server: RunningServer, hubspot_a
 
 def test_a_dropped_connection_is_retried(hubspot: HubSpotClient, hubspot_log: SandboxLog) -> None:
     # Given the connection is dropped once without an answer
-    hubspot_log.fault("POST /crm/v3/objects/notes/batch/read", "drop", times=1)
+    hubspot_log.fault(f"POST {OBJECTS}/notes/batch/read", "drop", times=1)
 
     # When notes are read
     assert hubspot.read_objects("notes", ["1"], []) == {}
 
     # Then the client reconnected and asked again
-    assert hubspot_log.count("POST", "/crm/v3/objects/notes/batch/read") == 2
+    assert hubspot_log.count("POST", f"{OBJECTS}/notes/batch/read") == 2
 
 
 def test_r18_retries_stop_where_the_invocation_would_run_out_of_time(
@@ -851,7 +910,7 @@ def test_r18_retries_stop_where_the_invocation_would_run_out_of_time(
     # Given an endpoint answering 429 with Retry-After: 2, and a client with 3.5 s of calls left
     deadline = Deadline()
     client = HubSpotClient(hubspot_server.url, HUBSPOT_TOKEN, deadline=deadline)
-    hubspot_log.fault("GET /crm/v3/owners", "rate_limit", retry_after=2, times=None)
+    hubspot_log.fault(f"GET {OWNERS}", "rate_limit", retry_after=2, times=None)
     deadline.set_in(MIN_REQUEST_SECONDS + 1.5)
     # When owners are listed
     with pytest.raises(VendorApiError) as raised:
@@ -859,7 +918,7 @@ def test_r18_retries_stop_where_the_invocation_would_run_out_of_time(
     # Then the client asked once and gave up (a wait of 2 s would leave no time for another try):
     # retryable, so the message is retried later by its queue instead of the function timing out
     assert raised.value.retryable
-    assert hubspot_log.count("GET", "/crm/v3/owners") == 1
+    assert hubspot_log.count("GET", f"{OWNERS}") == 1
     # And with no time left at all, no request starts
     deadline.set_in(MIN_REQUEST_SECONDS / 2)
     with pytest.raises(VendorApiError, match="no time left"):

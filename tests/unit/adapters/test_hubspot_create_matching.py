@@ -17,7 +17,7 @@ class AnsweringClient(HubSpotClient):
         super().__init__("https://api.example.com", "token")
         self.answer = answer
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return self.answer
 
 

@@ -94,6 +94,16 @@ class HubSpotApiError(VendorApiError):
         """An answer about the records sent, which a smaller batch may avoid."""
         return self.status in (400, 409, 422)
 
+    @property
+    def names_properties(self) -> bool:
+        """Whether HubSpot named the properties it refused (``errors[].context.propertyName``): then
+        the cause lies in some records' values, not in the request as a whole."""
+        details = self.body.get("errors")
+        return isinstance(details, list) and any(
+            isinstance(detail, Mapping) and (detail.get("context") or {}).get("propertyName")
+            for detail in details
+        )
+
     def same_cause(self, other: HubSpotApiError) -> bool:
         return (self.status, self.category, self.body.get("message")) == (
             other.status,
@@ -131,7 +141,24 @@ def error_entry(error: HubSpotApiError) -> dict[str, Any]:
     for name in ("subCategory", "context", "errors"):
         if name in error.body:
             entry[name] = error.body[name]
-    return entry
+    return readable(entry)
+
+
+def readable(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's error whose message names the refused properties in HubSpot's words
+    (``hs_call_body: hs_call_body is required``) when its details name them; HubSpot's own
+    message, which may embed them as JSON, is kept as ``hubspot_message``."""
+    details = entry.get("errors")
+    named = [
+        (str(name), str(detail.get("message") or detail.get("code") or ""))
+        for detail in (details if isinstance(details, list) else [])
+        if isinstance(detail, Mapping)
+        for name in (detail.get("context") or {}).get("propertyName") or []
+    ]
+    if not named:
+        return dict(entry)
+    message = "; ".join(f"{name}: {text}" if name not in text else text for name, text in named)
+    return {**entry, "message": message, "hubspot_message": entry.get("message")}
 
 
 def association_inputs(associations: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
@@ -233,7 +260,7 @@ def attach_errors[K](
             if error in unclaimed:
                 unclaimed.remove(error)
         if mine:
-            outcome[key] = WriteResult(success=False, errors=tuple(mine))
+            outcome[key] = WriteResult(success=False, errors=tuple(readable(e) for e in mine))
     for key in missing_keys:
         if key not in outcome:
             outcome[key] = WriteResult(

@@ -302,7 +302,21 @@ class AdminApi:
                     self.store.search_index_lag_ms = int(float(body["search_index_lag_seconds"]) * 1000)
                 if "search_short_page_by" in body:
                     self.sandbox.search_short_page_by = max(0, int(body["search_short_page_by"]))
+                if "validation_rules" in body:
+                    self.store.required_by_rules = _validation_rules(body["validation_rules"])
         return json_response(self.sandbox.behaviour())
+
+
+def _validation_rules(raw: Any) -> dict[str, list[str]]:
+    """``{"calls": ["hs_call_title"]}``: properties the portal's validation rules require."""
+    if not isinstance(raw, dict):
+        raise validation_error("validation_rules must map object types to lists of property names")
+    rules: dict[str, list[str]] = {}
+    for type_name, names in raw.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise validation_error(f"validation_rules.{type_name} must be a list of property names")
+        rules[resolve_object_type(str(type_name)).name] = list(names)
+    return rules
 
 
 def _source(body: dict[str, Any]) -> ChangeSource:

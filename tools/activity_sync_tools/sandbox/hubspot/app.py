@@ -48,6 +48,33 @@ _STATUS_CATEGORIES = {
     504: "GATEWAY_TIMEOUT",
 }
 _ADMISSION = "hubspot.admission"
+
+# The date-based API versions the sandbox answers besides the legacy paths (HubSpot's 2026-09 specs:
+# shared/reference/hubspot-openapi/2026-09). Adding the next one (2027-03) is one entry here.
+SERVED_VERSIONS = ("2026-09",)
+
+
+@dataclasses.dataclass(frozen=True)
+class CrmPaths:
+    """Where one API version keeps the CRM routes the sandbox serves."""
+
+    objects: str
+    owners: str
+    properties: str
+    associations: str
+    object_associations: str  # per-record association routes live under the objects prefix
+
+    @classmethod
+    def dated(cls, version: str) -> CrmPaths:
+        return cls(
+            objects=f"/crm/objects/{version}",
+            owners=f"/crm/owners/{version}",
+            properties=f"/crm/properties/{version}",
+            associations=f"/crm/associations/{version}",
+            object_associations=f"/crm/objects/{version}",
+        )
+
+
 _CORRELATION = "hubspot.correlation_id"
 
 
@@ -145,6 +172,7 @@ class HubSpotSandbox(SandboxApp):
         return {
             "search_index_lag_seconds": self.store.search_index_lag_ms / 1000,
             "search_short_page_by": self.search_short_page_by,
+            "validation_rules": {kind: list(names) for kind, names in self.store.required_by_rules.items()},
         }
 
     def close(self) -> None:
@@ -283,33 +311,21 @@ class HubSpotSandbox(SandboxApp):
         self.admin_route(rule, self._guarded(handler), list(methods))
 
     def _register_routes(self) -> None:
-        crm, assoc, mkt, admin = self.crm, self.associations_api, self.marketing_api, self.admin
-        objects = "/crm/v3/objects/<object_type>"
-        self._api(objects, crm.objects, ["GET", "POST"])
-        self._api(f"{objects}/search", crm.search, ["POST"])
-        self._api(f"{objects}/batch/<action>", crm.batch, ["POST"])
-        self._api(f"{objects}/<object_id>", crm.object, ["GET", "PATCH", "DELETE"])
-        self._api("/crm/v3/owners", crm.owners, ["GET"])
-        self._api("/crm/v3/owners/<owner_id>", crm.owner, ["GET"])
-        properties = "/crm/v3/properties/<object_type>"
-        self._api(properties, crm.properties, ["GET", "POST"])
-        self._api(f"{properties}/batch/<action>", crm.properties_batch, ["POST"])
-        self._api(f"{properties}/groups", crm.property_groups, ["GET", "POST"])
-        self._api(f"{properties}/groups/<group_name>", crm.property_group, ["GET"])
-        self._api(f"{properties}/<property_name>", crm.property, ["GET", "PATCH", "DELETE"])
-
-        v4 = "/crm/v4/associations/<from_type>/<to_type>/batch"
-        self._api(f"{v4}/<action>", assoc.batch, ["POST"])
-        self._api(f"{v4}/associate/default", assoc.batch_default, ["POST"])
-        per_object = "/crm/v4/objects/<object_type>/<object_id>/associations"
-        self._api(
-            "/crm/v4/objects/<from_type>/<from_id>/associations/default/<to_type>/<to_id>",
-            assoc.default_single,
-            ["PUT"],
+        mkt, admin = self.marketing_api, self.admin
+        # HubSpot answers the legacy paths (still called by scripts and the official v12 client)
+        # and each date-based version it serves, with the same handlers.
+        legacy = CrmPaths(
+            objects="/crm/v3/objects",
+            owners="/crm/v3/owners",
+            properties="/crm/v3/properties",
+            associations="/crm/v4/associations",
+            object_associations="/crm/v4/objects",
         )
-        self._api(f"{per_object}/<to_type>", assoc.list_for_object, ["GET"])
-        self._api(f"{per_object}/<to_type>/<to_id>", assoc.labelled, ["PUT", "DELETE"])
-
+        for paths in (legacy, *(CrmPaths.dated(version) for version in SERVED_VERSIONS)):
+            self._register_crm_routes(paths)
+        for version in SERVED_VERSIONS:
+            self._api(f"/marketing/emails/{version}", mkt.emails, ["GET"])
+            self._api(f"/marketing/emails/{version}/<email_id>", mkt.email, ["GET"])
         self._api("/marketing/v3/emails", mkt.emails, ["GET"])
         self._api("/marketing/v3/emails/<email_id>", mkt.email, ["GET"])
         self._api("/email/public/v1/events", mkt.email_events, ["GET"])
@@ -341,6 +357,34 @@ class HubSpotSandbox(SandboxApp):
         self._adm("/timeline-events", admin.timeline_events, ["GET", "POST"])
         self._adm("/rate-limits", admin.rate_limits, ["GET", "POST", "DELETE"])
         self._adm("/config", admin.config, ["GET", "POST"])
+
+    def _register_crm_routes(self, paths: CrmPaths) -> None:
+        crm, assoc = self.crm, self.associations_api
+        objects = f"{paths.objects}/<object_type>"
+        self._api(objects, crm.objects, ["GET", "POST"])
+        self._api(f"{objects}/search", crm.search, ["POST"])
+        self._api(f"{objects}/batch/<action>", crm.batch, ["POST"])
+        self._api(f"{objects}/<object_id>", crm.object, ["GET", "PATCH", "DELETE"])
+        self._api(paths.owners, crm.owners, ["GET"])
+        self._api(f"{paths.owners}/<owner_id>", crm.owner, ["GET"])
+        properties = f"{paths.properties}/<object_type>"
+        self._api(properties, crm.properties, ["GET", "POST"])
+        self._api(f"{properties}/batch/<action>", crm.properties_batch, ["POST"])
+        self._api(f"{properties}/groups", crm.property_groups, ["GET", "POST"])
+        self._api(f"{properties}/groups/<group_name>", crm.property_group, ["GET"])
+        self._api(f"{properties}/<property_name>", crm.property, ["GET", "PATCH", "DELETE"])
+
+        batch = f"{paths.associations}/<from_type>/<to_type>/batch"
+        self._api(f"{batch}/<action>", assoc.batch, ["POST"])
+        self._api(f"{batch}/associate/default", assoc.batch_default, ["POST"])
+        per_object = f"{paths.object_associations}/<object_type>/<object_id>/associations"
+        self._api(
+            f"{paths.object_associations}/<from_type>/<from_id>/associations/default/<to_type>/<to_id>",
+            assoc.default_single,
+            ["PUT"],
+        )
+        self._api(f"{per_object}/<to_type>", assoc.list_for_object, ["GET"])
+        self._api(f"{per_object}/<to_type>/<to_id>", assoc.labelled, ["PUT", "DELETE"])
 
 
 def start_hubspot_sandbox(port: int = 0, **kwargs: Any) -> RunningServer:

@@ -9,7 +9,15 @@ from werkzeug.wrappers import Request, Response
 
 from activity_sync_tools.sandbox.core import json_response
 
-from .errors import HubSpotError, batch_item_error, object_not_found, resource_not_found, validation_error
+from .errors import (
+    HubSpotError,
+    PropertyProblem,
+    batch_item_error,
+    invalid_properties,
+    object_not_found,
+    resource_not_found,
+    validation_error,
+)
 from .portal import Portal
 from .schema import (
     FIELD_TYPES,
@@ -22,7 +30,16 @@ from .schema import (
 )
 from .search import parse_search_request, run_search
 from .store import CrmRecord
-from .wire import batch_envelope, batch_inputs, bool_param, int_param, json_object, list_param, object_json
+from .wire import (
+    batch_envelope,
+    batch_inputs,
+    bool_param,
+    int_param,
+    is_dated,
+    json_object,
+    list_param,
+    object_json,
+)
 
 MAX_LIST_LIMIT = 100
 # (status, results, errors), or None for a 204
@@ -41,6 +58,8 @@ class CrmApi:
         if request.method == "POST":
             created = json_object(request)
             with self.sandbox.lock:
+                properties = created.get("properties")
+                self._check_rules(request, kind, properties if isinstance(properties, dict) else {})
                 record = self.sandbox.create_record(
                     kind,
                     created.get("properties") or {},
@@ -79,6 +98,7 @@ class CrmApi:
                 properties = json_object(request).get("properties")
                 if not isinstance(properties, dict):
                     raise validation_error("properties must be an object")
+                self._check_rules(request, kind, properties, record)
                 self.store.update(record, properties, self.sandbox.api_source)
                 return json_response(object_json(self.store, record, every_property=True))
             return json_response(self._read_json(request, record))
@@ -137,21 +157,52 @@ class CrmApi:
         return _with_missing(kind, results, missing, ok_status=200)
 
     def _batch_create(self, kind: ObjectType, body: dict[str, Any], request: Request) -> BatchOutcome:
+        """All or nothing, unless every input carries an ``objectWriteTraceId``: then the valid
+        inputs are created and each refused one is an error naming its trace id (207)."""
         inputs = batch_inputs(body)
+        traced = all(isinstance(item, dict) and item.get("objectWriteTraceId") for item in inputs)
         prepared = []
+        errors: list[dict[str, Any]] = []
         claimed: set[tuple[str, str]] = set()
         for item in inputs:
-            properties = _input_properties(item)
-            values = self.store.check_create(kind, properties)
-            self._claim_unique(kind, values, claimed)
-            associations = self.sandbox.resolve_associations(kind, item.get("associations") or [])
-            prepared.append((properties, associations))
+            trace = str(item.get("objectWriteTraceId") or "") if isinstance(item, dict) else ""
+            try:
+                properties = _input_properties(item)
+                values = self.store.check_create(kind, properties)
+                self._check_rules(request, kind, values)
+                self._claim_unique(kind, values, claimed)
+                associations = self.sandbox.resolve_associations(kind, item.get("associations") or [])
+            except HubSpotError as error:
+                if not traced:
+                    raise
+                refused = batch_item_error(error.category, error.message, {"objectWriteTraceId": [trace]})
+                errors.append({**refused, "errors": error.errors or []})
+                continue
+            prepared.append((properties, associations, trace))
         results = []
-        for properties, associations in prepared:
+        for properties, associations, trace in prepared:
             record = self.store.create(kind, properties, self.sandbox.api_source)
             self.sandbox.associate_all(record, associations, self.sandbox.api_source)
-            results.append(object_json(self.store, record, every_property=True))
-        return 201, results, []
+            result = object_json(self.store, record, every_property=True)
+            results.append({**result, "objectWriteTraceId": trace} if traced else result)
+        return (207 if errors else 201), results, errors
+
+    def _check_rules(
+        self, request: Request, kind: ObjectType, values: dict[str, Any], record: CrmRecord | None = None
+    ) -> None:
+        """The portal admin's validation rules, which HubSpot applies to API writes from version
+        2026-09 on (developers.hubspot.com/changelog/crm-api-write-validation-enforcement)."""
+        required = self.store.required_by_rules.get(kind.name)
+        if not required or not is_dated(request):
+            return
+        merged = {**(record.properties if record is not None else {}), **values}
+        problems = [
+            PropertyProblem(name, "REQUIRED_BY_VALIDATION_RULE", f"{name} is required by a validation rule")
+            for name in required
+            if not merged.get(name)
+        ]
+        if problems:
+            raise invalid_properties(problems, self.store.portal_id)
 
     def _batch_update(self, kind: ObjectType, body: dict[str, Any], request: Request) -> BatchOutcome:
         inputs = batch_inputs(body)
@@ -165,7 +216,7 @@ class CrmApi:
             if record is None:
                 missing.append(value)
                 continue
-            self.store.check_update(record, properties)
+            self._check_rules(request, kind, self.store.check_update(record, properties), record)
             planned.append((record, properties))
         results = []
         for record, properties in planned:
@@ -192,11 +243,13 @@ class CrmApi:
             properties = _input_properties(item)
             record = self.store.find(kind, value, id_property)
             if record is not None:
-                self.store.check_update(record, properties)
+                self._check_rules(request, kind, self.store.check_update(record, properties), record)
                 planned.append((record, properties))
             else:
                 properties = {**properties, id_property: value}
-                self._claim_unique(kind, self.store.check_create(kind, properties), claimed)
+                values = self.store.check_create(kind, properties)
+                self._check_rules(request, kind, values)
+                self._claim_unique(kind, values, claimed)
                 planned.append((None, properties))
         results = []
         for existing, properties in planned:

@@ -71,6 +71,7 @@ class MarketingEmail:
             "subcategory": "batch",
             "isPublished": self.state == "PUBLISHED",
             "isTransactional": False,
+            "isAb": False,
             "sendOnPublish": True,
             "language": "en",
             "archived": self.archived,

@@ -109,6 +109,9 @@ class CrmStore:
         }
         self.groups: dict[str, dict[str, dict[str, Any]]] = {t.name: default_groups(t) for t in OBJECT_TYPES}
         self._unique: dict[tuple[str, str], dict[str, int]] = {}
+        # The portal admin's validation rules: properties a record must have, by object type.
+        # HubSpot applies them to API writes on date-based paths only (from 2026-09).
+        self.required_by_rules: dict[str, list[str]] = {}
         self._edges: dict[NodeKey, dict[NodeKey, set[int]]] = {}
 
     # -- property definitions ------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -151,14 +153,21 @@ class OpenApi:
         self.directory = directory
         self._specs: dict[str, dict[str, Any]] = {}
 
-    def validate(self, spec_file: str, schema_name: str, instance: Any) -> None:
+    def spec(self, spec_file: str) -> dict[str, Any]:
         spec = self._specs.get(spec_file)
         if spec is None:
             spec = json.loads((self.directory / spec_file).read_text())
             self._specs[spec_file] = spec
+        return spec
+
+    def validate(self, spec_file: str, schema_name: str, instance: Any) -> None:
+        self.validate_schema(spec_file, {"$ref": f"#/components/schemas/{schema_name}"}, instance)
+
+    def validate_schema(self, spec_file: str, schema: dict[str, Any], instance: Any) -> None:
+        """Validates against a schema of ``spec_file`` (its ``$ref``s resolve in that spec)."""
         import jsonschema  # a development dependency, needed only here
 
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+        schema = {**schema, "components": self.spec(spec_file)["components"]}
         validator = jsonschema.Draft7Validator(
             schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
         )
@@ -185,3 +194,143 @@ def without_null_properties(body: Any) -> Any:
     if isinstance(body, list):
         return [without_null_properties(item) for item in body]
     return body
+
+
+# The spec file of each date-based API, by the first segments of its paths; CRM object routes share
+# their path templates, so the object type picks the file.
+_DATED_SPEC_FILES = {
+    "crm/associations": "associations.json",
+    "crm/owners": "crmOwners.json",
+    "crm/properties": "properties.json",
+    "marketing/emails": "marketingEmails.json",
+}
+_OBJECT_SPEC_FILES = {
+    "calls": "calls.json",
+    "contacts": "contacts.json",
+    "emails": "emails.json",
+    "meetings": "meetings.json",
+    "notes": "notes.json",
+    "tasks": "tasks.json",
+}
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and its answer, as seen on the wire."""
+
+    method: str
+    path: str
+    request_body: Any
+    status: int
+    response_body: Any
+
+
+class DatedSpecs:
+    """Checks exchanges on HubSpot's date-based paths (``/crm/objects/2026-09/...``) against the
+    operation of that version's specs: the request body against its ``requestBody`` schema and the
+    answer against the schema of its status (or ``default``, HubSpot's error body)."""
+
+    def __init__(self, directory: Path, version: str) -> None:
+        self.version = version
+        self._openapi = OpenApi(directory / version)
+        self._specs: dict[str, dict[str, Any]] = {}
+
+    def spec_file(self, path: str) -> str:
+        segments = path.strip("/").split("/")
+        if segments[:3] == ["crm", "objects", self.version]:
+            return _OBJECT_SPEC_FILES[segments[3]]
+        if segments[2:3] == [self.version]:
+            return _DATED_SPEC_FILES["/".join(segments[:2])]
+        raise AssertionError(f"{path} is not a {self.version} path")
+
+    def operation(self, method: str, path: str) -> tuple[str, str, dict[str, Any]]:
+        """(spec file, path template, operation) of a request."""
+        spec_file = self.spec_file(path)
+        spec = self._openapi.spec(spec_file)
+        for template, operations in spec["paths"].items():
+            pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+            if re.match(pattern, path) and method.lower() in operations:
+                return spec_file, template, operations[method.lower()]
+        raise AssertionError(f"{method} {path}: no such operation in {self.version}/{spec_file}")
+
+    def check(self, exchange: Exchange) -> str:
+        """Validates one exchange; returns ``"METHOD template"`` for coverage accounting."""
+        import jsonschema
+
+        try:
+            return self._check(exchange)
+        except jsonschema.ValidationError as error:
+            where = "/".join(str(p) for p in error.absolute_path)
+            raise AssertionError(
+                f"{exchange.method} {exchange.path} -> {exchange.status}: {error.message} at '{where}'"
+            ) from error
+
+    def _check(self, exchange: Exchange) -> str:
+        spec_file, template, operation = self.operation(exchange.method, exchange.path)
+        spec = self._openapi.spec(spec_file)
+        request_schema = _json_schema(operation.get("requestBody"), spec)
+        if request_schema is not None:
+            self._openapi.validate_schema(spec_file, request_schema, _as_spec_types(exchange.request_body))
+        answers = operation.get("responses") or {}
+        answer = answers.get(str(exchange.status))
+        if answer is None and exchange.status == 207:
+            # HubSpot answers partial batch failures with 207 (developers.hubspot.com/docs/
+            # api-reference/error-handling, "Multi-status errors"); the date-based specs describe
+            # that body as the success schema, which carries ``errors`` and ``numErrors``.
+            answer = answers.get("200") or answers.get("201")
+        answer = answer or answers.get("default")
+        assert answer is not None, f"{exchange.method} {exchange.path}: {exchange.status} is not in the spec"
+        response_schema = _json_schema(answer, spec)
+        if response_schema is not None:
+            self._openapi.validate_schema(
+                spec_file, response_schema, without_null_properties(exchange.response_body)
+            )
+        else:
+            assert exchange.response_body in (None, ""), f"{exchange.method} {exchange.path}: unexpected body"
+        return f"{exchange.method} {template}"
+
+
+def _as_spec_types(body: Any) -> Any:
+    """A search's sorts as the spec types them (``"name"``, ``"-name"``): HubSpot's search guide
+    writes them ``{"propertyName", "direction"}``, and HubSpot takes both."""
+    if isinstance(body, dict) and isinstance(body.get("sorts"), list):
+        sorts = [
+            ("-" if sort.get("direction") == "DESCENDING" else "") + str(sort.get("propertyName"))
+            if isinstance(sort, dict)
+            else sort
+            for sort in body["sorts"]
+        ]
+        return {**body, "sorts": sorts}
+    return body
+
+
+def _json_schema(part: Any, spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of a request body or answer (``$ref``s to shared answers resolved)."""
+    if not isinstance(part, dict):
+        return None
+    reference = part.get("$ref")
+    if isinstance(reference, str) and reference.startswith("#/components/"):
+        kind, name = reference.removeprefix("#/components/").split("/", 1)
+        part = spec["components"][kind][name]
+    content = part.get("content") or {}
+    schema = (content.get("application/json") or content.get("*/*") or {}).get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def recording_session(exchanges: list[Exchange]) -> requests.Session:
+    """A ``requests`` session (ignoring proxy settings) that appends every exchange to ``exchanges``."""
+    session = requests.Session()
+    session.trust_env = False
+
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        body = response.request.body
+        sent = json.loads(body) if body else None
+        try:
+            answered = response.json() if response.content else None
+        except ValueError:
+            answered = response.text
+        path = urlsplit(response.request.url or "").path
+        exchanges.append(Exchange(response.request.method or "", path, sent, response.status_code, answered))
+
+    session.hooks["response"].append(record)
+    return session

@@ -151,3 +151,10 @@ def object_json(
         if grouped:
             body["associations"] = grouped
     return body
+
+
+def is_dated(request: Request) -> bool:
+    """Whether the request came on a date-based path (``/crm/objects/2026-09/...``), whose answers
+    differ from the legacy ``/v3``/``/v4`` ones in a few statuses."""
+    segments = request.path.strip("/").split("/")
+    return len(segments) > 2 and segments[2][:2] == "20"
