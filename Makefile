@@ -24,14 +24,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build (no container) needs the runtime's python3.12 on PATH.
 export PATH := $(dir $(RUNTIME_PYTHON)):$(PATH)
 
-.PHONY: help test lint template security unit integration e2e demo bench chaos clean check-python tests-main tests-e2e
+.PHONY: help test lint template security hubspot-project unit integration e2e demo bench chaos clean check-python tests-main tests-e2e
 
 help:
 	@echo "make demo   - bring the local stack up with the sandboxes and run the sync"
 	@echo "make test   - lint, type-check, template checks and the whole test suite"
 	@echo "make bench  - measure calls, AWS requests, CPU, latency and cost per activity (BENCH_N=3000)"
 	@echo "make chaos  - the fault suite: 2,000 activities under faults, nothing lost or duplicated (CHAOS_N)"
-	@echo "make lint | template | security | unit | integration | e2e | clean"
+	@echo "make lint | template | security | hubspot-project | unit | integration | e2e | clean"
 
 check-python:
 	@if [ -z "$(RUNTIME_PYTHON)" ]; then \
@@ -87,6 +87,11 @@ security: $(STAMP)/checks
 	  -f template.yaml -f syncer.yaml -f dashboard.yaml
 	$(CHECKS)/bin/bandit -q -r layers functions 2> >(grep -v "nosec encountered" >&2)
 
+# The HubSpot app (hubspot-app/, rendered from rules/hubspot_subscriptions.py) checked with HubSpot's own
+# project parser, offline (npm @hubspot/project-parsing-lib; tools/hubspot-project-check).
+hubspot-project:
+	bash tools/hubspot-project-check/check.sh hubspot-app
+
 unit: $(STAMP)/venv
 	$(VENV)/bin/pytest tests/unit
 
@@ -101,7 +106,7 @@ e2e: $(STAMP)/venv
 # process-wide), so it runs in a pytest process of its own - alongside the rest, on the two cores.
 # The short fault run (a subprocess of its own) goes with it: the two halves take about as long.
 CHAOS_SHORT := tests/chaos/test_chaos_short.py
-test: lint template security $(STAMP)/venv
+test: lint template security hubspot-project $(STAMP)/venv
 	$(MAKE) --no-print-directory -j2 tests-main tests-e2e
 
 tests-main: $(STAMP)/venv
@@ -126,4 +131,5 @@ chaos: $(STAMP)/venv
 	$(PY) -m activity_sync_tools.chaos $(if $(CHAOS_N),--n $(CHAOS_N)) $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(CHECKS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKS) $(STAMP) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache \
+	  tools/hubspot-project-check/node_modules .hubspot-project

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "activity_sync_tools.operate.explain",
     "activity_sync_tools.operate.preview",
     "activity_sync_tools.rehearsal_cli",
+    "activity_sync_tools.hubspot_project",
 )
 
 # What ``ArgumentParser.add_subparsers()`` returns.

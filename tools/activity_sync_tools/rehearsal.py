@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import requests
 
+from activity_sync.rules.hubspot_subscriptions import WEBHOOK_SUBSCRIPTIONS as DECLARED_SUBSCRIPTIONS
 from activity_sync_tools.sandbox.core import RunningServer
 
 if TYPE_CHECKING:
@@ -44,24 +45,8 @@ SALESFORCE_CLIENT_SECRET = "salesforce-sandbox-client-secret"  # noqa: S105 - th
 ACTIVITY_ROUTE_TOKEN = "rehearsal-activity-route-token"  # noqa: S105 - local only
 OUTBOUND_MESSAGE_TOKEN = "rehearsal-outbound-message-token"  # noqa: S105 - local only
 PORTAL_ID = 62515
-WEBHOOK_SUBSCRIPTIONS = [
-    "contact.creation",
-    # Only the contact properties R4 and R7 read (a marketing roll-up changes contacts all day long).
-    *(
-        {"subscriptionType": "contact.propertyChange", "propertyName": name}
-        for name in ("email", "salesforcecontactid", "salesforceleadid", "hubspot_owner_id")
-    ),
-    *(
-        {"subscriptionType": kind, "objectTypeId": type_id}
-        for kind in (
-            "object.creation",
-            "object.propertyChange",
-            "object.deletion",
-            "object.associationChange",
-        )
-        for type_id in ("0-46", "0-48", "0-47", "0-27", "0-49")
-    ),
-]
+# What the app subscribes to, as the project the operator uploads declares it (rules.hubspot_subscriptions).
+WEBHOOK_SUBSCRIPTIONS = [subscription.as_sandbox() for subscription in DECLARED_SUBSCRIPTIONS]
 OUTBOUND_FIELDS = {
     "Task": ["Id", "TaskSubtype", "LastModifiedById", "SystemModstamp"],
     "Event": ["Id", "LastModifiedById", "SystemModstamp"],

@@ -231,33 +231,68 @@ def test_permission_set_grants_what_the_integration_user_needs() -> None:
     assert len(_text(permission_set, "description")) <= 255
 
 
-def test_the_configure_script_sends_to_the_stacks_url_with_its_token(tmp_path: Path) -> None:
+def test_the_configure_script_renders_a_copy_that_sends_to_the_stacks_url_with_its_token(
+    tmp_path: Path,
+) -> None:
     # Given a copy of the project's Salesforce source
+    import os
     import shutil
     import subprocess
 
     copy = tmp_path / "salesforce"
-    shutil.copytree(PROJECT, copy)
+    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns(".deploy"))
     url = "https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/salesforce/outbound-messages"
     token = "a" * 64
     script = copy / "scripts" / "configure-outbound-messages.sh"
-    # When the script runs without the token, or with one too short, Then it refuses
-    for arguments in ([url, "sync@example.com"], [url, "sync@example.com", "short"]):
-        refused = subprocess.run(
-            ["bash", str(script), *arguments], capture_output=True, text=True, check=False
+    tracked = {p: p.read_bytes() for p in (copy / "force-app").rglob("*.xml")}
+    environment = {k: v for k, v in os.environ.items() if k != "OUTBOUND_MESSAGE_TOKEN"}
+
+    def run(
+        *arguments: str, token_env: str | None = None, stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        env = environment if token_env is None else {**environment, "OUTBOUND_MESSAGE_TOKEN": token_env}
+        return subprocess.run(
+            ["bash", str(script), *arguments],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+
+    # When the script runs without a token, with one too short, or with the token as an argument
+    # (the old way, which left it in the shell history), Then it refuses
+    for refused in (
+        run(url, "sync@example.com"),
+        run(url, "sync@example.com", token_env="short"),
+        run(url, "sync@example.com", token),
+    ):
         assert refused.returncode == 2, refused.stderr
-    # When it runs with the stack's URL, the integration user and the token
-    done = subprocess.run(
-        ["bash", str(script), url, "sync@example.com", token], capture_output=True, text=True, check=False
+    # When it runs with the token in the environment, and again with it on standard input
+    for done, out in (
+        (run(url, "sync@example.com", token_env=token), copy / ".deploy"),
+        (
+            run(url, "sync@example.com", "--out", str(tmp_path / "elsewhere"), stdin=token + "\n"),
+            tmp_path / "elsewhere",
+        ),
+    ):
+        assert done.returncode == 0, done.stderr
+        assert token not in done.stdout + done.stderr
+        # Then the rendered copy's Outbound Messages send to <url>/<token>, as that user
+        assert (out / "sfdx-project.json").is_file()
+        for sobject in ("Task", "Event"):
+            workflow = _root(
+                out / "force-app/main/default/workflows" / f"{sobject}.workflow-meta.xml", "Workflow"
+            )
+            message = workflow.find(f"{MD}outboundMessages")
+            assert message is not None
+            assert _text(message, "endpointUrl") == f"{url}/{token}"
+            assert _text(message, "integrationUser") == "sync@example.com"
+    # and the tracked files keep their placeholders, and git ignores the default copy
+    assert {p: p.read_bytes() for p in (copy / "force-app").rglob("*.xml")} == tracked
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(PROJECT / ".deploy" / "sfdx-project.json")],
+        cwd=PROJECT,
+        check=False,
     )
-    assert done.returncode == 0, done.stderr
-    # Then both Outbound Messages send to <url>/<token>, as that user
-    for sobject in ("Task", "Event"):
-        workflow = _root(
-            copy / "force-app/main/default/workflows" / f"{sobject}.workflow-meta.xml", "Workflow"
-        )
-        message = workflow.find(f"{MD}outboundMessages")
-        assert message is not None
-        assert _text(message, "endpointUrl") == f"{url}/{token}"
-        assert _text(message, "integrationUser") == "sync@example.com"
+    assert ignored.returncode == 0

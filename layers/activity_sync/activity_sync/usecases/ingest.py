@@ -42,6 +42,10 @@ from activity_sync.json_fields import (
 from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
 from activity_sync.ports import ChangeQueue, ConnectionValues
 from activity_sync.rules.echo import made_by_this_app
+from activity_sync.rules.hubspot_subscriptions import (
+    CONTACT_PROPERTIES_THAT_MATTER as WATCHED_CONTACT_PROPERTIES,
+)
+from activity_sync.rules.hubspot_subscriptions import ENGAGEMENT_OBJECT_TYPES
 from activity_sync.rules.hubspot_webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -60,14 +64,6 @@ from activity_sync.rules.salesforce_ids import (
 from activity_sync.rules.salesforce_outbound import OutboundMessage, parse_outbound_message
 from activity_sync.rules.salesforce_types import classify_salesforce_activity
 
-# HubSpot's engagement object type ids (object.* webhooks carry them as objectTypeId).
-ENGAGEMENT_OBJECT_TYPES: Mapping[str, HubSpotActivityType] = {
-    "0-46": HubSpotActivityType.NOTE,
-    "0-48": HubSpotActivityType.CALL,
-    "0-47": HubSpotActivityType.MEETING,
-    "0-27": HubSpotActivityType.TASK,
-    "0-49": HubSpotActivityType.SALES_EMAIL,
-}
 OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
     "object.creation": ChangeKind.UPSERT,
     "object.propertyChange": ChangeKind.UPSERT,
@@ -78,12 +74,7 @@ OBJECT_CHANGE_KINDS: Mapping[str, ChangeKind] = {
 CONTACT_SUBSCRIPTIONS = frozenset(
     {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
 )
-# R4 reads these of a contact, and R7 its owner (the contact linker keeps each read in the
-# contact's link, where the syncers find it); a change of any other property (a marketing roll-up,
-# a phone number) changes neither whom it syncs with nor who its Tasks are assigned to.
-CONTACT_PROPERTIES_THAT_MATTER = frozenset(
-    {"email", "salesforcecontactid", "salesforceleadid", "hubspot_owner_id"}
-)
+CONTACT_PROPERTIES_THAT_MATTER = frozenset(WATCHED_CONTACT_PROPERTIES)
 # A signature that does not match makes the receiver read the secret again at most this often.
 SECRET_RECHECK_SECONDS = 60.0
 MAX_ACTIVITY_BODY_BYTES = 256_000

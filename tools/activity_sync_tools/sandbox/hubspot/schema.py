@@ -93,6 +93,8 @@ _BY_ALIAS: dict[str, ObjectType] = {}
 for _type in OBJECT_TYPES:
     for _alias in (_type.name, _type.singular, _type.type_id):
         _BY_ALIAS[_alias] = _type
+# A project's webhooks component names meetings by their object name (HubSpot's generic webhook docs).
+_BY_ALIAS["meeting_event"] = MEETINGS
 
 
 def resolve_object_type(name: str) -> ObjectType:
