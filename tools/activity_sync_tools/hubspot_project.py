@@ -35,9 +35,13 @@ APP_UID = "activity_sync_app"
 WEBHOOKS_UID = "activity_sync_webhooks"
 PLACEHOLDER_TARGET_URL = "https://example.invalid/webhooks/hubspot"
 WEBHOOK_PATH = "/webhooks/hubspot"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_ENDPOINTS_FILE = Path(".local/endpoints.json")
 # The receiver answers within HubSpot's five seconds; ten requests at once are plenty.
 MAX_CONCURRENT_REQUESTS = 10
 REPOSITORY_COPY = Path(__file__).resolve().parents[2] / "hubspot-app"
+APP_COMPONENT = "src/app/app-hsmeta.json"
+WEBHOOKS_COMPONENT = "src/app/webhooks/webhooks-hsmeta.json"
 
 
 def project_files(target_url: str, app_name: str = APP_NAME) -> dict[str, dict[str, Any]]:
@@ -55,7 +59,7 @@ def project_files(target_url: str, app_name: str = APP_NAME) -> dict[str, dict[s
         (crm_objects if subscription.activity is not None else legacy_crm_objects).append(entry)
     return {
         "hsproject.json": {"name": PROJECT_NAME, "srcDir": "src", "platformVersion": PLATFORM_VERSION},
-        "src/app/app-hsmeta.json": {
+        APP_COMPONENT: {
             "uid": APP_UID,
             "type": "app",
             "config": {
@@ -74,7 +78,7 @@ def project_files(target_url: str, app_name: str = APP_NAME) -> dict[str, dict[s
                 "permittedUrls": {"fetch": [], "iframe": [], "img": []},
             },
         },
-        "src/app/webhooks/webhooks-hsmeta.json": {
+        WEBHOOKS_COMPONENT: {
             "uid": WEBHOOKS_UID,
             "type": "webhooks",
             "config": {
@@ -86,8 +90,10 @@ def project_files(target_url: str, app_name: str = APP_NAME) -> dict[str, dict[s
 
 
 def check_target_url(url: str) -> None:
+    """HubSpot sends webhooks to https only; plain http is for a local stack and the sandbox."""
     parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.netloc or not parts.path.endswith(WEBHOOK_PATH):
+    local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if not (parts.scheme == "https" or local) or not parts.netloc or not parts.path.endswith(WEBHOOK_PATH):
         raise ValueError(f"the webhook target must be the stack's https://…{WEBHOOK_PATH} URL, not {url!r}")
 
 
@@ -113,6 +119,30 @@ def stack_webhook_url(stack_name: str) -> str:
     raise SystemExit(f"stack {stack_name} has no HubSpotWebhookUrl output: is it this project's stack?")
 
 
+def local_endpoints(path: Path) -> dict[str, Any]:
+    try:
+        endpoints: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"{path} not found: start the rehearsal first ('activity-sync rehearse')") from None
+    return endpoints
+
+
+def upload_to_sandbox(sandbox_url: str, component: dict[str, Any]) -> dict[str, Any]:
+    """What ``hs project upload`` does to a portal's webhooks, done to the HubSpot sandbox."""
+    import requests
+
+    from activity_sync_tools.sandbox.hubspot.webhooks import settings_from_project
+
+    session = requests.Session()
+    session.trust_env = False
+    response = session.post(
+        f"{sandbox_url.rstrip('/')}/_sandbox/webhooks", json=settings_from_project(component), timeout=30
+    )
+    response.raise_for_status()
+    described: dict[str, Any] = response.json()
+    return described
+
+
 def register(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "hubspot-project",
@@ -123,20 +153,51 @@ def register(subcommands: Subcommands) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack", metavar="NAME", help="take the webhook URL from this CloudFormation stack")
     target.add_argument("--target-url", metavar="URL", help=f"the stack's https://…{WEBHOOK_PATH} URL")
+    target.add_argument(
+        "--local",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_ENDPOINTS_FILE,
+        metavar="ENDPOINTS_JSON",
+        help="the rehearsal's local stack (default file: %(const)s)",
+    )
     parser.add_argument("--app-name", default=APP_NAME, help="its name in HubSpot (default: %(default)s)")
     parser.add_argument(
         "--out", type=Path, default=Path(".hubspot-project"), help="where to write it (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--upload-to-sandbox",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="set the HubSpot sandbox's webhooks up from the rendered project, as an upload would "
+        "(default with --local: the rehearsal's sandbox)",
     )
     parser.set_defaults(run=run)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    target_url = arguments.target_url or stack_webhook_url(arguments.stack)
+    endpoints = local_endpoints(arguments.local) if arguments.local else {}
+    if arguments.local:
+        target_url = f"{endpoints['api_url'].rstrip('/')}{WEBHOOK_PATH}"
+    else:
+        target_url = arguments.target_url or stack_webhook_url(arguments.stack)
     try:
         written = render(arguments.out, target_url, arguments.app_name)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
     for path in written:
         print(path)
+    if arguments.upload_to_sandbox is not None:
+        sandbox_url = arguments.upload_to_sandbox or endpoints.get("hubspot_sandbox_url")
+        if not sandbox_url:
+            raise SystemExit("error: which sandbox? --upload-to-sandbox URL, or --local with a rehearsal")
+        component = json.loads((arguments.out / WEBHOOKS_COMPONENT).read_text())
+        described = upload_to_sandbox(sandbox_url, component)
+        print(
+            f"HubSpot sandbox {sandbox_url}: {len(described['subscriptions'])} subscriptions, "
+            f"sending to {described['target_url']}"
+        )
+        return 0
     print(f"Next: cd {arguments.out} && hs project upload   (npm: @hubspot/cli; `hs account auth` first)")
     return 0

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import requests
 
-from activity_sync.rules.hubspot_subscriptions import WEBHOOK_SUBSCRIPTIONS as DECLARED_SUBSCRIPTIONS
+from activity_sync_tools.hubspot_project import PLACEHOLDER_TARGET_URL, WEBHOOKS_COMPONENT, project_files
 from activity_sync_tools.sandbox.core import RunningServer
+from activity_sync_tools.sandbox.hubspot.webhooks import settings_from_project
 
 if TYPE_CHECKING:
     from activity_sync_tools.sandbox.salesforce import SalesforceSandbox
@@ -45,8 +46,11 @@ SALESFORCE_CLIENT_SECRET = "salesforce-sandbox-client-secret"  # noqa: S105 - th
 ACTIVITY_ROUTE_TOKEN = "rehearsal-activity-route-token"  # noqa: S105 - local only
 OUTBOUND_MESSAGE_TOKEN = "rehearsal-outbound-message-token"  # noqa: S105 - local only
 PORTAL_ID = 62515
-# What the app subscribes to, as the project the operator uploads declares it (rules.hubspot_subscriptions).
-WEBHOOK_SUBSCRIPTIONS = [subscription.as_sandbox() for subscription in DECLARED_SUBSCRIPTIONS]
+# What the app subscribes to: the subscriptions of the project the operator uploads (hubspot-app/),
+# as the sandbox sets them up from its webhooks component.
+WEBHOOK_SUBSCRIPTIONS = settings_from_project(project_files(PLACEHOLDER_TARGET_URL)[WEBHOOKS_COMPONENT])[
+    "subscriptions"
+]
 OUTBOUND_FIELDS = {
     "Task": ["Id", "TaskSubtype", "LastModifiedById", "SystemModstamp"],
     "Event": ["Id", "LastModifiedById", "SystemModstamp"],

@@ -62,6 +62,11 @@ def run(arguments: argparse.Namespace) -> int:
         route = f"{world.stack.api_url}/webhooks/hubspot/activities"
         print(f"activity route      {route}  (Bearer {ACTIVITY_ROUTE_TOKEN})")
         endpoints = arguments.state_dir / "endpoints.json"
+        # The sandboxes beside the stack's own endpoints, for the commands that drive them
+        # (``activity-sync hubspot-project --local --upload-to-sandbox``).
+        described = json.loads(endpoints.read_text())
+        described.update(hubspot_sandbox_url=world.hubspot.url, salesforce_sandbox_url=world.salesforce.url)
+        endpoints.write_text(json.dumps(described, indent=2), encoding="utf-8")
         print(f"endpoints file      {endpoints}   (use --local with other commands)")
         print("Ready. Ctrl-C stops everything.", flush=True)
         stop.wait()

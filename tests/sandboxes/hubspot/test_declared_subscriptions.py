@@ -3,26 +3,50 @@ understands every declared subscription: each watched change of an activity is d
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from activity_sync.domain import HubSpotActivityType
 from activity_sync.rules.hubspot_subscriptions import (
     ACTIVITY_OBJECTS,
     WEBHOOK_SUBSCRIPTIONS,
     watched_properties,
 )
+from activity_sync_tools.hubspot_project import PLACEHOLDER_TARGET_URL, WEBHOOKS_COMPONENT, project_files
 from activity_sync_tools.rehearsal import WEBHOOK_SUBSCRIPTIONS as REHEARSED
 from activity_sync_tools.sandbox.hubspot.schema import find_object_type
 from activity_sync_tools.sandbox.hubspot.testing import Admin, WebhookReceiver
-from activity_sync_tools.sandbox.hubspot.webhooks import parse_subscription
+from activity_sync_tools.sandbox.hubspot.webhooks import parse_subscription, settings_from_project
 
 
 def test_the_rehearsals_subscribe_what_the_project_declares() -> None:
-    assert [s.as_sandbox() for s in WEBHOOK_SUBSCRIPTIONS] == REHEARSED
+    # The rehearsals set the sandbox up from the project's webhooks component, as an upload would
+    expected = []
+    for declared in WEBHOOK_SUBSCRIPTIONS:
+        entry = {"subscriptionType": declared.subscription_type}
+        if declared.activity is not None:
+            entry["objectType"] = declared.activity.project_name
+        if declared.property_name:
+            entry["propertyName"] = declared.property_name
+        expected.append(entry)
+    assert sorted(map(json.dumps, REHEARSED)) == sorted(map(json.dumps, expected))
     for number, entry in enumerate(REHEARSED, start=1):
         parsed = parse_subscription(entry, number)
-        assert (parsed.subscription_type, parsed.property_name) == (
-            entry["subscriptionType"],
-            entry.get("propertyName"),
-        )
+        assert parsed.subscription_type == entry["subscriptionType"]
+        assert parsed.property_name == entry.get("propertyName")
+
+
+def test_a_project_whose_webhooks_the_sandbox_cannot_deliver_is_refused() -> None:
+    component = project_files(PLACEHOLDER_TARGET_URL)[WEBHOOKS_COMPONENT]
+    broken = json.loads(json.dumps(component))
+    broken["config"]["subscriptions"]["crmObjects"][0]["objectType"] = "meeting_events"
+    with pytest.raises(ValueError, match="meeting_events"):
+        settings_from_project(broken)
+    inactive = json.loads(json.dumps(component))
+    inactive["config"]["subscriptions"]["crmObjects"][0]["active"] = False
+    assert len(settings_from_project(inactive)["subscriptions"]) == len(REHEARSED) - 1
+    assert settings_from_project(component)["max_concurrent_requests"] == 10
 
 
 def test_the_projects_object_names_are_the_declared_object_types() -> None:

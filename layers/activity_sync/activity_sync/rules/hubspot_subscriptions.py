@@ -68,15 +68,6 @@ class WebhookSubscription:
     activity: ActivityObject | None = None  # for object.* subscriptions
     property_name: str | None = None  # for *.propertyChange
 
-    def as_sandbox(self) -> dict[str, str]:
-        """As the HubSpot sandbox (and HubSpot's legacy app settings) takes it."""
-        entry = {"subscriptionType": self.subscription_type}
-        if self.activity is not None:
-            entry["objectTypeId"] = self.activity.type_id
-        if self.property_name:
-            entry["propertyName"] = self.property_name
-        return entry
-
 
 WEBHOOK_SUBSCRIPTIONS: tuple[WebhookSubscription, ...] = (
     WebhookSubscription("contact.creation"),

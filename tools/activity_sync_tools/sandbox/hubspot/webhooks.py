@@ -140,6 +140,27 @@ def parse_subscription(raw: Any, subscription_id: int) -> Subscription:
     return Subscription(subscription_id, kind, object_type_id or None, property_name or None)
 
 
+def settings_from_project(component: dict[str, Any]) -> dict[str, Any]:
+    """A project's webhooks component (``webhooks-hsmeta.json``) as this sandbox's webhook settings:
+    what HubSpot sets up when the project is uploaded (``hs project upload``). Inactive
+    subscriptions are left out; meetings may be named ``meeting_event``, as projects name them."""
+    if component.get("type") != "webhooks" or not isinstance(component.get("config"), dict):
+        raise ValueError("not a webhooks component: expected {type: webhooks, config: {...}}")
+    config = component["config"]
+    settings = config.get("settings") or {}
+    listed = config.get("subscriptions") or {}
+    subscriptions: list[dict[str, Any]] = []
+    for entry in [*(listed.get("crmObjects") or []), *(listed.get("legacyCrmObjects") or [])]:
+        if entry.get("active", True):
+            subscriptions.append({k: v for k, v in entry.items() if k != "active"})
+    for index, entry in enumerate(subscriptions):
+        parse_subscription(entry, index)  # refuse what the sandbox would not deliver
+    body: dict[str, Any] = {"target_url": settings.get("targetUrl"), "subscriptions": subscriptions}
+    if settings.get("maxConcurrentRequests"):
+        body["max_concurrent_requests"] = int(settings["maxConcurrentRequests"])
+    return body
+
+
 def sign_v3(client_secret: str, method: str, uri: str, body: str, timestamp: str) -> str:
     message = f"{method}{unquote(uri)}{body}{timestamp}".encode()
     digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
