@@ -65,7 +65,11 @@ def run(arguments: argparse.Namespace) -> int:
         # The sandboxes beside the stack's own endpoints, for the commands that drive them
         # (``activity-sync hubspot-project --local --upload-to-sandbox``).
         described = json.loads(endpoints.read_text())
-        described.update(hubspot_sandbox_url=world.hubspot.url, salesforce_sandbox_url=world.salesforce.url)
+        described.update(
+            hubspot_sandbox_url=world.hubspot.url,
+            salesforce_sandbox_url=world.salesforce.url,
+            salesforce_ca_bundle=str(world.salesforce.ca_bundle),
+        )
         endpoints.write_text(json.dumps(described, indent=2), encoding="utf-8")
         print(f"endpoints file      {endpoints}   (use --local with other commands)")
         print("Ready. Ctrl-C stops everything.", flush=True)
