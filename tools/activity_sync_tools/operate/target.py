@@ -78,8 +78,9 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
         ) from None
     os.environ["AWS_ENDPOINT_URL"] = endpoints["aws_endpoint_url"]
     if endpoints.get("salesforce_ca_bundle"):
-        # The rehearsal's Salesforce sandbox speaks TLS with a certificate of its own.
-        os.environ.setdefault("REQUESTS_CA_BUNDLE", endpoints["salesforce_ca_bundle"])
+        # The rehearsal's Salesforce sandbox speaks TLS with a certificate of its own; a local
+        # target calls nothing else over TLS.
+        os.environ["REQUESTS_CA_BUNDLE"] = endpoints["salesforce_ca_bundle"]
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["AWS_DEFAULT_REGION"] = endpoints.get("region", "us-east-1")
