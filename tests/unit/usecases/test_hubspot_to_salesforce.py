@@ -1,7 +1,9 @@
 """HubSpot -> Salesforce (``usecases.hubspot_to_salesforce``) through its public ``handle``, on
 in-memory ports: a note becomes one Task on the contact's person (R3, R4), waits for a contact that
 does not sync yet (R4), is dead-lettered for a contact HubSpot does not have (R17), costs no call
-when delivered again (R18), and never makes a second Task however batches race (R15)."""
+when delivered again (R18), never makes a second Task however batches race (R15), is assigned by
+the owner chain (R7, R8), and - deletions being off unless turned on - keeps or deletes its Task
+when the note is deleted."""
 
 from __future__ import annotations
 
@@ -9,8 +11,15 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD, HubSpotActivityType, SyncType, TypeSettings
-from activity_sync.messages import ChangeMessage, ChangeSource
+from activity_sync.domain import (
+    SALESFORCE_EXTERNAL_ID_FIELD,
+    HubSpotActivityType,
+    HubSpotOwner,
+    SalesforceUser,
+    SyncType,
+    TypeSettings,
+)
+from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource
 from activity_sync.ports import CollectionWrite, WriteResult
 from activity_sync.rules.switches import turn_on
 from activity_sync.usecases.directories import ContactDirectory, OwnerDirectory
@@ -179,3 +188,88 @@ def test_r15_a_task_whose_link_was_lost_is_updated_in_place_not_made_twice() -> 
     assert "Second words" in str(updated["Description"])
     assert world.salesforce.calls["upsert"] == 1
     assert world.links.links("activity", ["hs:note:6"])["hs:note:6"].salesforce_id == task["Id"]
+
+
+# -- Assigned To (R7, R8) ---------------------------------------------------------------------------
+
+ANA, CARLA, GONE = "005000000000002AAA", "005000000000003AAA", "005000000000004AAA"
+
+
+def _owned(world: World) -> None:
+    """HubSpot owners Ana (a Salesforce user by another case of her email), Gil (whose Salesforce
+    user is inactive) and Carla (the contact's owner), and their Salesforce users."""
+    world.hubspot.owner_list = [
+        HubSpotOwner("9", "Ana@Example.com"),
+        HubSpotOwner("8", "gil@example.com"),
+        HubSpotOwner("7", "carla@example.com"),
+    ]
+    world.salesforce.users += [
+        SalesforceUser(ANA, "ana@example.com"),
+        SalesforceUser(GONE, "gil@example.com", is_active=False),
+        SalesforceUser(CARLA, "carla@example.com"),
+    ]
+    contact = world.hubspot.objects["contacts"][SYNCS]
+    world.hubspot.add("contacts", SYNCS, {**contact.properties, "hubspot_owner_id": "7"})
+
+
+def _note_owned_by(world: World, note_id: str, owner: str | None) -> tuple[str, ChangeMessage]:
+    message = world.note(note_id, "Owned", SYNCS)
+    note = world.hubspot.objects["notes"][note_id]
+    world.hubspot.add("notes", note_id, {**note.properties, "hubspot_owner_id": owner})
+    return message
+
+
+def test_r7_r8_the_notes_owner_mapped_by_email_whatever_its_case_is_assigned_the_task() -> None:
+    world = World()
+    _owned(world)
+    world.syncer().handle([_note_owned_by(world, "21", "9")])
+    assert [t["OwnerId"] for t in world.tasks("21")] == [ANA]
+
+
+def test_r7_r8_an_owner_whose_salesforce_user_is_inactive_gives_way_to_the_contacts_owner() -> None:
+    world = World()
+    _owned(world)
+    world.syncer().handle([_note_owned_by(world, "22", "8"), _note_owned_by(world, "23", None)])
+    assert [t["OwnerId"] for t in world.tasks("22")] == [CARLA]
+    assert [t["OwnerId"] for t in world.tasks("23")] == [CARLA]  # no owner of its own: the contact's
+
+
+def test_r7_with_no_owner_mapped_the_integration_user_is_assigned_the_task() -> None:
+    world = World()
+    world.syncer().handle([_note_owned_by(world, "24", "9")])  # no Salesforce user for anyone
+    assert [t["OwnerId"] for t in world.tasks("24")] == [world.salesforce.user_id]
+
+
+# -- deletions (off by default) ---------------------------------------------------------------------
+
+
+def _deleted(note_id: str) -> tuple[str, ChangeMessage]:
+    change = ChangeMessage(
+        sync_type=NOTES.key, object_id=note_id, source=ChangeSource.HUBSPOT_WEBHOOK, kind=ChangeKind.DELETION
+    )
+    return f"m-deleted-{note_id}", change
+
+
+def test_a_note_deleted_in_hubspot_keeps_its_task_by_default_and_the_pair_ends() -> None:
+    world = World()
+    world.syncer().handle([world.note("31", "Kept", SYNCS)])
+    [task] = world.tasks("31")
+
+    result = world.syncer().handle([_deleted("31")])
+
+    assert (result.retry, result.dead) == ({}, {})
+    assert world.tasks("31") == [task]
+    assert world.salesforce.calls["delete"] == 0
+    assert world.links.links("activity", ["hs:note:31"]) == {}
+
+
+def test_with_deletions_on_a_note_deleted_in_hubspot_deletes_its_task() -> None:
+    world = World()
+    world.syncer().handle([world.note("32", "Gone", SYNCS)])
+    world.settings.set_sync_deletions(True)
+
+    world.syncer().handle([_deleted("32")])
+
+    assert world.tasks("32") == []
+    assert world.salesforce.calls["delete"] == 1
+    assert world.links.links("activity", ["hs:note:32"]) == {}

@@ -2,7 +2,8 @@
 in-memory ports: a rep's Task becomes one HubSpot task on the contact with the person's email
 (R10, R12), once however often it is notified (R15, R18); the service's own writes are not copied
 back (R14); a Task on a person HubSpot has no contact for is dead-lettered with the reason (R17);
-and nothing older than the switch is copied (R11)."""
+nothing older than the switch is copied (R11); a Task deleted in Salesforce keeps its HubSpot copy
+unless deletions are turned on."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from activity_sync.domain import (
     SyncType,
     TypeSettings,
 )
-from activity_sync.messages import ChangeMessage, ChangeSource
+from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource
 from activity_sync.ports import Link
 from activity_sync.rules.echo import fingerprint
 from activity_sync.rules.switches import turn_on
@@ -61,8 +62,8 @@ class World:
             },
         )
 
-    def handle(self, *task_ids: str) -> BatchResult:
-        syncer = SalesforceToHubSpot(
+    def syncer(self) -> SalesforceToHubSpot:
+        return SalesforceToHubSpot(
             SalesforceActivityType.TASK,
             settings=self.settings,
             links=self.links,
@@ -71,7 +72,9 @@ class World:
             salesforce=self.salesforce,
             owners=OwnerDirectory(lambda: self.hubspot, lambda: self.salesforce, self.settings),
         )
-        return syncer.handle(
+
+    def handle(self, *task_ids: str) -> BatchResult:
+        return self.syncer().handle(
             [
                 (
                     f"m-{task_id}",
@@ -166,3 +169,39 @@ def test_r11_a_task_from_before_the_switch_is_not_copied() -> None:
 
     assert world.copies(task) == []
     assert world.state.outcome_figures(TASKS) == {"skipped:outside_window": 1}
+
+
+def _delete(world: World, task_id: str) -> BatchResult:
+    """The Task deleted in Salesforce, its deletion handled."""
+    world.salesforce.records.pop(task_id)
+    deleted = ChangeMessage(
+        sync_type=TASKS.key, object_id=task_id, source=ChangeSource.SALESFORCE_POLL, kind=ChangeKind.DELETION
+    )
+    return world.syncer().handle([(f"m-deleted-{task_id}", deleted)])
+
+
+def test_a_task_deleted_in_salesforce_keeps_its_hubspot_copy_by_default_and_the_pair_ends() -> None:
+    world = World()
+    task = world.task("Kept", who=world.person)
+    world.handle(task)
+    [copy] = world.copies(task)
+
+    result = _delete(world, task)
+
+    assert (result.retry, result.dead) == ({}, {})
+    assert world.copies(task) == [copy]
+    assert world.hubspot.calls["archive_objects"] == 0
+    assert world.links.by_salesforce_id(task) is None
+
+
+def test_with_deletions_on_a_task_deleted_in_salesforce_archives_its_hubspot_copy() -> None:
+    world = World()
+    task = world.task("Gone", who=world.person)
+    world.handle(task)
+    world.settings.set_sync_deletions(True)
+
+    _delete(world, task)
+
+    assert world.copies(task) == []
+    assert world.hubspot.calls["archive_objects"] == 1
+    assert world.links.by_salesforce_id(task) is None

@@ -49,7 +49,7 @@ from activity_sync.ports import (
 )
 from activity_sync.rules.assignment import assign_task_owner
 from activity_sync.rules.contact_choice import choose_contact
-from activity_sync.rules.echo import carries_salesforce_id, copy_edit_flows_back, fingerprint
+from activity_sync.rules.echo import carries_salesforce_id, fingerprint
 from activity_sync.rules.hubspot_records import (
     ENGAGEMENTS,
     ActivityShapeError,
@@ -62,8 +62,6 @@ from activity_sync.rules.task_mapping import (
     HubSpotActivityKey,
     activity_external_id,
     build_task,
-    task_priority,
-    task_status,
 )
 from activity_sync.rules.windows import SkipReason, check_window
 from activity_sync.usecases.batch import BatchResult
@@ -73,6 +71,7 @@ from activity_sync.usecases.directories import (
     contact_link,
     current_person,
 )
+from activity_sync.usecases.task_edits import SalesforceOriginals
 from activity_sync.usecases.type_syncer import TypeSyncer
 
 # Salesforce record errors worth another try; any other record error is about the data and goes
@@ -138,6 +137,9 @@ class HubSpotToSalesforce(TypeSyncer):
         self._owners = owners
         self._contacts = contacts or ContactDirectory(lambda: hubspot, ttl_seconds=0)
         self._task_links: dict[str, StoredLink] = {}
+        self._salesforce_originals = SalesforceOriginals(
+            activity_type, salesforce, links, self._count, self._save_links, TRANSIENT_SALESFORCE_ERRORS
+        )
 
     def sync(
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
@@ -245,70 +247,8 @@ class HubSpotToSalesforce(TypeSyncer):
                 kept.append(item)
             else:
                 self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
-        self._update_salesforce_originals(copies, result)
+        self._salesforce_originals.update(copies, result)
         return kept
-
-    def _update_salesforce_originals(self, copies: list[_Pending], result: BatchResult) -> None:
-        """R14: a HubSpot activity the service copied from Salesforce is never copied back. When
-        it is the service's own write coming back, nothing happens; when a person completed or
-        re-prioritised a task copy in HubSpot, the Salesforce original is updated instead - the
-        one the link names, not whatever the (editable) HubSpot property says."""
-        if not copies:
-            return
-        spec = ENGAGEMENTS.get(self.activity_type)
-        links = self._links.links(spec.object_type, [c.activity.id for c in copies]) if spec else {}
-        edits: list[tuple[_Pending, StoredLink]] = []
-        for item in copies:
-            link = links.get(item.activity.id)
-            written: Mapping[str, str | None] = ((link.details or {}) if link else {}).get("task_state") or {}
-            raw = item.record.properties if item.record else {}
-            if link is None or not copy_edit_flows_back(
-                self.activity_type is HubSpotActivityType.TASK, raw, written
-            ):
-                self._count("skipped", SkipReason.ECHO, 1)
-                continue
-            edits.append((item, link))
-        if not edits:
-            return
-        outcomes = self._salesforce.update(
-            "Task",
-            [
-                {
-                    "Id": link.salesforce_id,
-                    "Status": task_status(item.activity),
-                    "Priority": task_priority(item.activity),
-                }
-                for item, link in edits
-            ],
-        )
-        remembered: list[Link] = []
-        for (item, link), outcome in zip(edits, outcomes, strict=True):
-            if not outcome.success:
-                target = (
-                    result.retry if TRANSIENT_SALESFORCE_ERRORS & set(outcome.error_codes) else result.dead
-                )
-                for message_id in item.message_ids:
-                    target[message_id] = (
-                        f"Salesforce refused the update of {link.salesforce_id}: {outcome.message}"
-                    )
-                continue
-            # Remember the state just carried over, so a repeat of this change is not sent again.
-            raw = item.record.properties if item.record else {}
-            details = dict(link.details or {})
-            details["task_state"] = {name: raw.get(name) for name in details.get("task_state", {})}
-            remembered.append(
-                Link(
-                    link.hubspot_object_type,
-                    item.activity.id,
-                    link.salesforce_id,
-                    link.source or "sync",
-                    link.fingerprint,
-                    link.written_side,
-                    details,
-                )
-            )
-        self._save_links(remembered)
-        self._count("synced", "update_of_salesforce_task", len(remembered))
 
     def _choose_people(self, pending: list[_Pending], settings: TypeSettings, result: BatchResult) -> None:
         """R4/R6/R7: the Contact or Lead each Task goes on, and who it is assigned to. Activities

@@ -29,8 +29,6 @@ from typing import Any
 
 from activity_sync.domain import (
     HUBSPOT_SALESFORCE_ID_PROPERTY,
-    SALESFORCE_EXTERNAL_ID_FIELD,
-    HubSpotActivityType,
     SalesforceActivityType,
     SyncType,
     TypeSettings,
@@ -60,7 +58,6 @@ from activity_sync.rules.activity_mapping import (
 from activity_sync.rules.echo import (
     TASK_STATE_PROPERTIES,
     ChangeOrigin,
-    WrittenVersion,
     classify_salesforce_change,
     fingerprint,
     parse_salesforce_datetime,
@@ -73,6 +70,7 @@ from activity_sync.rules.task_mapping import HubSpotActivityKey
 from activity_sync.rules.windows import SkipReason, should_sync_salesforce_change
 from activity_sync.usecases.batch import BatchResult
 from activity_sync.usecases.directories import OwnerDirectory
+from activity_sync.usecases.task_edits import HubSpotOriginals
 from activity_sync.usecases.type_syncer import TypeSyncer
 
 TRANSIENT_HUBSPOT_ERRORS = frozenset({"RATE_LIMITS", "CONFLICT", "409", "429", "500", "502", "503", "504"})
@@ -118,6 +116,9 @@ class SalesforceToHubSpot(TypeSyncer):
         self.sobject = "Event" if activity_type is SalesforceActivityType.MEETING else "Task"
         self._owners = owners
         self._siblings = siblings
+        self._hubspot_originals = HubSpotOriginals(
+            activity_type, hubspot, self._draft, self._count, self._save_links, TRANSIENT_HUBSPOT_ERRORS
+        )
 
     def sync(
         self, changes: Sequence[tuple[str, ChangeMessage]], settings: TypeSettings, result: BatchResult
@@ -161,7 +162,7 @@ class SalesforceToHubSpot(TypeSyncer):
         for item in pending.values():
             item.link = links.get(str(item.record["Id"]))
         native, edits = self._classify(list(pending.values()), settings)
-        self._update_hubspot_tasks(edits, result)
+        self._hubspot_originals.update(edits, result)
         self._upsert(native, result)
 
     def _drop_versions_copied(
@@ -255,66 +256,6 @@ class SalesforceToHubSpot(TypeSyncer):
     def _draft(self, record: Mapping[str, Any]) -> HubSpotActivityDraft:
         owner = self._owners.current().hubspot_owner_for(record.get("OwnerId"))  # R13
         return hubspot_activity_from_salesforce(record, self.activity_type, owner)
-
-    def _update_hubspot_tasks(self, edits: list[_Pending], result: BatchResult) -> None:
-        """A Task that came from a HubSpot task was edited in Salesforce: update that HubSpot task."""
-        updates: list[tuple[_Pending, str, dict[str, str | None]]] = []
-        for item in edits:
-            try:
-                key = HubSpotActivityKey.parse(str(item.record.get(SALESFORCE_EXTERNAL_ID_FIELD, "")))
-            except ValueError:
-                self._count("skipped", "edit_of_unknown_copy", 1)
-                continue
-            if (
-                key.type is not HubSpotActivityType.TASK
-                or self.activity_type is not SalesforceActivityType.TASK
-            ):
-                self._count("skipped", "edit_of_hubspot_copy", 1)
-                continue
-            draft = self._draft(item.record)
-            properties = {
-                name: value
-                for name, value in draft.properties.items()
-                if name
-                in (
-                    "hs_task_subject",
-                    "hs_task_body",
-                    "hs_task_status",
-                    "hs_task_priority",
-                    "hubspot_owner_id",
-                )
-            }
-            original = item.link.hubspot_original_write() if item.link is not None else None
-            if original is not None and original.fingerprint == fingerprint(properties, original.field_names):
-                self._count("skipped", "unchanged", 1)  # the HubSpot task already says this (R14, R18)
-                continue
-            updates.append((item, key.id, properties))
-        if not updates:
-            return
-        outcomes = self._hubspot.update_objects(
-            "tasks", [(hubspot_id, props) for _, hubspot_id, props in updates]
-        )
-        remembered: list[Link] = []
-        for (item, hubspot_id, written), outcome in zip(updates, outcomes, strict=True):
-            if outcome.success:
-                self._count("synced", "update_of_hubspot_task", 1)
-                if item.link is not None:
-                    # R14: when this write comes back (a webhook, a poll), it is known as ours.
-                    version = WrittenVersion.of(written)
-                    fields = list(version.field_names)
-                    remembered.append(
-                        item.link.with_details(
-                            hubspot_write={"fingerprint": version.fingerprint, "fields": fields}
-                        )
-                    )
-            else:
-                self._fail(
-                    item,
-                    f"HubSpot refused the update of task {hubspot_id}: {outcome.message}",
-                    outcome,
-                    result,
-                )
-        self._save_links(remembered)
 
     def _upsert(self, native: list[_Pending], result: BatchResult) -> None:
         """R12 first: a record whose person has no HubSpot contact is not copied (R17: it would
