@@ -46,7 +46,7 @@ SALES_EMAIL_TRACKING: Mapping[EmailEventKind, str] = {
 
 @dataclass(frozen=True)
 class EngagementSpec:
-    object_type: str  # path segment of /crm/v3/objects/{object_type}
+    object_type: str  # path segment of /crm/objects/<version>/{object_type}
     properties: tuple[str, ...]
     property_map: Mapping[str, ActivityProperty]  # HubSpot property -> neutral name
     occurred_at_from_creation: bool

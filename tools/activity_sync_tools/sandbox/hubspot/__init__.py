@@ -17,6 +17,13 @@ Served (as on api.hubapi.com, ``Authorization: Bearer <token>``)
 * ``/crm/v4/associations/{from}/{to}/batch/{read,create,archive,associate/default}``,
   ``/crm/v4/objects/{type}/{id}/associations/{toType}[/{toId}]``,
   ``/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}``.
+* The same CRM routes on each date-based version in ``app.SERVED_VERSIONS`` (``2026-09``):
+  ``/crm/objects/2026-09/...``, ``/crm/owners/2026-09``, ``/crm/properties/2026-09/...``,
+  ``/crm/associations/2026-09/...`` (per-record association routes under ``/crm/objects/2026-09``),
+  ``/marketing/emails/2026-09[/{id}]``, with that version's statuses (a created association batch
+  answers 200, an archived one 200 with a body) and its write checks: the portal's validation
+  rules (``config``), and with an ``objectWriteTraceId`` on every input, a batch create that writes
+  the valid inputs and lists each refused one in ``errors`` (207).
 * ``/marketing/v3/emails[/{id}]``, ``/email/public/v1/events``, ``/email/public/v1/campaigns/{by-id|id}``,
   ``/marketing/v3/forms[/{id}]``, ``/form-integrations/v1/submissions/forms/{guid}``,
   ``POST /submissions/v3/integration/[secure/]submit/{portalId}/{guid}`` (the plain one unauthenticated).
@@ -84,8 +91,11 @@ one fault a request; ``{"seed": n}`` makes the draw repeatable. HubSpot's own:
   ``webhooks``. See :mod:`.workflows`.
 * ``GET|POST|DELETE rate-limits`` — ``{"rate_limit_per_10s", "daily_limit", "search_per_second"}``;
   DELETE forgets usage.
-* ``GET|POST config`` — ``{"search_index_lag_seconds", "search_short_page_by"}``: new records stay out
-  of search for a while; search pages come back short (still with ``paging.next``), as HubSpot's do.
+* ``GET|POST config`` — ``{"search_index_lag_seconds", "search_short_page_by", "validation_rules"}``:
+  new records stay out of search for a while; search pages come back short (still with
+  ``paging.next``), as HubSpot's do; ``validation_rules`` (``{"calls": ["hs_call_body"]}``) are the
+  portal admin's required properties, which writes on date-based paths must fill (400
+  ``VALIDATION_ERROR`` naming the property, as from version 2026-09).
 
 Seed format
 -----------
