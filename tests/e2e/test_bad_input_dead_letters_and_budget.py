@@ -92,6 +92,13 @@ def test_r17_malformed_activity_posts_get_a_clear_400_and_change_nothing(e2e: E2
         ("one bad item in a list", json.dumps([_event(desk, "bad-6"), no_contacts]), "activity 1"),
         ("101 activities", json.dumps([_event(desk, f"bad-8-{n}") for n in range(101)]), "100"),
         ("oversized", json.dumps(_event(desk, "bad-7", properties={"app_name": "x" * 2_000_000})), "large"),
+        (
+            "a lone UTF-16 surrogate (JSON escapes it; UTF-8 cannot hold it)",
+            json.dumps(
+                _event(desk, "bad-9", properties={"app_name": "Zoom", "event_name": "Webinar \ud800"})
+            ),
+            "properties.event_name",
+        ),
     ]
 
     # When a sender posts each of them
@@ -101,7 +108,7 @@ def test_r17_malformed_activity_posts_get_a_clear_400_and_change_nothing(e2e: E2
     e2e.drain()
 
     # Then nothing was synced or queued: not even the good item of the refused list
-    assert _event_tasks(e2e, *(f"bad-{n}" for n in range(1, 8)), "bad-8-0") == []
+    assert _event_tasks(e2e, *(f"bad-{n}" for n in range(1, 10)), "bad-8-0") == []
     assert e2e.figures(EVENTS) == {}
     # and each got a 4xx with a message that says what is wrong
     unclear = [

@@ -18,6 +18,14 @@ from typing import Any
 # A number of seconds since the epoch this large is taken for milliseconds (HubSpot's instants).
 _MILLISECONDS_FROM = 20_000_000_000
 _INTEGER_TEXT = re.compile(r"-?[0-9]{1,20}")
+# A code point of the UTF-16 surrogate range standing alone: JSON can carry one ("\\ud800"), UTF-8
+# cannot, so text holding one cannot be stored, hashed or sent on.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a code point UTF-8 cannot encode (what intake refuses)."""
+    return LONE_SURROGATE.search(text) is not None
 
 
 class Invalid(ValueError):
@@ -60,6 +68,8 @@ def checked_string(
 ) -> str:
     if not isinstance(value, str):
         raise Invalid(where, "should be a string")
+    if has_lone_surrogate(value):
+        raise Invalid(where, "is not Unicode text: it holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
     if len(value) < min_length:
         raise Invalid(where, f"should have at least {min_length} characters")
     if max_length is not None and len(value) > max_length:

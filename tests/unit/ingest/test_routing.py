@@ -199,6 +199,13 @@ def test_r1_posted_document_views_and_integration_events_carry_their_content() -
         (_activity(extra="x"), "extra"),
         (_activity(contact_ids=["alice@example.com"]), "contact_ids"),
         (_activity(properties={"document_name": "x" * 32_001}), "properties"),
+        # JSON may escape a lone UTF-16 surrogate; UTF-8 cannot hold it (it would fail the batch)
+        (
+            _activity(properties={"document_name": "Pricing \ud800"}),
+            "properties.document_name: is not Unicode",
+        ),
+        (_activity(properties={"app\udfff": "Zoom"}), "properties: is not Unicode"),
+        (_activity(id="view-\ud800"), "id: is not Unicode"),
     ],
 )
 def test_r17_bad_activity_posts_are_refused_with_the_item_named(item: dict[str, Any], fragment: str) -> None:
@@ -324,3 +331,24 @@ def test_r4_an_association_change_routes_whichever_end_is_the_activity() -> None
         ("hubspot_to_salesforce#note", "77"),
         ("hubspot_to_salesforce#call", "88"),
     ]
+
+
+def test_r17_a_lone_surrogate_in_a_webhooks_property_value_does_not_cost_the_event() -> None:
+    # Given a delivery whose note-body change carries a stray escape (HubSpot retries no 400)
+    event = {
+        "eventId": 1,
+        "subscriptionId": 2,
+        "portalId": PORTAL,
+        "occurredAt": 1_700_000_000_000,
+        "subscriptionType": "object.propertyChange",
+        "objectId": 51,
+        "objectTypeId": "0-46",
+        "propertyName": "hs_note_body",
+        "propertyValue": "Budget \ud800 confirmed",
+    }
+    parsed, set_aside = parse_delivery(json.dumps([event]))
+
+    # Then it is read, not set aside, the stray code point replaced, and the note routed
+    assert set_aside == []
+    assert parsed[0].propertyValue == "Budget \ufffd confirmed"
+    assert len(route_hubspot_events(parsed, PORTAL).changes) == 1

@@ -273,3 +273,19 @@ def test_with_deletions_on_a_note_deleted_in_hubspot_deletes_its_task() -> None:
     assert world.tasks("32") == []
     assert world.salesforce.calls["delete"] == 1
     assert world.links.links("activity", ["hs:note:32"]) == {}
+
+
+def test_r16_a_note_whose_text_holds_a_lone_surrogate_fails_nothing_else_and_syncs_readable() -> None:
+    # Given a note whose body carries a stray escape HubSpot's JSON let through, and a sound one
+    world = World()
+    stray = world.note("41", "Budget \ud800 confirmed", SYNCS)
+    sound = world.note("42", "Signed", SYNCS)
+
+    # When both are handled in one batch
+    result = world.syncer().handle([stray, sound])
+
+    # Then both become Tasks: the unreadable code point replaced, nothing retried or dead-lettered
+    assert (result.retry, result.dead) == ({}, {})
+    [task] = world.tasks("41")
+    assert "Budget \ufffd confirmed" in str(task["Description"])
+    assert len(world.tasks("42")) == 1

@@ -205,3 +205,17 @@ def test_with_deletions_on_a_task_deleted_in_salesforce_archives_its_hubspot_cop
     assert world.copies(task) == []
     assert world.hubspot.calls["archive_objects"] == 1
     assert world.links.by_salesforce_id(task) is None
+
+
+def test_r16_a_task_whose_subject_holds_a_lone_surrogate_fails_nothing_else_and_syncs_readable() -> None:
+    world = World()
+    stray = world.task("Call \udfff back", who=world.person)
+    sound = world.task("Send the quote", who=world.person)
+
+    result = world.handle(stray, sound)
+
+    assert (result.retry, result.dead) == ({}, {})
+    [copy] = world.copies(stray)
+    subjects = {r.id: r.properties["hs_task_subject"] for r in world.hubspot.records("tasks")}
+    assert subjects[copy] == "Call \ufffd back"
+    assert len(world.copies(sound)) == 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY, SalesforceActivityType
 from activity_sync.rules.echo import parse_salesforce_datetime
-from activity_sync.rules.text import truncate
+from activity_sync.rules.text import truncate, unicode_text
 
 # HubSpot object path segment and the v4 association type ids (activity -> contact / company / deal)
 # from HubSpot's association type reference (shared/reference/hubspot-api.md).
@@ -82,7 +82,7 @@ class HubSpotActivityDraft:
 
 def _text(record: Mapping[str, object], name: str) -> str | None:
     value = record.get(name)
-    return None if value is None or value == "" else str(value)
+    return None if value is None or value == "" else unicode_text(str(value))
 
 
 def _hubspot_time(value: object) -> str | None:

@@ -23,6 +23,7 @@ from activity_sync.domain import (
     HubSpotActivityType,
     HubSpotRecord,
 )
+from activity_sync.rules.text import unicode_text
 
 CONTACT_PROPERTIES = (
     "email",
@@ -144,7 +145,7 @@ def parse_hubspot_time(value: str | int | float | None) -> dt.datetime | None:
 
 def _text_properties(record: HubSpotRecord, mapping: Mapping[str, ActivityProperty]) -> dict[str, str]:
     return {
-        neutral.value: str(record.properties[name])
+        neutral.value: unicode_text(str(record.properties[name]))
         for name, neutral in mapping.items()
         if record.properties.get(name) not in (None, "")
     }
@@ -227,7 +228,9 @@ def payload_activity(activity_type: HubSpotActivityType, payload: Mapping[str, A
             contact_ids=tuple(str(c) for c in payload.get("contact_ids", ())),
             email_event=EmailEventKind(email_event) if email_event else None,
             properties={
-                str(k): str(v) for k, v in (payload.get("properties") or {}).items() if v is not None
+                unicode_text(str(k)): unicode_text(str(v))
+                for k, v in (payload.get("properties") or {}).items()
+                if v is not None
             },
         )
     except KeyError as missing:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activity_sync.json_fields import Fields, Invalid, checked_integer, checked_string
+from activity_sync.rules.text import unicode_text
 
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
@@ -141,6 +142,14 @@ class HubSpotWebhookEvent:
             value = fields.get(name)
             return None if value is None else checked_string(value, fields.at(name))
 
+        def free_text(name: str) -> str | None:
+            # A property's new value is text a person typed: a stray escape in it must not refuse the
+            # delivery (HubSpot does not retry a 400), and the service never routes on it.
+            value = fields.get(name)
+            if isinstance(value, str):
+                value = unicode_text(value)
+            return None if value is None else checked_string(value, fields.at(name))
+
         app_id, attempt = fields.get("appId"), fields.get("attemptNumber")
         return cls(
             eventId=number("eventId", 0, MAX_ID),
@@ -155,7 +164,7 @@ class HubSpotWebhookEvent:
             attemptNumber=0 if attempt is None else checked_integer(attempt, fields.at("attemptNumber")),
             objectTypeId=text("objectTypeId"),
             propertyName=text("propertyName"),
-            propertyValue=text("propertyValue"),
+            propertyValue=free_text("propertyValue"),
             changeSource=text("changeSource"),
             changeFlag=text("changeFlag"),
             sourceId=text("sourceId"),

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from activity_sync.json_fields import LONE_SURROGATE
+
 ELLIPSIS = "\u2026"
+REPLACEMENT_CHARACTER = "\ufffd"
 
 # Tags after which a reader sees a new line.
 _BREAKING_TAGS = frozenset(
@@ -76,3 +79,9 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD: what a vendor sends is copied on even
+    when a stray escape in its JSON makes part of it unreadable, rather than failing its batch."""
+    return LONE_SURROGATE.sub(REPLACEMENT_CHARACTER, text)
