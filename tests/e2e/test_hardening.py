@@ -194,6 +194,11 @@ def test_r17_a_gzip_activity_post_is_unpacked_or_refused_never_a_500(e2e: E2E) -
     assert refused.status_code == 413, refused.text
     not_gzip = _activities(e2e, b'{"a": 1}', **{"Content-Encoding": "gzip"})
     assert not_gzip.status_code == 400, not_gzip.text
+    # A caller without the token gets a 401 before anything is unpacked: the bomb and the body
+    # that is no gzip at all are answered alike
+    for body in (bomb, b'{"a": 1}'):
+        stranger = _activities(e2e, body, **{"Content-Encoding": "gzip", "Authorization": "Bearer wrong"})
+        assert stranger.status_code == 401, stranger.text
 
 
 NOTIFICATION = """<?xml version="1.0" encoding="UTF-8"?>

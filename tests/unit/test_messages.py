@@ -33,6 +33,22 @@ def test_a_change_message_round_trips_through_json() -> None:
     assert ContactChangeMessage.from_json(contact.to_json()) == contact
 
 
+def test_a_queue_body_keeps_text_as_utf8_and_escapes_only_what_sqs_refuses() -> None:
+    change = ChangeMessage(
+        sync_type=NOTE,
+        object_id="602",
+        source=ChangeSource.HUBSPOT_ACTIVITY_ROUTE,
+        payload={"properties": {"body": "Orçamento 预算 \U0001f600 \uffff\ufffe"}},
+    )
+    body = change.queue_body()
+    assert "Orçamento 预算 \U0001f600" in body  # as UTF-8, not \\u escapes
+    assert "\uffff" not in body
+    assert "\ufffe" not in body  # SQS refuses these two code points
+    assert "\\uffff\\ufffe" in body
+    assert change.queue_bytes() == len(body.encode("utf-8"))
+    assert ChangeMessage.from_json(body) == change  # and it reads back the same
+
+
 def test_a_message_written_before_reads_the_same() -> None:
     # The form the queues held before (instants with a Z, every field present)
     body = (

@@ -25,6 +25,7 @@ from activity_sync.json_fields import (
     checked_instant,
     checked_string,
     json_value,
+    queue_json,
     to_json,
 )
 
@@ -46,6 +47,12 @@ class ChangeSource(StrEnum):
 class ChangeKind(StrEnum):
     UPSERT = "upsert"
     DELETION = "deletion"
+
+
+# The largest queue message the service writes, and the most one SendMessageBatch carries: SQS's
+# classic 256 KiB, which every queue takes whenever it was created (queues made since August 2025
+# take 1 MiB; https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
+MAX_QUEUE_MESSAGE_BYTES = 262_144
 
 
 class _Message:
@@ -76,6 +83,16 @@ class _Message:
 
     def to_json(self) -> str:
         return to_json(self.to_dict())
+
+    def queue_body(self) -> str:
+        """Its body on a queue: JSON with text as UTF-8 rather than ``\\uXXXX`` escapes (a note in
+        Chinese or emoji would otherwise grow two to three times), escaping only the two code
+        points SQS does not carry (U+FFFE, U+FFFF)."""
+        return queue_json(self.to_dict())
+
+    def queue_bytes(self) -> int:
+        """Its size on a queue, as SQS counts it."""
+        return len(self.queue_body().encode("utf-8"))
 
     def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]

@@ -7,10 +7,16 @@ from typing import Any
 
 import pytest
 
-from activity_sync.messages import ChangeKind, ChangeSource
+from activity_sync.messages import MAX_QUEUE_MESSAGE_BYTES, ChangeKind, ChangeSource
 from activity_sync.rules.hubspot_webhooks import WebhookRejected, parse_delivery
 from activity_sync.rules.salesforce_outbound import parse_outbound_message
-from activity_sync.usecases.ingest import route_activity_posts, route_hubspot_events, route_outbound_message
+from activity_sync.usecases import ingest
+from activity_sync.usecases.ingest import (
+    MAX_ACTIVITY_BODY_BYTES,
+    route_activity_posts,
+    route_hubspot_events,
+    route_outbound_message,
+)
 
 PORTAL = 62515
 ORG_ID = "00D000000000001EAA"  # 15-char id + checksum: only the D (position 3) is upper case -> E, A, A
@@ -352,3 +358,25 @@ def test_r17_a_lone_surrogate_in_a_webhooks_property_value_does_not_cost_the_eve
     assert set_aside == []
     assert parsed[0].propertyValue == "Budget \ufffd confirmed"
     assert len(route_hubspot_events(parsed, PORTAL).changes) == 1
+
+
+def test_r17_a_post_at_the_body_cap_in_chinese_is_a_queue_message_sqs_takes() -> None:
+    # Given a document view whose text fills the route's body cap with three-byte characters
+    text = dict.fromkeys(("document_name", "body", "notes"), "中" * 28000)
+    body = json.dumps(_activity(properties=text), ensure_ascii=False)
+    assert len(body.encode()) <= MAX_ACTIVITY_BODY_BYTES
+
+    # Then its queue message, measured as it travels, is one SQS takes (escaped it was twice that)
+    [change] = route_activity_posts(body).changes
+    assert change.queue_bytes() <= MAX_QUEUE_MESSAGE_BYTES
+
+
+def test_r17_an_activity_too_large_for_a_queue_message_is_a_413_naming_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ingest, "MAX_QUEUE_MESSAGE_BYTES", 2_000)
+    with pytest.raises(WebhookRejected) as refused:
+        route_activity_posts(json.dumps([_activity(), _activity(properties={"document_name": "x" * 3_000})]))
+    assert refused.value.status == 413
+    assert refused.value.reason.startswith("activity 1")
+    assert "2000" in refused.value.reason

@@ -1,4 +1,4 @@
-"""SQS: put changes on the queue of their type, ten at a time (SendMessageBatch's limit); a queue
+"""SQS: put changes on the queue of their type, ten and 256 KiB at a time (SendMessageBatch's limits); a queue
 consumer's dead-letter queue, which carries each message's reason (``ports.DeadLetterQueue``)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import boto3
 
 from activity_sync.config import RuntimeConfig
 from activity_sync.domain import SyncType
-from activity_sync.messages import ChangeMessage, ContactChangeMessage, record_key
+from activity_sync.messages import MAX_QUEUE_MESSAGE_BYTES, ChangeMessage, ContactChangeMessage, record_key
 from activity_sync.observability import logger
 from activity_sync.ports import QueuedMessage, QueueSendError
 
@@ -46,16 +46,34 @@ class ChangeQueues:
 
     def _send(self, queue_url: str, messages: Sequence[ChangeMessage | ContactChangeMessage]) -> int:
         failures: list[dict[str, Any]] = []
-        for start in range(0, len(messages), SQS_BATCH_LIMIT):
-            chunk = messages[start : start + SQS_BATCH_LIMIT]
+        for chunk in _batches([m.queue_body() for m in messages]):
             response = self.client.send_message_batch(
                 QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "MessageBody": m.to_json()} for i, m in enumerate(chunk)],
+                Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
             )
             failures.extend(dict(f) for f in response.get("Failed", []))
         if failures:
             raise QueueSendError(failures)
         return len(messages)
+
+
+def _batches(bodies: Sequence[str]) -> list[list[str]]:
+    """Bodies in SendMessageBatch requests: ten at most, and no more bytes in all than SQS takes in
+    one request. A body too large for any request fails here, naming the limit, not at SQS."""
+    batches: list[list[str]] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode("utf-8"))
+        if length > MAX_QUEUE_MESSAGE_BYTES:
+            raise QueueSendError(
+                [{"reason": f"a message of {length} bytes; SQS takes {MAX_QUEUE_MESSAGE_BYTES} at most"}]
+            )
+        if not batches or len(batches[-1]) == SQS_BATCH_LIMIT or size + length > MAX_QUEUE_MESSAGE_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(body)
+        size += length
+    return batches
 
 
 # (queue key, record id, reason) -> whether this is the first dead letter of it; None: no registry.

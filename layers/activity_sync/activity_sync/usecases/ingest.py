@@ -39,7 +39,13 @@ from activity_sync.json_fields import (
     checked_instant,
     checked_string,
 )
-from activity_sync.messages import ChangeKind, ChangeMessage, ChangeSource, ContactChangeMessage
+from activity_sync.messages import (
+    MAX_QUEUE_MESSAGE_BYTES,
+    ChangeKind,
+    ChangeMessage,
+    ChangeSource,
+    ContactChangeMessage,
+)
 from activity_sync.ports import ChangeQueue, ConnectionValues
 from activity_sync.rules.echo import made_by_this_app
 from activity_sync.rules.hubspot_subscriptions import (
@@ -282,15 +288,20 @@ def route_activity_posts(body: str) -> RoutedChanges:
             )
         if post.occurred_at.tzinfo is None:
             raise WebhookRejected(400, f"activity {index}: occurred_at needs a timezone")
-        routed.changes.append(
-            ChangeMessage(
-                sync_type=hubspot_sync_type(post.type).key,
-                object_id=post.id,
-                source=ChangeSource.HUBSPOT_ACTIVITY_ROUTE,
-                occurred_at=post.occurred_at,
-                payload=post.to_dict(),
-            )
+        change = ChangeMessage(
+            sync_type=hubspot_sync_type(post.type).key,
+            object_id=post.id,
+            source=ChangeSource.HUBSPOT_ACTIVITY_ROUTE,
+            occurred_at=post.occurred_at,
+            payload=post.to_dict(),
         )
+        # Measured as it will travel (encoded), so that no post can make a message SQS refuses.
+        if (size := change.queue_bytes()) > MAX_QUEUE_MESSAGE_BYTES:
+            raise WebhookRejected(
+                413,
+                f"activity {index}: {size} bytes as a queue message; at most {MAX_QUEUE_MESSAGE_BYTES} (SQS)",
+            )
+        routed.changes.append(change)
     return routed
 
 
@@ -422,8 +433,13 @@ class Receiver:
         key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
         return self._queue_delivery(delivery={"key": key, "routed": routed.to_dict()})
 
-    def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
+    def check_activity_route_token(self, headers: Mapping[str, str]) -> None:
+        """The activity route's bearer token, checked before anything of the body is read (a gzip
+        body is not unpacked for a caller that cannot post)."""
         check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))
+
+    def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
+        self.check_activity_route_token(headers)
         return self._queue_routed(delivery={"key": None, "routed": route_activity_posts(body).to_dict()})
 
     def salesforce_outbound_message(self, *, body: str, token: str | None) -> dict[str, Any]:
