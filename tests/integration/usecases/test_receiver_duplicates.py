@@ -43,20 +43,26 @@ class _Context:
         return 30_000
 
 
-def _delivery(event_id: int) -> tuple[dict[str, str], str]:
+def _delivery(
+    event_id: int, *, subscription_id: int = 1, object_id: int | None = None
+) -> tuple[dict[str, str], str]:
     body = json.dumps(
         [
             {
                 "eventId": event_id,
-                "subscriptionId": 1,
+                "subscriptionId": subscription_id,
                 "portalId": 62515,
                 "occurredAt": int(time.time() * 1000),
                 "subscriptionType": "object.creation",
-                "objectId": 900 + event_id,
+                "objectId": 900 + event_id if object_id is None else object_id,
                 "objectTypeId": "0-46",
             }
         ]
     )
+    return _signed(body)
+
+
+def _signed(body: str) -> tuple[dict[str, str], str]:
     timestamp = str(int(time.time() * 1000))
     headers = {
         "x-hubspot-signature-v3": sign_v3(SECRET, "POST", URL, body, timestamp),
@@ -100,3 +106,46 @@ def test_r17_a_webhook_signed_with_a_just_rotated_secret_is_accepted(stack_table
     # When HubSpot signs with the new secret, Then the delivery is verified against a fresh read
     assert receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body)["queued"] == 1
     assert [c.object_id for c in queues.sent] == ["903"]
+
+
+def _idempotent_receiver(stack_tables: dict[str, str], queues: RecordingQueues) -> Receiver:
+    receiver = Receiver(
+        lambda: ConnectionSettings("/activity-sync/test", {"hubspot/webhook-client-secret": SECRET}),
+        queues,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        idempotency=DynamoDBPersistenceLayer(table_name=stack_tables["IdempotencyTable"]),
+    )
+    receiver.register_lambda_context(_Context())  # type: ignore[arg-type]
+    return receiver
+
+
+def test_r15_an_event_id_seen_on_another_subscription_is_another_delivery(
+    stack_tables: dict[str, str],
+) -> None:
+    # Given a delivery, and another whose single event has the same eventId on another subscription
+    # (HubSpot does not promise event ids unique on their own)
+    queues = RecordingQueues()
+    receiver = _idempotent_receiver(stack_tables, queues)
+    first_headers, first_body = _delivery(7, subscription_id=1, object_id=971)
+    other_headers, other_body = _delivery(7, subscription_id=2, object_id=972)
+
+    receiver.hubspot_webhook(method="POST", url=URL, headers=first_headers, body=first_body)
+    receiver.hubspot_webhook(method="POST", url=URL, headers=other_headers, body=other_body)
+
+    # Then both are queued: neither is taken for the other's repeat
+    assert [c.object_id for c in queues.sent] == ["971", "972"]
+
+
+def test_r17_deliveries_whose_events_are_all_set_aside_are_each_answered_for_themselves(
+    stack_tables: dict[str, str],
+) -> None:
+    queues = RecordingQueues()
+    receiver = _idempotent_receiver(stack_tables, queues)
+    answers = []
+    for event_id in (1, 2):
+        headers, body = _signed(json.dumps([{"eventId": event_id, "subscriptionType": "object.creation"}]))
+        answers.append(receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body))
+
+    # Each answer names its own event, not the first delivery's
+    assert [a["ignored"][0]["eventId"] for a in answers] == [1, 2]
+    assert queues.sent == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -131,3 +131,81 @@ def test_r17_a_rotated_secret_is_picked_up_at_the_first_request_signed_with_it()
     receiver = Receiver(rotated, queues, clock=clock)
     assert _post(receiver, _headers("rotated", clock.now))["queued"] == 1
     assert rotated.fresh_reads == 1
+
+
+class Tokens:
+    """SSM's activity-route and outbound-message tokens: ``cached`` until a read past the cache,
+    which sees ``current`` (None: the parameter is not set)."""
+
+    def __init__(self, cached: str | None, current: str | None) -> None:
+        self.cached, self.current = cached, current
+        self.fresh_reads = 0
+
+    def __call__(self, force_fetch: bool = False) -> ConnectionSettings:
+        if force_fetch:
+            self.fresh_reads += 1
+        value = self.current if force_fetch else self.cached
+        values = {"salesforce/org-id": "00D000000000001AAA"}
+        if value is not None:
+            values |= {"webhooks/activity-route-token": value, "webhooks/outbound-message-token": value}
+        return ConnectionSettings("/activity-sync/test", values)
+
+
+def _post_activity(receiver: Receiver, token: str) -> dict[str, Any]:
+    body = json.dumps(
+        {
+            "type": "document_view",
+            "id": "v1",
+            "occurred_at": "2026-03-01T12:00:00Z",
+            "contact_ids": ["5"],
+            "properties": {"document_name": "Pricing"},
+        }
+    )
+    return receiver.hubspot_activities(headers={"authorization": f"Bearer {token}"}, body=body)
+
+
+OUTBOUND = (
+    '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+    'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+    '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+    "<OrganizationId>00D000000000001AAA</OrganizationId><ActionId>04k000000000001AAA</ActionId>"
+    "</notifications></soapenv:Body></soapenv:Envelope>"
+)
+
+
+def test_r17_a_rotated_activity_route_or_outbound_token_works_at_its_first_request() -> None:
+    # Given the cached tokens still the old ones, and SSM already the new one
+    tokens = Tokens(cached="old-token", current="new-token")
+    receiver = Receiver(tokens, Queues(), clock=Clock())
+
+    # When requests come with the new token, Then each is let in after one fresh read per secret
+    assert _post_activity(receiver, "new-token")["queued"] == 1
+    assert receiver.salesforce_outbound_message(body=OUTBOUND, token="new-token")["queued"] == 0
+    assert tokens.fresh_reads == 2
+
+
+def test_r17_forged_tokens_read_ssm_once_a_minute_per_secret() -> None:
+    tokens, clock = Tokens(cached="token", current="token"), Clock()
+    receiver = Receiver(tokens, Queues(), clock=clock)
+    for _ in range(10):
+        with pytest.raises(WebhookRejected) as refused:
+            _post_activity(receiver, "forged")
+        assert (refused.value.status, refused.value.reason) == (401, "invalid bearer token")
+    assert tokens.fresh_reads == 1
+    clock.now += dt.timedelta(seconds=61)
+    with pytest.raises(WebhookRejected):
+        _post_activity(receiver, "forged")
+    assert tokens.fresh_reads == 2
+
+
+def test_r17_a_token_not_set_in_ssm_is_a_401_naming_the_parameter_never_a_500() -> None:
+    receiver = Receiver(Tokens(cached=None, current=None), Queues(), clock=Clock())
+    attempts: list[Callable[[], object]] = [
+        lambda: _post_activity(receiver, "anything"),
+        lambda: receiver.salesforce_outbound_message(body=OUTBOUND, token="anything"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(WebhookRejected) as refused:
+            attempt()
+        assert refused.value.status == 401
+        assert "is not set in SSM" in refused.value.reason

@@ -46,6 +46,7 @@ from activity_sync.messages import (
     ChangeSource,
     ContactChangeMessage,
 )
+from activity_sync.observability import logger
 from activity_sync.ports import ChangeQueue, ConnectionValues
 from activity_sync.rules.echo import made_by_this_app
 from activity_sync.rules.hubspot_subscriptions import (
@@ -256,13 +257,24 @@ class ActivityPost:
         }
 
 
-def check_bearer_token(headers: Mapping[str, str], expected: str) -> None:
-    supplied = headers.get("authorization", "")
-    scheme, _, token = supplied.partition(" ")
+def bearer_token(headers: Mapping[str, str]) -> str:
+    """The request's bearer token, or a 401 when it has none (no secret is read for that)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise WebhookRejected(401, "missing bearer token")
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise WebhookRejected(401, "invalid bearer token")
+    return token
+
+
+def same_secret(supplied: str) -> Callable[[str], bool]:
+    return lambda expected: hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def delivery_key(events: Iterable[HubSpotWebhookEvent]) -> str:
+    """What makes a delivery the same delivery sent again: its events, each by portal, subscription,
+    event id and instant - HubSpot does not promise an ``eventId`` unique on its own."""
+    return "hubspot:" + ",".join(
+        sorted(f"{e.portalId}/{e.subscriptionId}/{e.eventId}/{e.occurredAt}" for e in events)
+    )
 
 
 def route_activity_posts(body: str) -> RoutedChanges:
@@ -379,7 +391,7 @@ class Receiver:
         self._queues = queues
         self._clock = clock
         self._service_user = service_user
-        self._secret_checked_at: dt.datetime | None = None
+        self._secret_checked_at: dict[str, dt.datetime] = {}
         self._queue_delivery: Callable[..., dict[str, Any]] = self._queue_routed
         self._idempotency_config = IdempotencyConfig(
             event_key_jmespath="key", expires_after_seconds=DUPLICATE_WINDOW_SECONDS
@@ -403,59 +415,68 @@ class Receiver:
         timestamp, signature = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
         # Malformed or stale: refused before the secret is even needed.
         timestamp, signature = check_freshness(timestamp=timestamp, signature=signature, now=self._clock())
-        settings = self._connection()
-
-        def matches(current: ConnectionValues) -> bool:
-            return signature_matches(
-                client_secret=current.require("hubspot/webhook-client-secret"),
+        settings = self._checked_secret(
+            "hubspot/webhook-client-secret",
+            lambda secret: signature_matches(
+                client_secret=secret,
                 method=method,
                 uri=url,
                 body=body,
                 timestamp=timestamp,
                 signature=signature,
-            )
-
-        if not matches(settings):
-            # HubSpot never retries a 401: before refusing, make sure the secret was not just
-            # rotated in SSM (the cached copy can be up to a minute old) - at most once a minute,
-            # so that forged requests cannot make the receiver read SSM for each of them.
-            now = self._clock()
-            checked_at = self._secret_checked_at
-            if checked_at is not None and (now - checked_at).total_seconds() < SECRET_RECHECK_SECONDS:
-                raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
-            self._secret_checked_at = now
-            settings = self._connection(force_fetch=True)
-            if not matches(settings):
-                raise WebhookRejected(401, "invalid X-HubSpot-Signature-v3")
+            ),
+            "invalid X-HubSpot-Signature-v3",
+        )
         events, set_aside = parse_delivery(body)
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
         routed.ignored.extend(set_aside)
-        key = "hubspot:" + ",".join(sorted(str(e.eventId) for e in events))
-        return self._queue_delivery(delivery={"key": key, "routed": routed.to_dict()})
+        if not events:
+            # Nothing to queue, so nothing to deduplicate: answered as it is, never from the record
+            # of another delivery whose events were all set aside too.
+            return self._queue_routed(delivery={"key": None, "routed": routed.to_dict()})
+        return self._queue_delivery(delivery={"key": delivery_key(events), "routed": routed.to_dict()})
 
     def check_activity_route_token(self, headers: Mapping[str, str]) -> None:
         """The activity route's bearer token, checked before anything of the body is read (a gzip
         body is not unpacked for a caller that cannot post)."""
-        check_bearer_token(headers, self._connection().require("webhooks/activity-route-token"))
+        self._checked_secret(
+            "webhooks/activity-route-token", same_secret(bearer_token(headers)), "invalid bearer token"
+        )
 
     def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
         self.check_activity_route_token(headers)
         return self._queue_routed(delivery={"key": None, "routed": route_activity_posts(body).to_dict()})
 
     def salesforce_outbound_message(self, *, body: str, token: str | None) -> dict[str, Any]:
-        settings = self._connection()
-        expected = settings.get("webhooks/outbound-message-token")
-        if not expected or expected == "set-me":
-            raise WebhookRejected(
-                401, "this stack's outbound message token is not set (SSM webhooks/outbound-message-token)"
-            )
         if not token:
             raise WebhookRejected(401, "the Outbound Message URL must end with this stack's token")
-        if not hmac.compare_digest(token.encode(), expected.encode()):
-            raise WebhookRejected(401, "invalid outbound message token")
+        settings = self._checked_secret(
+            "webhooks/outbound-message-token", same_secret(token), "invalid outbound message token"
+        )
         message = parse_outbound_message(body)
         routed = route_outbound_message(message, settings.require("salesforce/org-id"), self._service_user())
         return self._queue_routed(delivery={"key": None, "routed": routed.to_dict()})
+
+    def _checked_secret(self, name: str, matches: Callable[[str], bool], refusal: str) -> ConnectionValues:
+        """The connection settings, once the request proved it knows the secret ``name``
+        (``matches``). A mismatch reads the secret again past its one-minute cache - it may have
+        just been rotated in SSM - at most once a minute per secret, so that forged requests cannot
+        make the receiver read SSM for each of them. A secret not set at all is a 401 (the sender
+        is told nothing more), logged with the parameter's name for the operator."""
+        settings = self._connection()
+        if _secret_matches(settings, name, matches):
+            return settings
+        now = self._clock()
+        checked_at = self._secret_checked_at.get(name)
+        if checked_at is None or (now - checked_at).total_seconds() >= SECRET_RECHECK_SECONDS:
+            self._secret_checked_at[name] = now
+            settings = self._connection(force_fetch=True)
+            if _secret_matches(settings, name, matches):
+                return settings
+        if not _is_set(settings.get(name)):
+            logger.error("a receiver secret is not set", extra={"parameter": name})
+            raise WebhookRejected(401, f"this stack's secret {name} is not set in SSM")
+        raise WebhookRejected(401, refusal)
 
     def _queue_routed(self, delivery: dict[str, Any]) -> dict[str, Any]:
         # Any failure raises before the sender gets its 2xx/Ack, so the vendor redelivers (and
@@ -466,3 +487,12 @@ class Receiver:
         if routed.contact_changes:
             self._queues.send_contact_changes(routed.contact_changes)
         return routed.summary()
+
+
+def _is_set(value: str | None) -> bool:
+    return bool(value) and value != "set-me"
+
+
+def _secret_matches(settings: ConnectionValues, name: str, matches: Callable[[str], bool]) -> bool:
+    value = settings.get(name)
+    return _is_set(value) and matches(str(value))
