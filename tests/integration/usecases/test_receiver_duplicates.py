@@ -74,13 +74,7 @@ def _signed(body: str) -> tuple[dict[str, str], str]:
 def test_r15_a_repeated_hubspot_delivery_is_queued_once(stack_tables: dict[str, str]) -> None:
     # Given a receiver whose duplicates are tracked in the template's idempotency table
     queues = RecordingQueues()
-    receiver = Receiver(
-        lambda: ConnectionSettings("/activity-sync/test", {"hubspot/webhook-client-secret": SECRET}),
-        queues,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        idempotency=DynamoDBPersistenceLayer(table_name=stack_tables["IdempotencyTable"]),
-    )
-    receiver.register_lambda_context(_Context())  # type: ignore[arg-type]
+    receiver = _idempotent_receiver(stack_tables, queues)
     headers, body = _delivery(1)
     # When HubSpot delivers the same events twice (its retry), and then a new delivery
     first = receiver.hubspot_webhook(method="POST", url=URL, headers=headers, body=body)
