@@ -114,3 +114,26 @@ def test_the_allocation_the_operator_sets_is_what_status_shows(ops: E2E, cli: Cl
     assert cli.json("status")["api_use_24h"]["salesforce"]["allocation"] is None
     refused = cli("settings", "budget", "salesforce_daily_allocation", "lots")
     assert (refused.status, "whole number" in refused.err) == (2, True)
+
+
+def test_status_says_when_the_portal_check_is_off(ops: E2E, cli: Cli) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from activity_sync.usecases.ingest import PORTAL_CHECK_OFF
+
+    ssm = ops.world.stack.boto3_client("ssm")
+    name = "/activity-sync/dev/hubspot/portal-id"
+    kept = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    assert cli.json("status")["problems"] == []
+    try:
+        # Given the stack parameter HubSpotPortalId left at 0
+        ssm.put_parameter(Name=name, Value="0", Type="String", Overwrite=True)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        # Then status names the problem first
+        assert cli.json("status")["problems"] == [PORTAL_CHECK_OFF]
+        text = cli("status")
+        assert text.status == 0
+        assert "HubSpotPortalId is 0" in text.out
+    finally:
+        ssm.put_parameter(Name=name, Value=kept, Type="String", Overwrite=True)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]

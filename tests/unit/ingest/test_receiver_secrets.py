@@ -209,3 +209,15 @@ def test_r17_a_token_not_set_in_ssm_is_a_401_naming_the_parameter_never_a_500() 
             attempt()
         assert refused.value.status == 401
         assert "is not set in SSM" in refused.value.reason
+
+
+def test_r17_every_delivery_warns_while_the_portal_check_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    from activity_sync.usecases.ingest import PORTAL_CHECK_OFF
+
+    # Given no portal id (the stack parameter left at 0): the receiver's settings have none
+    clock = Clock()
+    receiver = Receiver(Parameters(), Queues(), clock=clock)
+    for _ in range(2):
+        _post(receiver, _headers(SECRET, clock.now))
+    # Then each delivery is accepted, and each says the check is off
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [PORTAL_CHECK_OFF] * 2

@@ -69,6 +69,11 @@ def _statements(function_id: str) -> list[tuple[list[str], list[str]]]:
     properties = template["Resources"][function_id]["Properties"]
     statements: list[tuple[list[str], list[str]]] = []
     for policy in properties.get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:  # an inline policy document
+            for statement in resolver.resolve(policy["Statement"]):
+                assert statement["Effect"] == "Allow"
+                statements.append((list(statement["Action"]), list(statement["Resource"])))
+            continue
         if isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) != "Ref":
             ((name, arguments),) = policy.items()
             statements += _sam_template_statements(name, resolver.resolve(arguments), function_id)
@@ -174,3 +179,12 @@ def test_no_role_may_do_everything_on_a_service() -> None:
             assert not any(a.endswith(":*") or a == "*" for a in actions), (function_id, actions)
             if resources == ["*"]:
                 assert actions == ["ssm:DescribeParameters"], (function_id, actions)
+
+
+@pytest.mark.parametrize("function_id", ["WebhookReceiver", "Poller", "ContactLinker", *SYNCERS])
+def test_no_role_reads_parameters_outside_the_stacks_prefix(function_id: str) -> None:
+    # SAM's SSMParameterReadPolicy adds ssm:DescribeParameters on *: none of ours may
+    for actions, resources in _statements(function_id):
+        if any(action.startswith("ssm:") for action in actions):
+            assert "ssm:DescribeParameters" not in actions, function_id
+            assert all(resource.startswith(PREFIX) for resource in resources), (function_id, resources)

@@ -40,6 +40,7 @@ def register(subcommands: Subcommands) -> None:
 def run(arguments: argparse.Namespace) -> int:
     stack = Stack(arguments)
     report = {
+        "problems": problems(stack),
         "now": backlog(stack),
         "history": history(stack, arguments.since),
         "api_use_24h": api_use(stack),
@@ -49,6 +50,16 @@ def run(arguments: argparse.Namespace) -> int:
         return 0
     _print(report, arguments.since)
     return 0
+
+
+def problems(stack: Stack) -> list[str]:
+    """What is wrong with the stack's set-up that nothing else would say."""
+    from activity_sync.usecases.ingest import PORTAL_CHECK_OFF
+
+    found = []
+    if stack.record_urls.hubspot_portal_id is None:
+        found.append(PORTAL_CHECK_OFF)
+    return found
 
 
 def backlog(stack: Stack) -> dict[str, dict[str, Any]]:
@@ -139,6 +150,10 @@ def _reasons(figures: dict[str, int], status: str) -> str:
 
 def _print(report: dict[str, Any], since: dt.date | None) -> None:
     out = console()
+    for problem in report["problems"]:
+        out.print(f"[bold red]problem:[/] {problem}")
+    if report["problems"]:
+        out.print()
     now_rows = []
     for key, entry in report["now"].items():
         queue = entry["queue"] or {}

@@ -82,6 +82,11 @@ CONTACT_SUBSCRIPTIONS = frozenset(
     {"contact.creation", "contact.propertyChange", "contact.merge", "contact.restore"}
 )
 CONTACT_PROPERTIES_THAT_MATTER = frozenset(WATCHED_CONTACT_PROPERTIES)
+# Warned on every delivery while the stack parameter HubSpotPortalId is 0 (and by `status`).
+PORTAL_CHECK_OFF = (
+    "HubSpotPortalId is 0: webhook events of any HubSpot portal are accepted; set the stack "
+    "parameter to your portal id (docs/setup-hubspot.md, section 1)"
+)
 # A signature that does not match makes the receiver read the secret again at most this often.
 SECRET_RECHECK_SECONDS = 60.0
 MAX_ACTIVITY_BODY_BYTES = 256_000
@@ -428,6 +433,9 @@ class Receiver:
             "invalid X-HubSpot-Signature-v3",
         )
         events, set_aside = parse_delivery(body)
+        if settings.hubspot_portal_id is None:
+            # Not silent: the check that events come from this stack's portal is off.
+            logger.warning(PORTAL_CHECK_OFF, extra={"parameter": "hubspot/portal-id"})
         routed = route_hubspot_events(events, settings.hubspot_portal_id)
         routed.ignored.extend(set_aside)
         if not events:
