@@ -131,3 +131,25 @@ def test_explain_a_salesforce_task_synced_to_hubspot(ops: E2E, cases: Cases, cli
     assert sections["window (R11)"]["decision"].startswith("inside")
     assert sections["contact (R12)"]["HubSpot contact"] == cases.contact
     assert sections["owner (R13)"]["Assigned To"].startswith(ops.salesforce.users["ana"])
+
+
+def test_explain_a_synced_posted_event_says_its_type_has_no_read_api(
+    ops: E2E, cases: Cases, cli: Cli
+) -> None:
+    # Given an integration event posted for the contact that syncs, and synced
+    event = {
+        "type": "integration_event",
+        "id": "explain-posted",
+        "occurred_at": iso(utcnow()),
+        "contact_ids": [cases.contact],
+        "properties": {"app_name": "Zoom", "event_name": "Webinar attended"},
+    }
+    assert ops.world.post_activity(event).status_code == 200
+    ops.drain()
+    assert len(ops.salesforce.tasks_for_activity("hs:integration_event:explain-posted")) == 1
+
+    # When the operator asks about it, Then it is synced, and not "gone from HubSpot"
+    story = cli.json("explain", "explain-posted", "--type", "integration_event")
+    assert story["verdict"].startswith("synced"), story
+    assert "no read API" in story["verdict"]
+    assert "gone" not in story["verdict"]

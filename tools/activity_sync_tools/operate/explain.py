@@ -193,7 +193,12 @@ def explain_hubspot(stack: Stack, activity_id: str, type_name: str | None, story
         for link in task_links.values():
             story.fact("link", "Salesforce Task", link.salesforce_id)
             story.happened(link.updated_at, f"synced to Task {link.salesforce_id}")
-        story.verdict = "synced (the activity itself is gone from HubSpot)" if task_links else "not found"
+        gone = (
+            "the activity itself is gone from HubSpot"
+            if activity_type in ENGAGEMENTS
+            else "this type has no read API: the story is its link's"
+        )
+        story.verdict = f"synced ({gone})" if task_links else "not found"
         _dead_letter_facts(state, story)
         if state.dead and not task_links:
             story.verdict = f"dead-lettered: {state.dead[0].reason}"

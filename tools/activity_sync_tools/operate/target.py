@@ -230,5 +230,6 @@ def queue_key(text: str) -> str:
     matches = [key for key in keys if text in (key, key.partition("#")[2])]
     if len(matches) == 1:
         return matches[0]
-    what = "is ambiguous" if matches else "is not a type"
-    raise SystemExit(f"error: {text!r} {what}; one of: {', '.join(keys)}")
+    if matches:  # a type both directions have: name the two, not every type
+        raise SystemExit(f"error: {text!r} is ambiguous: {' or '.join(matches)}")
+    raise SystemExit(f"error: {text!r} is not a type; one of: {', '.join(keys)}")
