@@ -221,3 +221,34 @@ def test_r17_every_delivery_warns_while_the_portal_check_is_off(caplog: pytest.L
         _post(receiver, _headers(SECRET, clock.now))
     # Then each delivery is accepted, and each says the check is off
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [PORTAL_CHECK_OFF] * 2
+
+
+def _outbound_envelope(*notifications: tuple[str, str]) -> str:
+    """An Outbound Message of Task notifications: (notification id, Task id) each."""
+    body = "".join(
+        f"<Notification><Id>{notification_id}</Id>"
+        '<sObject xsi:type="sf:Task" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+        f"<sf:Id>{task_id}</sf:Id><sf:TaskSubtype>Task</sf:TaskSubtype></sObject></Notification>"
+        for notification_id, task_id in notifications
+    )
+    return OUTBOUND.replace("</ActionId>", "</ActionId>" + body).replace(
+        "<soapenv:Envelope ", '<soapenv:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    )
+
+
+def test_r15_an_outbound_envelope_sent_again_is_acknowledged_without_queuing_again() -> None:
+    # Given a receiver, and an envelope of one Task's notification
+    queues = Queues()
+    receiver = Receiver(Tokens(cached="token", current="token"), queues, clock=Clock())
+    envelope = _outbound_envelope(("04l000000000001AAA", "00T000000000001AAA"))
+
+    # When Salesforce sends it, then again (its acknowledgement lost), then a newer notification
+    first = receiver.salesforce_outbound_message(body=envelope, token="token")
+    again = receiver.salesforce_outbound_message(body=envelope, token="token")
+    newer = _outbound_envelope(("04l000000000002AAA", "00T000000000001AAA"))
+    later = receiver.salesforce_outbound_message(body=newer, token="token")
+
+    # Then the repeat is acknowledged without queuing; the newer notification still queues
+    assert (first["queued"], again["queued"], later["queued"]) == (1, 0, 1)
+    assert len(queues.sent) == 2
+    assert queues.sent[0].object_id == queues.sent[1].object_id

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -367,6 +368,30 @@ def route_outbound_message(
     return routed
 
 
+# Outbound Message envelopes a receiver container remembers (their notification ids).
+RECENT_ENVELOPES = 10_000
+
+
+class RecentKeys:
+    """Keys seen in the last ``window``, at most ``size`` of them (the oldest forgotten first), in
+    the container's memory: free, so it costs no request on every delivery. A repeat that reaches
+    another container is queued, and its syncer settles it without a vendor write (R14, R15)."""
+
+    def __init__(self, size: int, window: dt.timedelta) -> None:
+        self._size, self._window = size, window
+        self._seen: OrderedDict[str, dt.datetime] = OrderedDict()
+
+    def seen(self, key: str, now: dt.datetime) -> bool:
+        at = self._seen.get(key)
+        return at is not None and now - at < self._window
+
+    def remember(self, key: str, now: dt.datetime) -> None:
+        self._seen[key] = now
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+
+
 class Receiver:
     """The webhook receiver's use cases: authenticate, validate, route, queue. Each answers a
     summary for the HTTP response, or raises WebhookRejected with the status and reason.
@@ -376,12 +401,13 @@ class Receiver:
     write, but would still spend a read (R18). Powertools Idempotency keeps those records, for a
     day, at two DynamoDB writes per delivery - a delivery holds up to 100 events.
 
-    Outbound Messages are queued without it: Salesforce sends one as soon as a record changes, so
-    most hold a handful of notifications, and two idempotency writes on every delivery would cost
-    more than the rare repeat (an acknowledgement lost on the way) ever does. A repeat is settled
-    downstream at no vendor write: it shares its syncer's batch read with the original or finds
-    the link the original left (unchanged, or the service's own write: R14), and a race of the two
-    meets HubSpot's unique property (R15).
+    Outbound Messages go without it: Salesforce sends one as soon as a record changes, so most
+    hold a handful of notifications, and two idempotency writes on every delivery would cost more
+    than the rare repeat (an acknowledgement lost on the way) ever does. The container remembers
+    the envelopes it queued (``RecentKeys``), which answers a repeat that reaches it at no cost; one
+    that reaches another container is settled downstream at no vendor write: it shares its
+    syncer's batch read with the original or finds the link the original left (unchanged, or the
+    service's own write: R14), and a race of the two meets HubSpot's unique property (R15).
     """
 
     def __init__(
@@ -397,6 +423,7 @@ class Receiver:
         self._clock = clock
         self._service_user = service_user
         self._secret_checked_at: dict[str, dt.datetime] = {}
+        self._recent_envelopes = RecentKeys(RECENT_ENVELOPES, dt.timedelta(seconds=DUPLICATE_WINDOW_SECONDS))
         self._queue_delivery: Callable[..., dict[str, Any]] = self._queue_routed
         self._idempotency_config = IdempotencyConfig(
             event_key_jmespath="key", expires_after_seconds=DUPLICATE_WINDOW_SECONDS
@@ -463,7 +490,15 @@ class Receiver:
         )
         message = parse_outbound_message(body)
         routed = route_outbound_message(message, settings.require("salesforce/org-id"), self._service_user())
-        return self._queue_routed(delivery={"key": None, "routed": routed.to_dict()})
+        # The same envelope sent again (Salesforce redelivers when an acknowledgement is lost) is
+        # acknowledged without queuing its records again; a newer notification of a record has an
+        # id of its own, so it still queues.
+        envelope = ",".join(sorted(record.notification_id for record in message.records))
+        if self._recent_envelopes.seen(envelope, self._clock()):
+            return {**routed.summary(), "queued": 0, "contact_changes": 0, "repeat": True}
+        answer = self._queue_routed(delivery={"key": None, "routed": routed.to_dict()})
+        self._recent_envelopes.remember(envelope, self._clock())
+        return answer
 
     def _checked_secret(self, name: str, matches: Callable[[str], bool], refusal: str) -> ConnectionValues:
         """The connection settings, once the request proved it knows the secret ``name``
