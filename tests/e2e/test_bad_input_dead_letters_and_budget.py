@@ -232,12 +232,14 @@ def test_r17_an_outbound_message_from_another_org_gets_a_4xx_and_changes_nothing
     notified_again = requests.post(url, data=fresh.encode(), headers=headers, timeout=10)
     e2e.drain()
 
-    # Then both are acknowledged and queued, each waiting for the switch (off here): a repeat of a
-    # notification costs no idempotency writes in the receiver and is settled by the syncer, which
-    # writes it once (test_r15_an_outbound_message_delivered_twice_makes_one_hubspot_activity_and_one_write)
+    # Then both are acknowledged. The fresh notification is queued (it waits for the switch, off
+    # here); the repeat is not queued again when it reaches the receiver container that queued the
+    # original (each remembers its envelopes), and when it reaches another it is queued and settled
+    # by the syncer without a second write
+    # (test_r15_an_outbound_message_delivered_twice_makes_one_hubspot_activity_and_one_write)
     assert (retry.status_code, notified_again.status_code) == (200, 200), (retry.text, notified_again.text)
     assert "<Ack>true</Ack>" in retry.text
-    assert e2e.figures(tasks) == {"waiting:type_off": waiting + 2}
+    assert e2e.figures(tasks)["waiting:type_off"] in (waiting + 1, waiting + 2)
 
 
 def test_r16_r17_a_list_of_activities_just_under_the_size_cap_is_accepted_whole(e2e: E2E, desk: Desk) -> None:
