@@ -88,9 +88,9 @@ def hubspot_webhook() -> Response[str]:
 
 @app.post("/webhooks/hubspot/activities")
 def hubspot_activities() -> Response[str]:
-    headers = app.current_event.headers
-    receiver().check_activity_route_token(headers)  # before a gzip body is unpacked
-    outcome = receiver().hubspot_activities(headers=headers, body=_body(gzip_allowed=True))
+    outcome = receiver().hubspot_activities(
+        headers=app.current_event.headers, read_body=lambda: _body(gzip_allowed=True)
+    )
     return _report("HubSpotActivity", outcome)
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from activity_sync.rules.hubspot_subscriptions import REQUIRED_SCOPES, WEBHOOK_SUBSCRIPTIONS
+from activity_sync_tools.operate.target import DEFAULT_ENDPOINTS_FILE, read_endpoints
 
 if TYPE_CHECKING:
     from activity_sync_tools.cli import Subcommands
@@ -36,7 +37,6 @@ WEBHOOKS_UID = "activity_sync_webhooks"
 PLACEHOLDER_TARGET_URL = "https://example.invalid/webhooks/hubspot"
 WEBHOOK_PATH = "/webhooks/hubspot"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-DEFAULT_ENDPOINTS_FILE = Path(".local/endpoints.json")
 # The receiver answers within HubSpot's five seconds; ten requests at once are plenty.
 MAX_CONCURRENT_REQUESTS = 10
 REPOSITORY_COPY = Path(__file__).resolve().parents[2] / "hubspot-app"
@@ -119,14 +119,6 @@ def stack_webhook_url(stack_name: str) -> str:
     raise SystemExit(f"stack {stack_name} has no HubSpotWebhookUrl output: is it this project's stack?")
 
 
-def local_endpoints(path: Path) -> dict[str, Any]:
-    try:
-        endpoints: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SystemExit(f"{path} not found: start the rehearsal first ('activity-sync rehearse')") from None
-    return endpoints
-
-
 def upload_to_sandbox(sandbox_url: str, component: dict[str, Any]) -> dict[str, Any]:
     """What ``hs project upload`` does to a portal's webhooks, done to the HubSpot sandbox."""
     import requests
@@ -177,7 +169,7 @@ def register(subcommands: Subcommands) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    endpoints = local_endpoints(arguments.local) if arguments.local else {}
+    endpoints = read_endpoints(arguments.local) if arguments.local else {}
     if arguments.local:
         target_url = f"{endpoints['api_url'].rstrip('/')}{WEBHOOK_PATH}"
     else:

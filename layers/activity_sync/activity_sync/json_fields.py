@@ -46,10 +46,11 @@ def json_value(text: str | bytes) -> Any:
         raise Invalid("body", f"not JSON ({error})") from None
 
 
-def to_json(fields: Mapping[str, Any]) -> str:
-    """Compact JSON of ``fields`` without the Nones; instants in ISO 8601, enums by value."""
+def to_json(fields: Mapping[str, Any], *, ascii_only: bool = True) -> str:
+    """Compact JSON of ``fields`` without the Nones; instants in ISO 8601, enums by value; text
+    escaped to ASCII unless ``ascii_only`` is off."""
     present = {name: value for name, value in fields.items() if value is not None}
-    return json.dumps(present, separators=(",", ":"), default=_plain)
+    return json.dumps(present, separators=(",", ":"), default=_plain, ensure_ascii=ascii_only)
 
 
 # What SQS refuses in a message body besides lone surrogates (intake refuses those): the two
@@ -59,8 +60,7 @@ _NOT_FOR_SQS = {"\ufffe": "\\ufffe", "\uffff": "\\uffff"}
 
 def queue_json(fields: Mapping[str, Any]) -> str:
     """``to_json`` with text kept as UTF-8, for a queue message body (``_Message.queue_body``)."""
-    present = {name: value for name, value in fields.items() if value is not None}
-    text = json.dumps(present, separators=(",", ":"), default=_plain, ensure_ascii=False)
+    text = to_json(fields, ascii_only=False)
     for code_point, escape in _NOT_FOR_SQS.items():
         text = text.replace(code_point, escape)
     return text

@@ -161,7 +161,7 @@ def _post_activity(receiver: Receiver, token: str) -> dict[str, Any]:
             "properties": {"document_name": "Pricing"},
         }
     )
-    return receiver.hubspot_activities(headers={"authorization": f"Bearer {token}"}, body=body)
+    return receiver.hubspot_activities(headers={"authorization": f"Bearer {token}"}, read_body=lambda: body)
 
 
 OUTBOUND = (

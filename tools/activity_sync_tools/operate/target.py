@@ -47,6 +47,17 @@ def add_target(parser: argparse.ArgumentParser, *, json_output: bool = True) -> 
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def read_endpoints(path: Path) -> dict[str, Any]:
+    """The local stack's endpoints file (written by ``local up`` and ``rehearse``)."""
+    try:
+        endpoints: dict[str, Any] = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SystemExit(
+            f"{path} not found: start the local stack ('activity-sync local up') or name a --stack"
+        ) from None
+    return endpoints
+
+
 def queue_logical_id(sync_key: str) -> str:
     """template.yaml's name for a sync type's queue: hubspot_to_salesforce#form_submission ->
     HubSpotFormSubmissionQueue (the template test keeps the two in step)."""
@@ -69,13 +80,7 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
         )
         # The stack's directory in SSM names its tables and every type's queues.
         return RuntimeConfig.load({"STAGE": stage})
-    endpoints_file = arguments.local or DEFAULT_ENDPOINTS_FILE
-    try:
-        endpoints: dict[str, Any] = json.loads(Path(endpoints_file).read_text())
-    except FileNotFoundError:
-        raise SystemExit(
-            f"{endpoints_file} not found: start the local stack ('activity-sync local up') or name a --stack"
-        ) from None
+    endpoints = read_endpoints(arguments.local or DEFAULT_ENDPOINTS_FILE)
     os.environ["AWS_ENDPOINT_URL"] = endpoints["aws_endpoint_url"]
     if endpoints.get("salesforce_ca_bundle"):
         # The rehearsal's Salesforce sandbox speaks TLS with a certificate of its own; a local

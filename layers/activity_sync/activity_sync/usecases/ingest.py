@@ -471,16 +471,17 @@ class Receiver:
             return self._queue_routed(delivery={"key": None, "routed": routed.to_dict()})
         return self._queue_delivery(delivery={"key": delivery_key(events), "routed": routed.to_dict()})
 
-    def check_activity_route_token(self, headers: Mapping[str, str]) -> None:
-        """The activity route's bearer token, checked before anything of the body is read (a gzip
-        body is not unpacked for a caller that cannot post)."""
+    def hubspot_activities(
+        self, *, headers: Mapping[str, str], read_body: Callable[[], str]
+    ) -> dict[str, Any]:
+        """Posted activities. The bearer token is checked before ``read_body`` is called, so a gzip
+        body is not unpacked for a caller that cannot post."""
         self._checked_secret(
             "webhooks/activity-route-token", same_secret(bearer_token(headers)), "invalid bearer token"
         )
-
-    def hubspot_activities(self, *, headers: Mapping[str, str], body: str) -> dict[str, Any]:
-        self.check_activity_route_token(headers)
-        return self._queue_routed(delivery={"key": None, "routed": route_activity_posts(body).to_dict()})
+        return self._queue_routed(
+            delivery={"key": None, "routed": route_activity_posts(read_body()).to_dict()}
+        )
 
     def salesforce_outbound_message(self, *, body: str, token: str | None) -> dict[str, Any]:
         if not token:

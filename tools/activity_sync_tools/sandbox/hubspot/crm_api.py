@@ -175,8 +175,11 @@ class CrmApi:
             except HubSpotError as error:
                 if not traced:
                     raise
-                refused = batch_item_error(error.category, error.message, {"objectWriteTraceId": [trace]})
-                errors.append({**refused, "errors": error.errors or []})
+                errors.append(
+                    batch_item_error(
+                        error.category, error.message, {"objectWriteTraceId": [trace]}, error.errors
+                    )
+                )
                 continue
             prepared.append((properties, associations, trace))
         results = []

@@ -130,13 +130,18 @@ def invalid_properties(problems: list[PropertyProblem], portal_id: int) -> HubSp
     )
 
 
-def batch_item_error(category: str, message: str, context: dict[str, list[str]]) -> dict[str, Any]:
-    """One entry of a 207 response's ``errors`` (HubSpot's ``StandardError``)."""
+def batch_item_error(
+    category: str,
+    message: str,
+    context: dict[str, list[str]],
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One entry of a 207 response's ``errors`` (HubSpot's ``StandardError``), with its details."""
     return {
         "status": "error",
         "category": category,
         "message": message,
         "context": context,
-        "errors": [],
+        "errors": errors or [],
         "links": {},
     }
