@@ -23,8 +23,13 @@ def use_fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     from activity_sync_tools.local.aws import dynamodb_as_aws
+    from activity_sync_tools.local.iam import set_enforcement
 
     dynamodb_as_aws()  # a repeated key in a batch is refused, as DynamoDB refuses it
+    # moto in process (mock_aws) answers these tests as no principal in particular: a local stack
+    # that ran before in this process leaves its IAM enforcement behind (moto's settings are
+    # process-wide), and mock_aws has already reset its principals away.
+    set_enforcement(False)
 
 
 @contextlib.contextmanager

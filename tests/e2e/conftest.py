@@ -35,3 +35,15 @@ def e2e(world: Rehearsal) -> E2E:
     helper = E2E(world)
     helper.reset_service_state()
     return helper
+
+
+@pytest.fixture(autouse=True)
+def every_request_allowed_by_its_functions_role(world: Rehearsal) -> Iterator[None]:
+    """Each function runs under its own role (``activity_sync_tools.local.iam``): no test may leave
+    a request its role refused behind, even one the function survived (a warning, a retry)."""
+    before = len(world.stack.aws_usage()["refused"])
+    yield
+    refused = world.stack.aws_usage()["refused"][before:]
+    assert not refused, "requests the function's own role does not allow: " + "; ".join(
+        f"{r['caller']} {r['service']}:{r['operation']}: {r['message']}" for r in refused
+    )

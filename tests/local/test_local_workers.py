@@ -72,6 +72,10 @@ Resources:
     Properties:
       CodeUri: functions/aws_user/
       Handler: app.lambda_handler
+      Policies:  # what it calls, no more: the local stack holds it to its role
+        - DynamoDBWritePolicy: {TableName: !Ref Records}
+        - SQSSendMessagePolicy: {QueueName: !GetAtt Outbox.QueueName}
+        - SSMParameterReadPolicy: {ParameterName: !Sub "svc/${Stage}/token"}
       Environment:
         Variables:
           TABLE_NAME: !Ref Records

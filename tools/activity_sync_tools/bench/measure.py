@@ -58,6 +58,7 @@ class Counts:
     write_units: Counter[tuple[str, str]] = field(default_factory=Counter)
     functions: dict[str, Counter[str]] = field(default_factory=dict)  # logical id -> FUNCTION_FIELDS
     memory_mb: dict[str, int] = field(default_factory=dict)
+    refused: int = 0  # AWS requests the embedded AWS refused as IAM would (a role lacking a right)
 
     @classmethod
     def read(
@@ -72,6 +73,7 @@ class Counts:
             salesforce=service_routes(salesforce_counters),
             hubspot=service_routes(hubspot_counters),
         )
+        counts.refused = len(aws_usage.get("refused", []))
         for row in aws_usage.get("requests", []):
             counts.aws_requests[(row["service"], row["operation"], row["caller"])] += int(row["count"])
         for row in aws_usage.get("dynamodb_capacity", []):
@@ -95,6 +97,7 @@ class Counts:
                 for function_id, metrics in self.functions.items()
             },
             memory_mb=dict(self.memory_mb),
+            refused=self.refused - before.refused,
         )
 
     def __add__(self, other: Counts) -> Counts:
@@ -111,6 +114,7 @@ class Counts:
                 for function_id in function_ids
             },
             memory_mb={**other.memory_mb, **self.memory_mb},
+            refused=self.refused + other.refused,
         )
 
     # -- the figures a phase is judged by ----------------------------------------------------------

@@ -50,6 +50,9 @@ GOALS = {
     "burst_p99_s": Goal(30.0, "≤ 30 s"),
     "trickle_p50_s": Goal(2.0, "≤ 2 s"),
     "import_ratio": Goal(2.0, "≤ 2x boto3"),
+    # Every function runs under its own role locally: a request its role does not allow is refused
+    # as AWS would refuse it, and a run that met any is not one to trust.
+    "refused_requests": Goal(0, "0"),
 }
 
 
@@ -216,6 +219,16 @@ def build_rows(result: RunResult) -> list[Row]:
                 goal=GOALS["dynamodb"] if label == "mixed" else None,
             )
         )
+    refused = sum(phase.counts.refused for phase in result.phases.values())
+    rows.append(
+        Row(
+            section,
+            "AWS requests refused by IAM — every phase",
+            refused,
+            "number",
+            goal=GOALS["refused_requests"],
+        )
+    )
     reads, writes = mixed.counts.capacity()
     rows.append(Row(section, "DynamoDB read request units — mixed", _per(reads, mixed.total), "per_activity"))
     rows.append(

@@ -122,6 +122,8 @@ class ChaosResult:
     squeeze: dict[str, Any] = field(default_factory=dict)
     sales_emails: dict[str, int] = field(default_factory=dict)
     dead_letters_for_storage: int = 0
+    # Requests the embedded AWS refused as IAM would (each function runs under its own role).
+    refused_aws_requests: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> TypeOutcome:
@@ -146,6 +148,12 @@ class ChaosResult:
             found.append(f"{self.dead_letters_without_reason} dead letters without a reason")
         if self.dead_letters_for_storage:
             found.append(f"{self.dead_letters_for_storage} dead letters for a write DynamoDB refused")
+        if self.refused_aws_requests:
+            first = self.refused_aws_requests[0]
+            found.append(
+                f"{len(self.refused_aws_requests)} AWS requests refused by a function's role, first "
+                f"{first['caller']} {first['service']}:{first['operation']}: {first['message']}"
+            )
         if not self.drained:
             found.append("the stack did not drain")
         if self.squeeze and not self.squeeze.get("priorities_held"):
@@ -811,6 +819,7 @@ def run_chaos(
             squeeze=squeeze,
             sales_emails=chaos.sales_email_figures(),
             dead_letters_for_storage=chaos.dead_letters_for_storage(),
+            refused_aws_requests=chaos.world.stack.aws_usage()["refused"],
         )
         chaos.faults_off()
         return result

@@ -65,9 +65,14 @@ webhook receiver behind the HTTP API). Each SQS event source delivers up to its
 (``activity-sync local up --concurrency 1``) runs every function one invocation at a time and every
 queue one batch at a time, in order; any other number caps both.
 
+Permissions: each function runs, and is polled for, under its own role as SAM would create it, and
+the embedded AWS authorizes every request as IAM would (:mod:`activity_sync_tools.local.iam`);
+``LocalStack.roles`` holds the roles, ``LocalStack.put_role`` changes one while it runs.
+
 Metering: the embedded AWS counts every request by service, operation and caller (each function's
 requests carry ``app/<LogicalId>`` in their User-Agent), and the DynamoDB read and write request
-units each would consume on demand (:mod:`activity_sync_tools.local.metering`).
+units each would consume on demand, and the requests IAM refused (``aws_usage()["refused"]``)
+(:mod:`activity_sync_tools.local.metering`).
 
 Local shortcuts, on purpose: a failed message becomes visible again after 1 s
 (``retry_delay_seconds``) rather than the queue's 360 s visibility timeout; batching windows are

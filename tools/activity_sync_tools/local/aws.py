@@ -23,6 +23,16 @@ import boto3
 import botocore.config
 import botocore.session
 
+from activity_sync_tools.local.iam import (
+    OPERATOR_CREDENTIALS,
+    Credentials,
+    FunctionRole,
+    authorize_resources_as_aws,
+    install_operator,
+    install_roles,
+    put_role_policies,
+    set_enforcement,
+)
 from activity_sync_tools.local.metering import (
     EVENT_SOURCE_USER_AGENT,
     RUNTIME_USER_AGENT,
@@ -46,11 +56,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
-LOCAL_CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "aws_session_token": "testing",
-}
+LOCAL_CREDENTIALS = OPERATOR_CREDENTIALS.client_arguments()
 
 # CloudFormation AWS::SQS::Queue properties that are SetQueueAttributes attributes of the same name.
 _QUEUE_ATTRIBUTE_PROPERTIES = (
@@ -75,11 +81,16 @@ _running: EmbeddedAws | None = None
 
 
 class EmbeddedAws:
-    """moto's ``ThreadedMotoServer`` bound to ``host`` on a free port."""
+    """moto's ``ThreadedMotoServer`` bound to ``host`` on a free port.
 
-    def __init__(self, region: str, host: str = "127.0.0.1") -> None:
+    ``enforce_iam`` (the default): every request is authenticated and authorized as IAM would
+    (:mod:`activity_sync_tools.local.iam`); the operator - :meth:`client` without credentials, and
+    any tool signing with the dummy key ``testing`` - may do everything."""
+
+    def __init__(self, region: str, host: str = "127.0.0.1", *, enforce_iam: bool = True) -> None:
         self.region = region
         self.host = host
+        self.enforce_iam = enforce_iam
         self._server: Any = None
         self.endpoint_url = ""
         self._session: boto3.session.Session | None = None
@@ -98,6 +109,7 @@ class EmbeddedAws:
         try:
             speed_up_moto()
             dynamodb_as_aws()
+            authorize_resources_as_aws()
             self._server = _quiet_moto_server(self.host, self.metered, self.region)
             self._server.start()
             host, port = self._server.get_host_and_port()
@@ -109,12 +121,27 @@ class EmbeddedAws:
         return self
 
     def reset(self) -> None:
-        """Forget every resource (moto's ``/moto-api/reset``)."""
+        """Forget every resource and principal (moto's ``/moto-api/reset``) but the operator."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+
+        set_enforcement(False)
         request = urllib.request.Request(  # noqa: S310 - our own http URL
             f"{self.endpoint_url}/moto-api/reset", method="POST", data=b""
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own http URL
             response.read()
+        install_operator(DEFAULT_ACCOUNT_ID)
+        set_enforcement(self.enforce_iam)
+
+    def install_roles(self, roles: list[FunctionRole]) -> dict[str, Credentials]:
+        """Create the functions' roles and one session of each; its credentials by function."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+
+        return install_roles(self.client("iam"), DEFAULT_ACCOUNT_ID, self.region, roles)
+
+    def put_role_policies(self, role: FunctionRole) -> None:
+        """Make a role's policies ``role.policies`` (as an operator editing the role would)."""
+        put_role_policies(self.client("iam"), role)
 
     def stop(self) -> None:
         global _running
@@ -123,6 +150,7 @@ class EmbeddedAws:
                 self.reset()
                 self._server.stop()
         finally:
+            set_enforcement(False)  # moto's settings are process-wide
             self._server = None
             with _in_process_lock:
                 if _running is self:
@@ -149,9 +177,20 @@ class EmbeddedAws:
             "delayed": queue.approximate_number_of_messages_delayed,
         }
 
-    def client(self, service: str, *, user_agent_extra: str | None = None) -> Any:
+    def client(
+        self, service: str, *, user_agent_extra: str | None = None, credentials: Credentials | None = None
+    ) -> Any:
         """A boto3 client for ``service`` that talks to the embedded AWS (``user_agent_extra``:
-        how its requests are told apart in :meth:`usage`)."""
+        how its requests are told apart in :meth:`usage`), as the operator or, with
+        ``credentials``, as that principal."""
+        if credentials is not None:
+            config = botocore.config.Config(user_agent_extra=user_agent_extra) if user_agent_extra else None
+            session = boto3.session.Session(
+                botocore_session=botocore.session.Session(session_vars={"profile": (None, None, None, None)}),
+                region_name=self.region,
+                **credentials.client_arguments(),
+            )
+            return session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
         with self._session_lock:
             if self._session is None:
                 # Blind to the shell's AWS_PROFILE and config files: a developer's profile must

@@ -146,11 +146,19 @@ class AwsUsage:
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     read_units: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     write_units: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # Requests IAM refused: caller, service, operation and AWS's message (naming action and resource).
+    refused: list[dict[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_request(self, service: str, operation: str, caller: str) -> None:
         with self._lock:
             self.requests[(service, operation, caller)] += 1
+
+    def add_refusal(self, service: str, operation: str, caller: str, message: str) -> None:
+        with self._lock:
+            self.refused.append(
+                {"service": service, "operation": operation, "caller": caller, "message": message}
+            )
 
     def add_capacity(self, table: str, operation: str, caller: str, *, read: float, write: float) -> None:
         with self._lock:
@@ -177,7 +185,24 @@ class AwsUsage:
                 }
                 for (t, o, c) in keys
             ]
-        return {"requests": requests, "dynamodb_capacity": capacity}
+            refused = [dict(refusal) for refusal in self.refused]
+        return {"requests": requests, "dynamodb_capacity": capacity, "refused": refused}
+
+
+_REFUSALS = (b"AccessDenied", b"InvalidClientTokenId", b"SignatureDoesNotMatch")
+_MESSAGE = re.compile(rb'"message":\s*"([^"]*)"|<Message>([^<]*)</Message>')
+
+
+def _refusal(status: str, body: bytes) -> str | None:
+    """IAM's refusal in a response (its message), or None."""
+    if not status.startswith(("400", "403")) or not any(code in body[:400] for code in _REFUSALS):
+        return None
+    found = _MESSAGE.search(body)
+    code = next(code for code in _REFUSALS if code in body[:400]).decode()
+    message = (
+        next((group for group in found.groups() if group), b"").decode("utf-8", "replace") if found else ""
+    )
+    return f"{code}: {message}"
 
 
 # -- the middleware --------------------------------------------------------------------------------
@@ -223,6 +248,9 @@ class MeteringMiddleware:
                 close()
         with contextlib.suppress(Exception):  # metering must never break the request it watches
             self._record(service, operation, caller, request, response_body, before)
+            refusal = _refusal(captured.get("status", ""), response_body)
+            if refusal:
+                self.usage.add_refusal(service, operation, caller, refusal)
         return [response_body]
 
     # -- what to record --------------------------------------------------------------------------

@@ -65,10 +65,15 @@ class QueuePoller:
         max_batching_window_seconds: float = 1.0,
         retry_delay_seconds: int = 1,
         concurrency: int = 1,
+        retry_sqs: SQSClient | None = None,
     ) -> None:
         self.source = source
         self.queue_url = queue_url
-        self.sqs = sqs
+        self.sqs = sqs  # as Lambda polls: with the function's role
+        # Making a failed batch visible again after ``retry_delay_seconds`` is the local runtime's
+        # shortcut (Lambda waits out the visibility timeout and calls nothing), so it is not
+        # asked of the function's role: ``retry_sqs`` (the operator's) makes it.
+        self.retry_sqs = retry_sqs or sqs
         self.invoke = invoke
         self.tracker = tracker
         self.region = region
@@ -217,7 +222,7 @@ class QueuePoller:
             self._retries_due_until = time.monotonic() + self.retry_delay_seconds + 1.0
         for chunk in _chunks(failed):
             with self._sqs_lock:
-                self.sqs.change_message_visibility_batch(
+                self.retry_sqs.change_message_visibility_batch(
                     QueueUrl=self.queue_url,
                     Entries=[
                         {

@@ -25,6 +25,7 @@ from activity_sync_tools.local.aws import (
     EmbeddedAws,
     create_stack_resources,
 )
+from activity_sync_tools.local.iam import Credentials, FunctionRole, function_roles
 from activity_sync_tools.local.nested import load_stack_template
 from activity_sync_tools.local.schedule import ScheduleRunner, rate_seconds, scheduled_event
 from activity_sync_tools.local.sqs import QueuePoller
@@ -118,6 +119,8 @@ class LocalStack:
         self.concurrency_limit = concurrency
 
         self.model: StackModel | None = None
+        self.roles: dict[str, FunctionRole] = {}  # each function's execution role, by logical id
+        self._credentials: dict[str, Credentials] = {}  # the session of each one's role
         self.api_url = ""
         self.tracker = ActivityTracker()
         self._aws: EmbeddedAws | None = None
@@ -221,6 +224,10 @@ class LocalStack:
         for warning in model.warnings:
             logger.warning("%s", warning)
         create_stack_resources(self._aws, model)
+        # Each function runs, and is polled for, under its own role (activity_sync_tools.local.iam).
+        self.roles = function_roles(template, resolver, self.stack_name)
+        credentials = self._aws.install_roles(list(self.roles.values()))
+        self._credentials = credentials
 
         environments = {
             logical_id: function_environment(
@@ -229,6 +236,7 @@ class LocalStack:
                 aws_endpoint_url=self._aws.endpoint_url,
                 extra_env=self.extra_env,
                 config_dir=self.state_dir / "aws",
+                credentials=credentials[logical_id].environment(),
             )
             for logical_id, spec in model.functions.items()
         }
@@ -259,13 +267,18 @@ class LocalStack:
                     QueuePoller(
                         source,
                         model.queues[source.queue_logical_id].url,
-                        self._aws.client("sqs", user_agent_extra=EVENT_SOURCE_USER_AGENT),
+                        self._aws.client(
+                            "sqs",
+                            user_agent_extra=EVENT_SOURCE_USER_AGENT,
+                            credentials=credentials[source.function_id],
+                        ),
                         self._pool.invoke,
                         self.tracker,
                         region=self.region,
                         max_batching_window_seconds=self.max_batching_window_seconds,
                         retry_delay_seconds=self.retry_delay_seconds,
                         concurrency=source_concurrency(source.maximum_concurrency, self.concurrency_limit),
+                        retry_sqs=self._aws.client("sqs", user_agent_extra=EVENT_SOURCE_USER_AGENT),
                     ).start()
                 )
         if self.schedules_enabled:
@@ -474,9 +487,17 @@ class LocalStack:
         """Create or overwrite a SecureString parameter (how the README has users store secrets)."""
         self.boto3_client("ssm").put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
-    def boto3_client(self, service: str) -> Any:
-        """A boto3 client for the embedded AWS."""
-        return self._require_aws().client(service)
+    def put_role(self, role: FunctionRole) -> None:
+        """Replace a function's role policies with ``role``'s (fault tests: an action taken out);
+        they hold from the function's next request on, as IAM's would."""
+        self._require_aws().put_role_policies(role)
+        self.roles[role.function_id] = role
+
+    def boto3_client(self, service: str, *, as_function: str | None = None) -> Any:
+        """A boto3 client for the embedded AWS: the operator's, or with ``as_function`` one that
+        signs as that function does (its role's session)."""
+        credentials = self._credentials[as_function] if as_function is not None else None
+        return self._require_aws().client(service, credentials=credentials)
 
     # ------------------------------------------------------------------ control over HTTP
 

@@ -624,9 +624,12 @@ def function_environment(
     aws_endpoint_url: str,
     extra_env: Mapping[str, str] | None = None,
     config_dir: Path,
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The worker's environment, built from scratch like a Lambda execution environment's
-    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)."""
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+    ``credentials``: the ``AWS_ACCESS_KEY_ID``/``…SECRET…``/``AWS_SESSION_TOKEN`` of the session of
+    the function's role (without them, the local operator's dummy key)."""
     environment = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -646,9 +649,7 @@ def function_environment(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_ENDPOINT_URL": aws_endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **(credentials or {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}),
         # Keep boto3 away from the developer's own AWS config, profiles and instance metadata.
         "AWS_CONFIG_FILE": str(config_dir / "aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "aws-credentials"),

@@ -86,8 +86,13 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
         # The rehearsal's Salesforce sandbox speaks TLS with a certificate of its own; a local
         # target calls nothing else over TLS.
         os.environ["REQUESTS_CA_BUNDLE"] = endpoints["salesforce_ca_bundle"]
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    # The local operator's key (activity_sync_tools.local.iam): never a developer's own
+    # credentials, which the embedded AWS would refuse and must never see.
+    from activity_sync_tools.local.iam import OPERATOR_CREDENTIALS
+
+    os.environ.update(OPERATOR_CREDENTIALS.environment())
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
     os.environ["AWS_DEFAULT_REGION"] = endpoints.get("region", "us-east-1")
     tables = endpoints["tables"]
     queues: dict[str, str] = endpoints.get("queues", {})
