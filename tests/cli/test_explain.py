@@ -4,6 +4,7 @@ its HubSpot id and by its Salesforce id: the story from the stored state and bot
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
@@ -153,3 +154,30 @@ def test_explain_a_synced_posted_event_says_its_type_has_no_read_api(
     assert story["verdict"].startswith("synced"), story
     assert "no read API" in story["verdict"]
     assert "gone" not in story["verdict"]
+
+
+def test_explain_a_posted_event_skipped_for_its_window_tells_the_syncers_decision(
+    ops: E2E, cases: Cases, cli: Cli
+) -> None:
+    # Given an integration event posted for the contact that syncs, which happened long before its
+    # window opened: skipped, and HubSpot has no API to read it back by
+    occurred_at = iso(utcnow() - dt.timedelta(days=400))
+    event = {
+        "type": "integration_event",
+        "id": "explain-too-old",
+        "occurred_at": occurred_at,
+        "contact_ids": [cases.contact],
+        "properties": {"app_name": "Zoom", "event_name": "Webinar long ago"},
+    }
+    assert ops.world.post_activity(event).status_code == 200
+    ops.drain()
+    assert ops.salesforce.tasks_for_activity("hs:integration_event:explain-too-old") == []
+
+    # When the operator asks about it, by its id alone
+    story = cli.json("explain", "explain-too-old")
+
+    # Then the answer is the syncer's decision, with the facts it was made on - not "unknown"
+    assert story["verdict"].startswith("skipped: outside_window"), story
+    assert "no read API" in story["verdict"]
+    assert story["sections"]["type and switch"]["type"] == "hubspot_to_salesforce#integration_event"
+    assert story["sections"]["window (R5)"]["occurred at"].startswith(occurred_at[:10])

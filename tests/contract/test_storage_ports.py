@@ -14,6 +14,7 @@ from tests.contract.conftest import Stores
 
 NOTE = SyncType.hubspot_to_salesforce(HubSpotActivityType.NOTE)
 CALL = SyncType.hubspot_to_salesforce(HubSpotActivityType.CALL)
+EVENT = SyncType.hubspot_to_salesforce(HubSpotActivityType.INTEGRATION_EVENT)
 S2H_TASK = SyncType.salesforce_to_hubspot(SalesforceActivityType.TASK)
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -266,3 +267,29 @@ def test_one_dead_letter_per_record_and_reason_until_released(stores: Stores) ->
     assert [e.record_id for e in state.dead_letters(NOTE.key)] == ["43"]
     assert [e.record_id for e in state.dead_letters(CALL.key)] == ["42"]
     assert state.claim_dead_letter(NOTE.key, "42", "Salesforce refused: FIELD_INTEGRITY", "{}")
+
+
+def test_a_posted_activity_skipped_for_good_is_remembered_with_its_message_the_later_entry_winning(
+    stores: Stores,
+) -> None:
+    state = stores.state
+    assert state.skipped(EVENT, "ev-1") is None
+    state.remember_skipped(
+        [
+            (EVENT, "ev-1", {"id": "ev-1", "attempt": 1}, "outside_window"),
+            (EVENT, "ev-2", {"id": "ev-2"}, "outside_window"),
+            (EVENT, "ev-1", {"id": "ev-1", "attempt": 2}, "outside_window"),
+        ]
+    )
+    state.remember_skipped([])  # nothing to keep: nothing written
+    skip = state.skipped(EVENT, "ev-1")
+    assert skip is not None
+    assert (skip.sync_type_key, skip.activity_id, dict(skip.message), skip.reason) == (
+        EVENT.key,
+        "ev-1",
+        {"id": "ev-1", "attempt": 2},
+        "outside_window",
+    )
+    assert skip.decided_at is not None
+    assert state.skipped(NOTE, "ev-1") is None  # by type
+    assert state.skipped(EVENT, "ev-3") is None

@@ -18,6 +18,8 @@ from activity_sync.ports import (
     DeadLetterEntry,
     GlobalSettings,
     Link,
+    SkippedActivity,
+    SkippedEntry,
     StorageRefused,
     StoredLink,
     WaitingActivity,
@@ -219,7 +221,23 @@ class InMemorySyncState:
         self.figures: dict[tuple[str, str], int] = {}  # (sync key, "day#label") -> n
         self.shared_values: dict[str, tuple[dt.datetime, Any]] = {}
         self.dead: dict[tuple[str, str], DeadLetterEntry] = {}  # (sync key, record#digest) -> entry
+        self.skips: dict[tuple[str, str], SkippedActivity] = {}  # (sync key, activity id) -> skip
+        self.skip_writes = 0  # batch writes of skips (one per batch, never per record)
         self.refuse = set(refuse)
+
+    def remember_skipped(self, entries: Iterable[SkippedEntry]) -> None:
+        entries = list(entries)
+        if not entries:
+            return
+        self.skip_writes += 1
+        now = self._clock()
+        for sync_type, activity_id, message, reason in entries:
+            self.skips[(sync_type.key, activity_id)] = SkippedActivity(
+                sync_type.key, activity_id, dict(message), reason, now
+            )
+
+    def skipped(self, sync_type: SyncType, activity_id: str) -> SkippedActivity | None:
+        return self.skips.get((sync_type.key, activity_id))
 
     def watermark(self, name: str) -> str | None:
         return self.marks.get(name)

@@ -97,3 +97,28 @@ def test_r16_tasks_written_settle_as_synced_when_dynamodb_refuses_their_links() 
     assert set(links.links("activity", ["hs:integration_event:s1", "hs:integration_event:s2"])) == {
         "hs:integration_event:s1"
     }
+
+
+def test_r5_posted_activities_skipped_for_their_window_are_remembered_in_one_write_for_explain() -> None:
+    # Given a batch of three posted events: two that happened long before their window, one inside
+    links, state, salesforce = InMemoryLinks(), InMemorySyncState(), InMemorySalesforce()
+    old_a, old_b, recent = _event("old-a", SYNCS), _event("old-b", SYNCS), _event("new", SYNCS)
+    for _, change in (old_a, old_b):
+        assert change.payload is not None
+        change.payload["occurred_at"] = "2024-01-01T00:00:00Z"
+
+    # When the syncer handles it
+    result = _syncer(links, state, salesforce).handle([old_a, recent, old_b])
+
+    # Then the old ones are skipped for good, remembered with their message in one batch write, and
+    # the recent one syncs and is not remembered as skipped
+    assert result.dead == {}
+    assert result.retry == {}
+    assert state.outcome_figures(EVENTS) == {"skipped:outside_window": 2, "synced": 1}
+    assert state.skip_writes == 1
+    for event_id in ("old-a", "old-b"):
+        skip = state.skipped(EVENTS, event_id)
+        assert skip is not None
+        assert skip.reason == "outside_window"
+        assert skip.message["payload"]["occurred_at"] == "2024-01-01T00:00:00Z"
+    assert state.skipped(EVENTS, "new") is None

@@ -56,6 +56,7 @@ class Stored:
     links: list[StoredLink]
     waiting: list[SyncStateItem]
     dead: list[SyncStateItem]
+    skipped: list[SyncStateItem]  # posted activities skipped for good (no read API), with their message
 
 
 def register(subcommands: Subcommands) -> None:
@@ -106,15 +107,18 @@ def stored(stack: Stack, activity_id: str) -> Stored:
     links = [stored_link(item) for item in LinkItem.batch_get(keys)]
     waiting: list[SyncStateItem] = []
     dead: list[SyncStateItem] = []
+    skipped: list[SyncStateItem] = []
     for item in SyncStateItem.scan(SyncStateItem.sk.contains(activity_id)):
         if item.pk.startswith("waiting#") and item.sk.rpartition("#")[2] == activity_id:
             waiting.append(item)
+        elif item.pk.startswith("skipped#") and item.sk == activity_id:
+            skipped.append(item)
         elif (
             item.pk.startswith("dead#")
             and EMAIL_EVENT_PREFIX.sub("", item.sk.rpartition("#")[0]) == activity_id
         ):
             dead.append(item)
-    return Stored(links, waiting, dead)
+    return Stored(links, waiting, dead, skipped)
 
 
 def _dead_letter_facts(story: Stored, out: Story) -> None:
@@ -168,7 +172,9 @@ def explain_hubspot(stack: Stack, activity_id: str, type_name: str | None, story
             f"{spec.object_type} {activity_id}, associated with contacts {contacts or 'none'}",
         )
     else:
-        payloads = [item.payload for item in state.waiting] + [json_object(item.value) for item in state.dead]
+        payloads = [item.payload for item in [*state.waiting, *state.skipped]] + [
+            json_object(item.value) for item in state.dead
+        ]
         for payload in payloads:
             try:
                 change = ChangeMessage.from_dict(payload)
@@ -213,6 +219,13 @@ def explain_hubspot(stack: Stack, activity_id: str, type_name: str | None, story
         )
     story.happened(activity.occurred_at, f"happened in HubSpot ({activity_type.value})")
     verdict = _hubspot_decision(stack, story, activity, settings, task_links.get(key), state)
+    for item in state.skipped:
+        when = item.updated_at.isoformat() if item.updated_at else "earlier"
+        story.happened(item.updated_at, f"skipped for good: {item.reason}")
+        if key not in task_links and not state.dead:
+            # What the syncer decided, not what today's settings would: a posted activity is
+            # never delivered again, so that decision was final.
+            verdict = f"skipped: {item.reason} (decided {when}; this type has no read API: final)"
     _dead_letter_facts(state, story)
     for item in state.waiting:
         story.happened(
@@ -231,8 +244,11 @@ def _type_from_state(state: Stored) -> HubSpotActivityType | None:
             return HubSpotActivityKey.parse(link.hubspot_id).type
         if link.hubspot_object_type in OBJECT_TYPE_OF:
             return OBJECT_TYPE_OF[link.hubspot_object_type]
-    for item in [*state.waiting, *state.dead]:
-        key = item.sk.rpartition("#")[0] if item.pk.startswith("waiting#") else item.pk.removeprefix("dead#")
+    for item in [*state.waiting, *state.dead, *state.skipped]:
+        if item.pk.startswith("waiting#"):
+            key = item.sk.rpartition("#")[0]
+        else:
+            key = item.pk.removeprefix("dead#").removeprefix("skipped#")
         sync_type = SyncType.parse(key)
         if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE:
             return HubSpotActivityType(sync_type.type)

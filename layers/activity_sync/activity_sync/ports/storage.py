@@ -297,6 +297,21 @@ class DeadLetterEntry:
 WaitingEntry = tuple[Sequence[str], SyncType, str, Mapping[str, Any], str]
 """(contact ids, sync type, activity id, the message to queue again, reason) - one parking."""
 
+SkippedEntry = tuple[SyncType, str, Mapping[str, Any], str]
+"""(sync type, activity id, its message, reason) - a final decision on a posted activity."""
+
+
+@dataclass(frozen=True)
+class SkippedActivity:
+    """A posted activity (no read API: HubSpot cannot be asked about it again) a syncer skipped
+    for good, with the message it came in and when: what ``explain`` tells of it later."""
+
+    sync_type_key: str
+    activity_id: str
+    message: Mapping[str, Any]
+    reason: str
+    decided_at: dt.datetime | None = None
+
 
 class SyncStateStore(Protocol):
     """Poll watermarks, activities waiting for their contact (R4), outcome figures (R16), values
@@ -329,6 +344,15 @@ class SyncStateStore(Protocol):
 
     def remove_waiting_unless_parked_again(self, items: Sequence[WaitingActivity]) -> int:
         """Remove each one unless it was parked again since it was read; returns how many were."""
+        ...
+
+    def remember_skipped(self, entries: Iterable[SkippedEntry]) -> None:
+        """Keep what was decided on posted activities skipped for good (one batch write; kept
+        for weeks, not forever). An activity named twice is one entry: the later one's."""
+        ...
+
+    def skipped(self, sync_type: SyncType, activity_id: str) -> SkippedActivity | None:
+        """The posted activity's skip, while it is kept."""
         ...
 
     def count_outcomes(

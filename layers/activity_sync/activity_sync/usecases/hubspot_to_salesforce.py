@@ -17,6 +17,7 @@ delivered again changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,6 +238,7 @@ class HubSpotToSalesforce(TypeSyncer):
         to date (R3) even when a switch turned off and on again moved the window past it."""
         kept: list[_Pending] = []
         copies: list[_Pending] = []
+        skipped: list[_Pending] = []
         for item in pending:
             if carries_salesforce_id(item.activity):
                 copies.append(item)
@@ -246,7 +248,17 @@ class HubSpotToSalesforce(TypeSyncer):
             ):
                 kept.append(item)
             else:
+                skipped.append(item)
                 self._count("skipped", SkipReason.OUTSIDE_WINDOW, 1)
+        if skipped and self.activity_type not in ENGAGEMENTS:
+            # A posted activity cannot be read back from HubSpot: keep the decision, with its
+            # message, so that `explain` can still tell it (one batch write, for the batch).
+            # (refused for good: what explain would tell, not what syncs; the adapter logs the bug)
+            with contextlib.suppress(StorageRefused):
+                self._state.remember_skipped(
+                    (self.sync_type, item.activity.id, item.change.to_dict(), str(SkipReason.OUTSIDE_WINDOW))
+                    for item in skipped
+                )
         self._salesforce_originals.update(copies, result)
         return kept
 

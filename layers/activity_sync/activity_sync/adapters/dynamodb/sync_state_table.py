@@ -23,7 +23,7 @@ from pynamodb.models import Model
 
 from activity_sync.adapters.dynamodb.writes import aws_region, utcnow, write_batch
 from activity_sync.domain import SyncType
-from activity_sync.ports import DeadLetterEntry, WaitingActivity, WaitingEntry
+from activity_sync.ports import DeadLetterEntry, SkippedActivity, SkippedEntry, WaitingActivity, WaitingEntry
 
 
 class SyncStateItem(Model):
@@ -39,6 +39,10 @@ class SyncStateItem(Model):
     tally = NumberAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+
+def _skipped_pk(sync_type: SyncType) -> str:
+    return f"skipped#{sync_type.key}"
 
 
 def _waiting_pk(contact_id: str) -> str:
@@ -57,6 +61,7 @@ def _waiting(item: SyncStateItem) -> WaitingActivity:
 
 WAITING_TTL = dt.timedelta(days=400)  # past the longest look-back window (R5: one year)
 DEAD_LETTER_TTL = dt.timedelta(days=14)  # as long as SQS keeps a dead letter
+SKIPPED_TTL = dt.timedelta(days=90)  # what explain can tell of a posted activity skipped for good
 
 
 def outcome_label(status: str, reason: str | None) -> str:
@@ -117,6 +122,35 @@ class SyncStateRepository:
 
     def waiting_for(self, hubspot_contact_id: str) -> list[WaitingActivity]:
         return [_waiting(item) for item in SyncStateItem.query(_waiting_pk(hubspot_contact_id))]
+
+    def remember_skipped(self, entries: Iterable[SkippedEntry]) -> None:
+        now = utcnow()
+        write_batch(
+            SyncStateItem,
+            (
+                (
+                    "put",
+                    SyncStateItem(
+                        _skipped_pk(sync_type),
+                        activity_id,
+                        payload=dict(message),
+                        reason=reason,
+                        updated_at=now,
+                        expires_at=now + SKIPPED_TTL,
+                    ),
+                )
+                for sync_type, activity_id, message, reason in entries
+            ),
+        )
+
+    def skipped(self, sync_type: SyncType, activity_id: str) -> SkippedActivity | None:
+        try:
+            item = SyncStateItem.get(_skipped_pk(sync_type), activity_id)
+        except DoesNotExist:
+            return None
+        return SkippedActivity(
+            sync_type.key, activity_id, dict(item.payload or {}), item.reason or "", item.updated_at
+        )
 
     def remove_waiting(self, items: Iterable[WaitingActivity]) -> None:
         write_batch(
