@@ -18,6 +18,7 @@ from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot import HubSpotSandbox, load_seed_file, start_hubspot_sandbox
 from activity_sync_tools.sandbox.hubspot.schema import CALLS, CONTACTS
 from activity_sync_tools.sandbox.hubspot.testing import Admin, webhook_receiver
+from tests.sandboxes.hubspot.conftest import TOKEN
 
 SEED: dict[str, Any] = {
     "clock": {"now": "2024-05-01T09:00:00Z", "frozen": True},
@@ -504,3 +505,27 @@ def test_constructor_options_and_start_helper() -> None:
     assert dict(owners[2])["X-HubSpot-RateLimit-Max"] == "5"
     event = receiver.events()[0]
     assert (event["portalId"], event["subscriptionType"]) == (777, "contact.creation")
+
+
+def test_the_account_details_name_the_portal(server: RunningServer, admin: Admin) -> None:
+    # https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
+    for path in ("/account-info/2026-03/details", "/account-info/v3/details"):
+        answer = requests.get(server.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        assert answer.status_code == 200
+        details = answer.json()
+        assert details["portalId"] == 62515
+        assert {"accountType", "timeZone", "companyCurrency", "uiDomain", "utcOffset"} <= set(details)
+
+
+def test_the_token_is_described_with_the_scopes_it_holds(server: RunningServer, admin: Admin) -> None:
+    url = server.url + "/oauth/v2/private-apps/get/access-token-info"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    info = requests.post(url, json={"tokenKey": TOKEN}, headers=headers, timeout=10).json()
+    assert {"userId", "hubId", "appId", "scopes"} <= set(info)
+    assert info["hubId"] == 62515
+    assert "crm.objects.contacts.read" in info["scopes"]
+
+    admin.post("config", {"token_scopes": ["oauth", "crm.objects.contacts.read"]})
+    narrowed = requests.post(url, json={"tokenKey": TOKEN}, headers=headers, timeout=10).json()
+    assert narrowed["scopes"] == ["oauth", "crm.objects.contacts.read"]
+    assert requests.post(url, json={"tokenKey": "another"}, headers=headers, timeout=10).status_code == 404

@@ -518,3 +518,13 @@ def test_lead_conversion_links_the_contact(sf: SalesforceClient, harness: Harnes
     contact = sf.Contact.get(converted["contact_id"])
     assert contact["Email"] == "lin@example.com"
     assert contact["Name"] == "Lin Chen"
+
+
+def test_the_versions_an_org_serves_run_from_31_to_winter_27(harness: Harness) -> None:
+    # Given an org in December 2026 (v68.0 is Winter '27; 21.0-30.0 were retired in Summer '25)
+    # When the versions are listed (no credentials needed)
+    versions = harness.http.get(f"{harness.url}/services/data/", timeout=30).json()
+    # Then each is {label, url, version}, oldest first, the service's default among them
+    assert versions[0] == {"label": "v31.0", "url": "/services/data/v31.0", "version": "31.0"}
+    assert versions[-1] == {"label": "Winter '27", "url": "/services/data/v68.0", "version": "68.0"}
+    assert "62.0" in [entry["version"] for entry in versions]

@@ -57,6 +57,12 @@ ASSOCIATIONS = f"/crm/associations/{API_VERSION}"
 OWNERS = f"/crm/owners/{API_VERSION}"
 PROPERTIES = f"/crm/properties/{API_VERSION}"
 MARKETING_EMAILS = f"/marketing/emails/{API_VERSION}"
+# The portal the token belongs to. The account-info API's newest GA version is 2026-03 (none in
+# 2026-09): https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
+ACCOUNT_DETAILS = "/account-info/2026-03/details"
+# A legacy private app's token described (portal, app, scopes). Not in HubSpot's reference: what it
+# answers for other token kinds is not documented, so its callers take a refusal as "unknown".
+ACCESS_TOKEN_INFO = "/oauth/v2/private-apps/get/access-token-info"  # noqa: S105 - a path, no secret
 
 # Associations batch read accepts at most 1,000 ids since 2025-02-10
 # (https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api).
@@ -447,6 +453,23 @@ class HubSpotClient(HubSpotTransport):
             page = self.request_json("POST", path, body=body)
             outcome.update(match_association_results(chunk, page))
         return [outcome[(str(f), str(t))] for f, t, _ in pairs]
+
+    def property_definition(self, object_type: str, name: str) -> dict[str, Any] | None:
+        """The definition of ``object_type``'s property ``name``; None when it does not exist."""
+        found = self.request("GET", f"{PROPERTIES}/{object_type}/{name}", accept=frozenset({404}))
+        return None if found.status_code == 404 else dict(found.json())
+
+    def account_details(self) -> dict[str, Any]:
+        """The portal the token belongs to (``portalId``, ``accountType``, ``timeZone``, ...)."""
+        return self.request_json("GET", ACCOUNT_DETAILS)
+
+    def access_token_info(self) -> dict[str, Any] | None:
+        """The scopes (and portal, app) HubSpot lists for the service's token; None when HubSpot
+        will not describe this kind of token (see ``ACCESS_TOKEN_INFO``)."""
+        answer = self.request(
+            "POST", ACCESS_TOKEN_INFO, body={"tokenKey": self._token}, accept=frozenset({400, 401, 403, 404})
+        )
+        return dict(answer.json()) if answer.status_code == 200 else None
 
     def ensure_unique_property(self, object_type: str, name: str, label: str) -> None:
         """Make sure ``object_type`` has the unique-value property ``name``: one read when it

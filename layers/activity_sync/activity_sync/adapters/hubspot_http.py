@@ -36,6 +36,7 @@ class HubSpotTransport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
+        self._token = token
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._session = session or requests.Session()
         self.calls: Counter[str] = Counter()

@@ -467,6 +467,27 @@ class SalesforceClient:
             retryable=False,
         )
 
+    def read_resource(self, path: str) -> Any:
+        """A REST resource below the API version, as JSON (``sobjects/Task/describe``, ``limits``,
+        ``query?q=...``): what the operator's checks read."""
+        return self._restful("GET", path)
+
+    def api_versions(self) -> list[str]:
+        """The API versions the org serves (``GET /services/data/``), e.g. ``["64.0", "65.0"]``."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        def versions(salesforce: Salesforce) -> list[str]:
+            response = self._session.get(
+                f"https://{salesforce.sf_instance}/services/data/",
+                headers={"Authorization": f"Bearer {salesforce.session_id}"},
+                **self._options(),
+            )
+            if response.status_code != 200:
+                raise SalesforceError(response.url, response.status_code, "versions", response.content)
+            return [str(entry["version"]) for entry in response.json()]
+
+        return self._call("GET /services/data/", versions)
+
     @property
     def user_id(self) -> str:
         if self._user_id is None:

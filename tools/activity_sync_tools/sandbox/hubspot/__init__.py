@@ -95,7 +95,9 @@ one fault a request; ``{"seed": n}`` makes the draw repeatable. HubSpot's own:
   new records stay out of search for a while; search pages come back short (still with
   ``paging.next``), as HubSpot's do; ``validation_rules`` (``{"calls": ["hs_call_body"]}``) are the
   portal admin's required properties, which writes on date-based paths must fill (400
-  ``VALIDATION_ERROR`` naming the property, as from version 2026-09).
+  ``VALIDATION_ERROR`` naming the property, as from version 2026-09); ``token_scopes`` what the
+  token holds, as ``POST /oauth/v2/private-apps/get/access-token-info`` lists them (the eight of
+  ``hubspot-app/`` by default). ``GET /account-info/2026-03/details`` answers the portal.
 
 Seed format
 -----------

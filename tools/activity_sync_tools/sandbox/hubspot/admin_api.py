@@ -304,6 +304,11 @@ class AdminApi:
                     self.sandbox.search_short_page_by = max(0, int(body["search_short_page_by"]))
                 if "validation_rules" in body:
                     self.store.required_by_rules = _validation_rules(body["validation_rules"])
+                if "token_scopes" in body:
+                    scopes = body["token_scopes"]
+                    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                        raise validation_error("token_scopes must be a list of scope names")
+                    self.sandbox.token_scopes = list(scopes)
         return json_response(self.sandbox.behaviour())
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from activity_sync_tools.sandbox.core import Fault, Handler, RunningServer, SandboxApp, serve
+from activity_sync_tools.sandbox.core import Fault, Handler, RunningServer, SandboxApp, json_response, serve
 
 from .admin_api import AdminApi
 from .associations_api import AssociationsApi
@@ -23,10 +23,23 @@ from .schema import OBJECT_TYPES, AssociationType, ObjectType, association_from_
 from .seed import apply_seed
 from .store import ChangeSource, CrmRecord, CrmStore
 from .webhooks import DEFAULT_SUBSCRIPTIONS, WebhookDispatcher, WebhookSettings
+from .wire import json_body
 from .workflows import DOCUMENT_VIEW, INTEGRATION_EVENT, WorkflowActivities, WorkflowWebhookSender
 
 # Well-known fake credentials: the sandbox guards nothing.
 DEFAULT_TOKEN = "hubspot-sandbox-token"  # noqa: S105
+# What the sandbox's token holds unless told otherwise (``POST /_sandbox/config {"token_scopes"}``):
+# the scopes of the project in hubspot-app/.
+DEFAULT_TOKEN_SCOPES = (
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "sales-email-read",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.write",
+    "content",
+    "forms",
+)
 DEFAULT_CLIENT_SECRET = "hubspot-sandbox-client-secret"  # noqa: S105
 PUBLIC_SUBMIT_PREFIX = "/submissions/v3/integration/submit/"
 _AUTH_MESSAGE = (
@@ -99,6 +112,7 @@ class HubSpotSandbox(SandboxApp):
     ) -> None:
         super().__init__()
         self.token = token
+        self.token_scopes = list(DEFAULT_TOKEN_SCOPES)
         self.portal_id = portal_id
         self.app_id = app_id
         # A private app's API writes show up as INTEGRATION changes carrying the app id.
@@ -173,7 +187,33 @@ class HubSpotSandbox(SandboxApp):
             "search_index_lag_seconds": self.store.search_index_lag_ms / 1000,
             "search_short_page_by": self.search_short_page_by,
             "validation_rules": {kind: list(names) for kind, names in self.store.required_by_rules.items()},
+            "token_scopes": list(self.token_scopes),
         }
+
+    def account_details(self, request: Request) -> Response:
+        """The portal (https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details)."""
+        return json_response(
+            {
+                "portalId": self.portal_id,
+                "accountType": "STANDARD",
+                "timeZone": "US/Eastern",
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18_000_000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
+
+    def access_token_info(self, request: Request) -> Response:
+        """A private app's token described: its user, portal, app and scopes."""
+        body = json_body(request)
+        if not isinstance(body, dict) or body.get("tokenKey") != self.token:
+            raise HubSpotError(404, "The token could not be found", "OBJECT_NOT_FOUND")
+        return json_response(
+            {"userId": 1, "hubId": self.portal_id, "appId": self.app_id, "scopes": list(self.token_scopes)}
+        )
 
     def close(self) -> None:
         """Stop the webhook sender threads."""
@@ -230,6 +270,7 @@ class HubSpotSandbox(SandboxApp):
         """Back to an empty portal (the constructor's seed is not re-applied) with the constructor's
         limits and webhook settings, and no workflow webhook action."""
         self.store.reset()
+        self.token_scopes = list(DEFAULT_TOKEN_SCOPES)
         self.owners.reset()
         self.marketing.reset()
         self.correlation_ids.reset()
@@ -336,6 +377,10 @@ class HubSpotSandbox(SandboxApp):
         self._api("/form-integrations/v1/submissions/forms/<form_guid>", mkt.submissions, ["GET"])
         self._api(f"{PUBLIC_SUBMIT_PREFIX}<portal_id>/<form_guid>", mkt.submit, ["POST"])
         self._api("/submissions/v3/integration/secure/submit/<portal_id>/<form_guid>", mkt.submit, ["POST"])
+
+        for details in ("/account-info/v3/details", "/account-info/2026-03/details"):
+            self._api(details, self.account_details, ["GET"])
+        self._api("/oauth/v2/private-apps/get/access-token-info", self.access_token_info, ["POST"])
 
         self._adm("/owners", admin.owners, ["GET", "POST"])
         self._adm("/seed", admin.seed, ["POST"])

@@ -48,6 +48,7 @@ class Portal(Protocol):
     workflow_webhooks: WorkflowWebhookSender
     workflow_activities: WorkflowActivities
     search_short_page_by: int
+    token_scopes: list[str]  # what its token holds (the access-token-info route answers them)
 
     @property
     def crm(self) -> PropertyMaker: ...

@@ -53,7 +53,17 @@ RELEASES = {
     60: "Spring '24",
     61: "Summer '24",
     62: "Winter '25",
+    63: "Spring '25",
+    64: "Summer '25",
+    65: "Winter '26",
+    66: "Spring '26",
+    67: "Summer '26",
+    68: "Winter '27",
 }
+# What an org answers to GET /services/data/ in December 2026: Winter '27 is v68.0
+# (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-versions.html); versions 21.0
+# to 30.0 were retired in Summer '25, so 31.0 is the oldest served.
+OLDEST_SERVED_VERSION, NEWEST_SERVED_VERSION = 31, 68
 
 
 @dataclass

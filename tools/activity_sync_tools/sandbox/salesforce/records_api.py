@@ -15,6 +15,8 @@ from activity_sync_tools.sandbox.salesforce import soql
 from activity_sync_tools.sandbox.salesforce.api_common import (
     CURSOR_IDLE_LIFETIME,
     DELETED_WINDOW,
+    NEWEST_SERVED_VERSION,
+    OLDEST_SERVED_VERSION,
     PAGE_SIZE,
     RELEASES,
     UPDATED_WINDOW,
@@ -39,7 +41,6 @@ class RecordsApi:
         self.org = org
 
     def versions(self, request: Request) -> Response:
-        latest = int(float(self.org.api_version))
         return json_response(
             [
                 {
@@ -47,7 +48,7 @@ class RecordsApi:
                     "url": f"/services/data/v{number}.0",
                     "version": f"{number}.0",
                 }
-                for number in range(min(55, latest), latest + 1)
+                for number in range(OLDEST_SERVED_VERSION, NEWEST_SERVED_VERSION + 1)
             ]
         )
 

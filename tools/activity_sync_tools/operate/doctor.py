@@ -1,0 +1,388 @@
+"""``activity-sync doctor``: every prerequisite of an install, checked live, read-only.
+
+One table - check, state (ok / problem / warning), what was found, the one-line fix with the guide's
+section - over the stack (SSM parameters by name, never their values; tables; queues; the portal
+id), HubSpot (the token and its scopes, the portal, the service's property, owners, API versions)
+and Salesforce (the token and the user it runs as, the API version, the External ID field on Task
+and Event, the Task types, the daily API limit). It writes nothing and exits 1 when any check is a
+problem. It spends a handful of vendor calls: HubSpot 7 (token, account, 4 property reads, owners),
+Salesforce 7 (token, user, versions, 2 describes, limits, one query).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from activity_sync_tools.operate.output import console, print_json, table
+from activity_sync_tools.operate.target import Stack, add_target
+
+if TYPE_CHECKING:
+    from activity_sync_tools.cli import Subcommands
+
+OK, PROBLEM, WARNING = "ok", "problem", "warning"
+SETUP_HUBSPOT = "docs/setup-hubspot.md"
+SETUP_SALESFORCE = "docs/setup-salesforce.md"
+README_DEPLOY = "README.md, Deploying"
+# The HubSpot objects the service writes, and marks with its property (docs/setup-hubspot.md §4).
+PROPERTY_OBJECTS = ("calls", "emails", "meetings", "tasks")
+# What the HubSpot client reads outside the date-based API, and until when (docs/setup-hubspot.md §7).
+LEGACY_FEEDS_END = dt.date(2027, 9, 30)
+
+
+@dataclass(frozen=True)
+class Check:
+    area: str
+    name: str
+    state: str
+    found: str
+    fix: str = ""
+
+
+def register(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "doctor", help="check every prerequisite of the install, live and read-only", description=__doc__
+    )
+    add_target(parser)
+    parser.set_defaults(run=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    stack = Stack(arguments)
+    checks = list(Doctor(stack).checks())
+    problems = [check for check in checks if check.state == PROBLEM]
+    if arguments.json:
+        print_json({"checks": [asdict(check) for check in checks], "problems": len(problems)})
+        return 1 if problems else 0
+    colours = {OK: "green", PROBLEM: "bold red", WARNING: "yellow"}
+    console().print(
+        table(
+            "doctor: the install, checked live",
+            ["area", "check", "state", "found", "fix"],
+            [[c.area, c.name, f"[{colours[c.state]}]{c.state}[/]", c.found, c.fix] for c in checks],
+        )
+    )
+    warnings = sum(1 for check in checks if check.state == WARNING)
+    console().print(f"{len(checks)} checks: {len(problems)} problems, {warnings} warnings")
+    return 1 if problems else 0
+
+
+class Doctor:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.service = stack.service
+
+    def checks(self) -> Iterator[Check]:
+        for area, check in self._all():
+            try:
+                yield check()
+            except Exception as error:  # a check that fails to run is a problem it reports
+                yield Check(area, getattr(check, "__name__", "check").strip("_"), PROBLEM, _short(error))
+
+    def _all(self) -> list[tuple[str, Callable[[], Check]]]:
+        return [
+            ("AWS", self.ssm_parameters),
+            ("AWS", self.tables),
+            ("AWS", self.queues),
+            ("AWS", self.portal_id_parameter),
+            ("HubSpot", self.hubspot_token),
+            ("HubSpot", self.hubspot_portal),
+            ("HubSpot", self.hubspot_property),
+            ("HubSpot", self.hubspot_owners),
+            ("HubSpot", self.hubspot_api_versions),
+            ("Salesforce", self.salesforce_user),
+            ("Salesforce", self.salesforce_api_version),
+            ("Salesforce", self.salesforce_external_id),
+            ("Salesforce", self.salesforce_task_types),
+            ("Salesforce", self.salesforce_daily_limit),
+        ]
+
+    # -- AWS -------------------------------------------------------------------------------------
+    def ssm_parameters(self) -> Check:
+        from activity_sync.config import RECEIVER_PARAMETERS, VENDOR_PARAMETERS
+
+        connection = self.service.connection()
+        flow = connection.get("salesforce/auth-flow") or "client_credentials"
+        unused = {
+            "client_credentials": "salesforce/jwt-private-key",
+            "jwt_bearer": "salesforce/client-secret",
+        }
+        optional = {"salesforce/username", "hubspot/api-base-url", "salesforce/api-version"}
+        wanted = [
+            name
+            for name in dict.fromkeys((*VENDOR_PARAMETERS, *RECEIVER_PARAMETERS))
+            if name != unused.get(flow) and not (name == "salesforce/username" and flow != "jwt_bearer")
+        ]
+        prefix = self.stack.config.ssm_prefix
+        ssm = _boto3_client("ssm")
+        found: set[str] = set()
+        for start in range(0, len(wanted), 10):  # GetParameters takes ten names; values stay encrypted
+            names = [f"{prefix}/{name}" for name in wanted[start : start + 10]]
+            answer = ssm.get_parameters(Names=names, WithDecryption=False)
+            found |= {parameter["Name"].removeprefix(prefix + "/") for parameter in answer["Parameters"]}
+        missing = [name for name in wanted if name not in found and name not in optional]
+        if missing:
+            return Check(
+                "AWS",
+                "SSM parameters",
+                PROBLEM,
+                f"missing under {prefix}/: {', '.join(missing)}",
+                f"aws ssm put-parameter --type SecureString --name {prefix}/{missing[0]} "
+                f"--value ... ({README_DEPLOY})",
+            )
+        return Check("AWS", "SSM parameters", OK, f"{len(found)} present under {prefix}/ (names only)")
+
+    def tables(self) -> Check:
+        dynamodb = _boto3_client("dynamodb")
+        names = [
+            self.stack.config.settings_table,
+            self.stack.config.links_table,
+            self.stack.config.sync_state_table,
+        ]
+        states = {name: dynamodb.describe_table(TableName=name)["Table"]["TableStatus"] for name in names}
+        inactive = [f"{name} ({state})" for name, state in states.items() if state != "ACTIVE"]
+        if inactive:
+            return Check(
+                "AWS", "tables", PROBLEM, f"not active: {', '.join(inactive)}", "wait for the deployment"
+            )
+        return Check("AWS", "tables", OK, f"{len(states)} active")
+
+    def queues(self) -> Check:
+        urls = [*self.stack.queue_urls().values(), *self.stack.dead_letter_queue_urls().values()]
+        sqs = self.stack.sqs
+        for url in urls:
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return Check("AWS", "queues", OK, f"{len(urls)} queues and dead-letter queues reachable")
+
+    def portal_id_parameter(self) -> Check:
+        from activity_sync.usecases.ingest import PORTAL_CHECK_OFF
+
+        if self.stack.record_urls.hubspot_portal_id is None:
+            return Check(
+                "AWS",
+                "HubSpotPortalId",
+                PROBLEM,
+                PORTAL_CHECK_OFF,
+                f"sam deploy with HubSpotPortalId set ({README_DEPLOY})",
+            )
+        return Check("AWS", "HubSpotPortalId", OK, str(self.stack.record_urls.hubspot_portal_id))
+
+    # -- HubSpot ---------------------------------------------------------------------------------
+    def hubspot_token(self) -> Check:
+        from activity_sync.rules.hubspot_subscriptions import REQUIRED_SCOPES
+
+        info = self.service.hubspot().access_token_info()
+        if info is None:
+            return Check(
+                "HubSpot",
+                "token and scopes",
+                WARNING,
+                "HubSpot does not list this token's scopes; the checks below read with it",
+                f"compare the app's scopes with the {len(REQUIRED_SCOPES)} of {SETUP_HUBSPOT} §2",
+            )
+        held = set(info.get("scopes") or [])
+        missing = [scope for scope in REQUIRED_SCOPES if scope not in held]
+        if missing:
+            return Check(
+                "HubSpot",
+                "token and scopes",
+                PROBLEM,
+                f"the token works but lacks: {', '.join(missing)}",
+                f"add them to the app's requiredScopes, upload, reinstall ({SETUP_HUBSPOT} §2)",
+            )
+        return Check(
+            "HubSpot", "token and scopes", OK, f"works; holds the {len(REQUIRED_SCOPES)} scopes needed"
+        )
+
+    def hubspot_portal(self) -> Check:
+        expected = self.stack.record_urls.hubspot_portal_id
+        actual = self.service.hubspot().account_details().get("portalId")
+        if expected is not None and actual is not None and int(actual) != expected:
+            return Check(
+                "HubSpot",
+                "portal",
+                PROBLEM,
+                f"the token is of portal {actual}, the stack expects {expected}",
+                f"set HubSpotPortalId to {actual}, or use this portal's token ({README_DEPLOY})",
+            )
+        return Check("HubSpot", "portal", OK, f"portal {actual}")
+
+    def hubspot_property(self) -> Check:
+        from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY as NAME
+
+        hubspot = self.service.hubspot()
+        wrong, present = [], []
+        for object_type in PROPERTY_OBJECTS:
+            definition = hubspot.property_definition(object_type, NAME)
+            if definition is None:
+                continue
+            present.append(object_type)
+            if not definition.get("hasUniqueValue"):
+                wrong.append(object_type)
+        if wrong:
+            return Check(
+                "HubSpot",
+                f"property {NAME}",
+                PROBLEM,
+                f"on {', '.join(wrong)} without unique values: upserts by it cannot work",
+                f"delete it there; the service creates it right ({SETUP_HUBSPOT} §4)",
+            )
+        absent = [o for o in PROPERTY_OBJECTS if o not in present]
+        return Check(
+            "HubSpot",
+            f"property {NAME}",
+            OK,
+            f"unique on {', '.join(present) or 'none yet'}"
+            + (f"; made on first write on {', '.join(absent)}" if absent else ""),
+        )
+
+    def hubspot_owners(self) -> Check:
+        owners = self.service.hubspot().owners()
+        if not owners:
+            return Check(
+                "HubSpot",
+                "owners",
+                WARNING,
+                "none readable: every Task goes to the contact's owner or the integration user (R7)",
+                f"check the app holds crm.objects.owners.read ({SETUP_HUBSPOT} §2)",
+            )
+        return Check("HubSpot", "owners", OK, f"{len(owners)} readable (R7, R8)")
+
+    def hubspot_api_versions(self) -> Check:
+        from activity_sync.adapters.hubspot_api import API_VERSION
+
+        return Check(
+            "HubSpot",
+            "API versions",
+            WARNING,
+            f"CRM on {API_VERSION}; marketing email events, forms and form submissions on legacy APIs "
+            f"supported until {LEGACY_FEEDS_END:%B %Y}",
+            f"upgrade the service before then ({SETUP_HUBSPOT} §7)",
+        )
+
+    # -- Salesforce ------------------------------------------------------------------------------
+    def salesforce_user(self) -> Check:
+        from activity_sync.adapters.salesforce_answers import soql_quote
+
+        salesforce = self.service.salesforce()
+        user_id = salesforce.user_id
+        soql = f"SELECT Id, Username, IsActive FROM User WHERE Id = {soql_quote(user_id)}"  # noqa: S608
+        rows = list(salesforce.query(soql))
+        configured = self.service.settings.integration_user_id()
+        if not rows or not rows[0].get("IsActive"):
+            return Check(
+                "Salesforce",
+                "token and user",
+                PROBLEM,
+                f"runs as {user_id}, which is not an active user",
+                f"give the External Client App an active run-as user ({SETUP_SALESFORCE})",
+            )
+        if configured and configured != user_id:
+            return Check(
+                "Salesforce",
+                "token and user",
+                WARNING,
+                f"runs as {user_id}; the integration user configured is {configured}",
+                f"activity-sync settings integration-user {user_id} ({SETUP_SALESFORCE})",
+            )
+        return Check(
+            "Salesforce",
+            "token and user",
+            OK,
+            f"works; runs as {rows[0].get('Username')} ({user_id}), active",
+        )
+
+    def salesforce_api_version(self) -> Check:
+        salesforce = self.service.salesforce()
+        versions = salesforce.api_versions()
+        wanted = salesforce.api_version
+        if wanted not in versions:
+            return Check(
+                "Salesforce",
+                "API version",
+                PROBLEM,
+                f"{wanted} not served by the org (it serves {versions[0]}-{versions[-1]})",
+                f"set {self.stack.config.ssm_prefix}/salesforce/api-version to {versions[-1]} "
+                f"({SETUP_SALESFORCE})",
+            )
+        return Check("Salesforce", "API version", OK, f"{wanted} (newest served: {versions[-1]})")
+
+    def salesforce_external_id(self) -> Check:
+        from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD as FIELD
+
+        salesforce = self.service.salesforce()
+        wrong = []
+        for sobject in ("Task", "Event"):
+            fields = {
+                f["name"]: f
+                for f in salesforce.read_resource(f"sobjects/{sobject}/describe").get("fields", [])
+            }
+            definition = fields.get(FIELD)
+            if definition is None:
+                wrong.append(f"{sobject}: missing (or hidden from the integration user)")
+            elif not definition.get("externalId"):
+                wrong.append(f"{sobject}: not an External ID")
+        if wrong:
+            return Check(
+                "Salesforce",
+                f"{FIELD} field",
+                PROBLEM,
+                "; ".join(wrong),
+                f"deploy salesforce/ and assign its permission set ({SETUP_SALESFORCE})",
+            )
+        return Check(
+            "Salesforce", f"{FIELD} field", OK, "an External ID on Task and Event, visible to the user"
+        )
+
+    def salesforce_task_types(self) -> Check:
+        from activity_sync.domain import ALL_SYNC_TYPES, Direction
+
+        chosen = {
+            sync_type.key: settings.task_type
+            for sync_type in ALL_SYNC_TYPES
+            if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE
+            and (settings := self.service.settings.type_settings(sync_type)).task_type
+        }
+        values = set(self.service.salesforce().picklist_values("Task", "Type"))
+        missing = {key: value for key, value in chosen.items() if value not in values}
+        if missing:
+            key, value = next(iter(missing.items()))
+            return Check(
+                "Salesforce",
+                "Task types",
+                PROBLEM,
+                ", ".join(f"{v!r} ({k})" for k, v in missing.items()) + " not in the Task.Type picklist",
+                f"add {value!r} to Task.Type, or: activity-sync settings set {key} --task-type ... "
+                f"({SETUP_SALESFORCE})",
+            )
+        return Check("Salesforce", "Task types", OK, f"{len(chosen)} configured, all in Task.Type")
+
+    def salesforce_daily_limit(self) -> Check:
+        limits = self.service.salesforce().read_resource("limits")["DailyApiRequests"]
+        allocation = self.service.settings.global_settings().salesforce_daily_allocation
+        left, maximum = int(limits["Remaining"]), int(limits["Max"])
+        found = f"{left:,} of {maximum:,} calls left today; allocation {allocation or 'none'}"
+        if allocation and allocation > int(limits["Max"]):
+            return Check(
+                "Salesforce",
+                "daily API limit",
+                PROBLEM,
+                found + ": the allocation exceeds the org's limit",
+                f"activity-sync settings budget salesforce_daily_allocation N, N <= {limits['Max']} "
+                f"({README_DEPLOY})",
+            )
+        return Check("Salesforce", "daily API limit", OK, found)
+
+
+def _boto3_client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+def _short(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 300 else text[:297] + "..."
