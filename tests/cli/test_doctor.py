@@ -37,6 +37,7 @@ def broken(ops: E2E) -> Iterator[E2E]:
             "POST", "field-access", {"object": "Task", "field": "HubSpot_Activity_Id__c", "accessible": True}
         )
         ops.switch_off(EVENTS)
+        ops.set_task_type(EVENTS, None)
 
 
 def _default_scopes() -> tuple[str, ...]:
@@ -108,3 +109,52 @@ def test_doctor_names_a_task_type_not_in_the_picklist(cli: Cli, ops: E2E) -> Non
     assert check["state"] == "problem"
     assert check["found"] == f"'Webinar' ({EVENTS.key}) not in the Task.Type picklist"
     assert "--task-type" in check["fix"]
+
+
+def test_doctor_names_outbound_messages_sent_elsewhere_or_removed(cli: Cli, ops: E2E) -> None:
+    from activity_sync_tools.rehearsal import configure_outbound_messages, salesforce_app
+
+    sandbox = salesforce_app(ops.world)
+    try:
+        # Given the org's Outbound Messages pointing at another URL
+        ops.salesforce.admin("DELETE", "outbound-messages")
+        configure_outbound_messages(sandbox, "https://elsewhere.example.com")
+        elsewhere = checks(cli, 1)["Outbound Messages"]
+        # And then removed
+        ops.salesforce.admin("DELETE", "outbound-messages")
+        removed = checks(cli, 1)["Outbound Messages"]
+    finally:
+        ops.salesforce.admin("DELETE", "outbound-messages")
+        configure_outbound_messages(sandbox, ops.world.stack.api_url)
+
+    # Then each is a problem naming the object and where they go, never the token
+    assert elsewhere["state"] == "problem"
+    assert (
+        "Task: sent to https://elsewhere.example.com/webhooks/salesforce/outbound-messages/<token>"
+        in (elsewhere["found"])
+    )
+    assert removed["found"] == "Task: no Outbound Message; Event: no Outbound Message"
+    assert "configure-outbound-messages.sh" in removed["fix"]
+    assert checks(cli, 0)["Outbound Messages"]["state"] == "ok"
+
+
+def test_doctor_names_a_permission_set_not_assigned(cli: Cli, ops: E2E) -> None:
+    # Given the project's permission set no longer assigned to the integration user
+    assignments = ops.salesforce.admin("GET", "sobjects/PermissionSetAssignment")["records"]
+    (assignment,) = [a for a in assignments if a["AssigneeId"] == ops.salesforce.users["integration"]]
+    ops.salesforce.admin("DELETE", f"sobjects/PermissionSetAssignment/{assignment['Id']}")
+    try:
+        check = checks(cli, 1)["permission set"]
+    finally:
+        ops.salesforce.admin(
+            "POST",
+            "sobjects/PermissionSetAssignment",
+            {"AssigneeId": assignment["AssigneeId"], "PermissionSetId": assignment["PermissionSetId"]},
+        )
+
+    # Then it is a problem, with the command that assigns it
+    assert check["state"] == "problem"
+    user = assignment["AssigneeId"]
+    assert check["found"] == f"HubSpot_Activity_Sync_Integration is not assigned to {user}"
+    assert check["fix"].startswith("sf org assign permset --name HubSpot_Activity_Sync_Integration")
+    assert checks(cli, 0)["permission set"]["state"] == "ok"

@@ -464,6 +464,8 @@ def test_global_describe_lists_the_objects(sf: SalesforceClient) -> None:
         "Opportunity": "006",
         "Task": "00T",
         "Event": "00U",
+        "PermissionSet": "0PS",
+        "PermissionSetAssignment": "0Pa",
     }
     assert described["maxBatchSize"] == 200
 

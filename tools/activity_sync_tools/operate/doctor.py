@@ -4,9 +4,11 @@ One table - check, state (ok / problem / warning), what was found, the one-line 
 section - over the stack (SSM parameters by name, never their values; tables; queues; the portal
 id), HubSpot (the token and its scopes, the portal, the service's property, owners, API versions)
 and Salesforce (the token and the user it runs as, the API version, the External ID field on Task
-and Event, the Task types, the daily API limit). It writes nothing and exits 1 when any check is a
-problem. It spends a handful of vendor calls: HubSpot 7 (token, account, 4 property reads, owners),
-Salesforce 7 (token, user, versions, 2 describes, limits, one query).
+and Event, the Task types, the Outbound Messages and their flows, the daily API limit). It writes
+nothing and exits 1 when any check is a problem. It spends a handful of vendor calls: HubSpot 7
+(token, account, 4 property reads, owners), Salesforce 8 (token, user, versions, 2 describes,
+limits, 2 queries) plus the Tooling API's 2 and one per Outbound Message and per active flow on
+Task and Event (4 with the project's metadata).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ SETUP_SALESFORCE = "docs/setup-salesforce.md"
 README_DEPLOY = "README.md, Deploying"
 # The HubSpot objects the service writes, and marks with its property (docs/setup-hubspot.md §4).
 PROPERTY_OBJECTS = ("calls", "emails", "meetings", "tasks")
+# The integration user's permission set, as salesforce/force-app/main/default/permissionsets names it.
+PERMISSION_SET = "HubSpot_Activity_Sync_Integration"
 # What the HubSpot client reads outside the date-based API, and until when (docs/setup-hubspot.md §7).
 LEGACY_FEEDS_END = dt.date(2027, 9, 30)
 
@@ -83,20 +87,27 @@ class Doctor:
                 yield Check(area, getattr(check, "__name__", "check").strip("_"), PROBLEM, _short(error))
 
     def _all(self) -> list[tuple[str, Callable[[], Check]]]:
+        # A local stack has no EventBridge rule (its runtime runs the schedule) and no SNS topic.
+        deployed: list[tuple[str, Callable[[], Check]]] = (
+            [("AWS", self.poller_schedule), ("AWS", self.alarm_topic)] if self.stack.arguments.stack else []
+        )
         return [
             ("AWS", self.ssm_parameters),
             ("AWS", self.tables),
             ("AWS", self.queues),
             ("AWS", self.portal_id_parameter),
+            *deployed,
             ("HubSpot", self.hubspot_token),
             ("HubSpot", self.hubspot_portal),
             ("HubSpot", self.hubspot_property),
             ("HubSpot", self.hubspot_owners),
             ("HubSpot", self.hubspot_api_versions),
             ("Salesforce", self.salesforce_user),
+            ("Salesforce", self.salesforce_permission_set),
             ("Salesforce", self.salesforce_api_version),
             ("Salesforce", self.salesforce_external_id),
             ("Salesforce", self.salesforce_task_types),
+            ("Salesforce", self.salesforce_outbound_messages),
             ("Salesforce", self.salesforce_daily_limit),
         ]
 
@@ -169,6 +180,18 @@ class Doctor:
                 f"sam deploy with HubSpotPortalId set ({README_DEPLOY})",
             )
         return Check("AWS", "HubSpotPortalId", OK, str(self.stack.record_urls.hubspot_portal_id))
+
+    def poller_schedule(self) -> Check:
+        return schedule_check(_boto3_client("events"), self._physical_id("PollerSchedule"))
+
+    def alarm_topic(self) -> Check:
+        return alarm_topic_check(_boto3_client("sns"), self._physical_id("AlarmTopic"))
+
+    def _physical_id(self, logical_id: str) -> str:
+        resource = _boto3_client("cloudformation").describe_stack_resource(
+            StackName=self.stack.arguments.stack, LogicalResourceId=logical_id
+        )
+        return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
     # -- HubSpot ---------------------------------------------------------------------------------
     def hubspot_token(self) -> Check:
@@ -295,6 +318,40 @@ class Doctor:
             f"works; runs as {rows[0].get('Username')} ({user_id}), active",
         )
 
+    def salesforce_permission_set(self) -> Check:
+        """The project's permission set is assigned to the user the service runs as, and something
+        it holds grants API access."""
+        from activity_sync.adapters.salesforce_answers import soql_quote
+
+        salesforce = self.service.salesforce()
+        user_id = salesforce.user_id
+        rows = list(
+            salesforce.query(
+                "SELECT PermissionSet.Name, PermissionSet.PermissionsApiEnabled FROM PermissionSetAssignment "  # noqa: S608
+                f"WHERE AssigneeId = {soql_quote(user_id)}"
+            )
+        )
+        names = {str((row.get("PermissionSet") or {}).get("Name")) for row in rows}
+        api = any((row.get("PermissionSet") or {}).get("PermissionsApiEnabled") for row in rows)
+        if PERMISSION_SET not in names:
+            return Check(
+                "Salesforce",
+                "permission set",
+                PROBLEM,
+                f"{PERMISSION_SET} is not assigned to {user_id}",
+                f"sf org assign permset --name {PERMISSION_SET} --on-behalf-of <integration username> "
+                f"({SETUP_SALESFORCE})",
+            )
+        if not api:
+            return Check(
+                "Salesforce",
+                "permission set",
+                PROBLEM,
+                f"nothing {user_id} holds grants API Enabled",
+                SETUP_SALESFORCE,
+            )
+        return Check("Salesforce", "permission set", OK, f"{PERMISSION_SET} assigned; API Enabled")
+
     def salesforce_api_version(self) -> Check:
         salesforce = self.service.salesforce()
         versions = salesforce.api_versions()
@@ -338,27 +395,94 @@ class Doctor:
         )
 
     def salesforce_task_types(self) -> Check:
+        """Each Task type chosen is in ``Task.Type``: a problem for a type switched on (its Tasks
+        would be refused), a warning for one switched off (they would be, once it is on)."""
         from activity_sync.domain import ALL_SYNC_TYPES, Direction
+        from activity_sync.rules.switches import is_on
 
-        chosen = {
-            sync_type.key: settings.task_type
-            for sync_type in ALL_SYNC_TYPES
-            if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE
-            and (settings := self.service.settings.type_settings(sync_type)).task_type
-        }
+        chosen: dict[str, tuple[str, bool]] = {}
+        for sync_type in ALL_SYNC_TYPES:
+            settings = self.service.settings.type_settings(sync_type)
+            if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE and settings.task_type:
+                chosen[sync_type.key] = (settings.task_type, is_on(settings))
         values = set(self.service.salesforce().picklist_values("Task", "Type"))
-        missing = {key: value for key, value in chosen.items() if value not in values}
+        missing = {key: (value, on) for key, (value, on) in chosen.items() if value not in values}
         if missing:
-            key, value = next(iter(missing.items()))
+            key, (value, _) = next(iter(missing.items()))
             return Check(
                 "Salesforce",
                 "Task types",
-                PROBLEM,
-                ", ".join(f"{v!r} ({k})" for k, v in missing.items()) + " not in the Task.Type picklist",
+                PROBLEM if any(on for _, on in missing.values()) else WARNING,
+                ", ".join(f"{v!r} ({k}{'' if on else ', switched off'})" for k, (v, on) in missing.items())
+                + " not in the Task.Type picklist",
                 f"add {value!r} to Task.Type, or: activity-sync settings set {key} --task-type ... "
                 f"({SETUP_SALESFORCE})",
             )
         return Check("Salesforce", "Task types", OK, f"{len(chosen)} configured, all in Task.Type")
+
+    def salesforce_outbound_messages(self) -> Check:
+        """Each of Task and Event has an Outbound Message to this stack's route with its token, sent
+        by an active record-triggered flow (Tooling API: the messages, then one read each for
+        their endpoint, the active flows on Task and Event, one read each for their actions)."""
+        from activity_sync.adapters.salesforce_answers import soql_quote
+
+        salesforce = self.service.salesforce()
+        token = _ssm_value(f"{self.stack.config.ssm_prefix}/webhooks/outbound-message-token")
+        expected = f"{self.stack.outbound_message_url()}/{token}"
+        messages = salesforce.tooling_query(
+            "SELECT Id, Name, EntityDefinitionId FROM WorkflowOutboundMessage "
+            "WHERE EntityDefinitionId IN ('Task', 'Event')"
+        )
+        flows = salesforce.tooling_query(
+            "SELECT Id, ApiName, ActiveVersionId, TriggerObjectOrEventId FROM FlowDefinitionView "
+            "WHERE IsActive = true AND TriggerObjectOrEventId IN ('Task', 'Event')"
+        )
+        sent: set[str] = set()  # <Object>.<message> that an active flow calls
+        for flow in flows:
+            (version,) = salesforce.tooling_query(
+                f"SELECT Id, Metadata FROM Flow WHERE Id = {soql_quote(flow['ActiveVersionId'])}"  # noqa: S608
+            )
+            sent |= {
+                str(call.get("actionName"))
+                for call in (version.get("Metadata") or {}).get("actionCalls") or []
+                if call.get("actionType") == "outboundMessage"
+            }
+        wrong: list[str] = []
+        for sobject in ("Task", "Event"):
+            ours = [m for m in messages if m["EntityDefinitionId"] == sobject]
+            if not ours:
+                wrong.append(f"{sobject}: no Outbound Message")
+                continue
+            endpoints = {}
+            for message in ours:
+                (described,) = salesforce.tooling_query(
+                    "SELECT Id, Metadata FROM WorkflowOutboundMessage WHERE Id = "  # noqa: S608
+                    + soql_quote(message["Id"])
+                )
+                endpoints[f"{sobject}.{message['Name']}"] = str(
+                    (described.get("Metadata") or {}).get("endpointUrl")
+                )
+            right = [name for name, url in endpoints.items() if url == expected]
+            if not right:
+                shown = ", ".join(_masked(url, token) for url in endpoints.values())
+                wrong.append(f"{sobject}: sent to {shown}, not this stack's route with its token")
+            elif not any(name in sent for name in right):
+                wrong.append(f"{sobject}: {right[0]} is called by no active flow")
+        if wrong:
+            return Check(
+                "Salesforce",
+                "Outbound Messages",
+                PROBLEM,
+                "; ".join(wrong),
+                "salesforce/scripts/configure-outbound-messages.sh, deploy, activate the flows "
+                f"({SETUP_SALESFORCE})",
+            )
+        return Check(
+            "Salesforce",
+            "Outbound Messages",
+            OK,
+            f"Task and Event send to {self.stack.outbound_message_url()}/<token>, from active flows",
+        )
 
     def salesforce_daily_limit(self) -> Check:
         limits = self.service.salesforce().read_resource("limits")["DailyApiRequests"]
@@ -375,6 +499,57 @@ class Doctor:
                 f"({README_DEPLOY})",
             )
         return Check("Salesforce", "daily API limit", OK, found)
+
+
+def schedule_check(events: Any, rule_name: str) -> Check:
+    """The poller's EventBridge rule is enabled (a disabled one stops the safety net: nothing is
+    fetched that a webhook missed)."""
+    rule = events.describe_rule(Name=rule_name)
+    if rule.get("State") != "ENABLED":
+        return Check(
+            "AWS",
+            "poller schedule",
+            PROBLEM,
+            f"{rule_name} is {rule.get('State', 'unknown').lower()}",
+            f"aws events enable-rule --name {rule_name} ({README_DEPLOY})",
+        )
+    return Check("AWS", "poller schedule", OK, f"{rule_name}: {rule.get('ScheduleExpression')}, enabled")
+
+
+def alarm_topic_check(sns: Any, topic_arn: str) -> Check:
+    """Someone hears the dead-letter alarms: the topic has a confirmed subscription."""
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn).get("Subscriptions", [])
+    confirmed = [s for s in subscriptions if s["SubscriptionArn"] not in ("PendingConfirmation", "Deleted")]
+    if not confirmed:
+        pending = len(subscriptions) - len(confirmed)
+        return Check(
+            "AWS",
+            "alarm topic",
+            PROBLEM,
+            "no confirmed subscription: dead-letter alarms reach nobody"
+            + (f" ({pending} pending confirmation)" if pending else ""),
+            f"aws sns subscribe --topic-arn {topic_arn} --protocol email --notification-endpoint ... "
+            f"({README_DEPLOY})",
+        )
+    return Check(
+        "AWS",
+        "alarm topic",
+        OK,
+        ", ".join(sorted({f"{s['Protocol']}" for s in confirmed})) + f" subscription(s): {len(confirmed)}",
+    )
+
+
+def _ssm_value(name: str) -> str:
+    value: str = _boto3_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return value
+
+
+def _masked(url: str, secret: str) -> str:
+    """A URL as it may be printed: the token, where it appears, and any last path segment that
+    looks like one replaced."""
+    shown = url.replace(secret, "<token>") if secret else url
+    head, _, last = shown.rpartition("/")
+    return f"{head}/<not the token>" if last != "<token>" and len(last) >= 16 else shown
 
 
 def _boto3_client(service: str) -> Any:

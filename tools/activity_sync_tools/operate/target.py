@@ -179,6 +179,7 @@ class Stack:
         from activity_sync.service import Service
 
         quiet_product_logs()
+        self.arguments = arguments
         self.config = runtime_config(arguments)
         self.service: Service = Service(self.config)
 
@@ -202,6 +203,22 @@ class Stack:
         if self.config.contact_dead_letter_queue_url:
             urls[CONTACT_CHANGES] = self.config.contact_dead_letter_queue_url
         return urls
+
+    def outbound_message_url(self) -> str:
+        """Where the org's Outbound Messages must go (before the token): the stack's
+        ``SalesforceOutboundMessageUrl`` output, or the local stack's route."""
+        if self.arguments.stack:
+            import boto3
+
+            stack = boto3.client("cloudformation").describe_stacks(StackName=self.arguments.stack)["Stacks"][
+                0
+            ]
+            for output in stack.get("Outputs", []):
+                if output["OutputKey"] == "SalesforceOutboundMessageUrl":
+                    return str(output["OutputValue"]).rstrip("/")
+            raise SystemExit(f"stack {self.arguments.stack} has no SalesforceOutboundMessageUrl output")
+        endpoints = read_endpoints(self.arguments.local or DEFAULT_ENDPOINTS_FILE)
+        return f"{endpoints['api_url']}/webhooks/salesforce/outbound-messages"
 
     @cached_property
     def record_urls(self) -> RecordUrls:

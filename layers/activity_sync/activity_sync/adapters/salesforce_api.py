@@ -472,6 +472,11 @@ class SalesforceClient:
         ``query?q=...``): what the operator's checks read."""
         return self._restful("GET", path)
 
+    def tooling_query(self, soql: str) -> list[dict[str, Any]]:
+        """The records of a Tooling API query (one page: the operator's checks read a handful)."""
+        answer = self._restful("GET", "tooling/query", params={"q": soql}) or {}
+        return list(answer.get("records") or [])
+
     def api_versions(self) -> list[str]:
         """The API versions the org serves (``GET /services/data/``), e.g. ``["64.0", "65.0"]``."""
         from simple_salesforce.exceptions import SalesforceError

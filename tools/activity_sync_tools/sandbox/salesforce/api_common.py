@@ -32,6 +32,7 @@ DELETED_WINDOW = dt.timedelta(days=15)
 CURSOR_IDLE_LIFETIME = dt.timedelta(minutes=15)
 USER_ENVIRON_KEY = "salesforce_sandbox.user_id"
 INTEGRATION_USERNAME = "integration.user@sandbox.example.com"
+INTEGRATION_PERMISSION_SET = "HubSpot_Activity_Sync_Integration"
 VERSION_PATTERN = re.compile(r"^v(\d{2})\.(\d)$")
 REFERENCE_PATTERN = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 ROLLED_BACK = {

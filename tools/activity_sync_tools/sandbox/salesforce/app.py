@@ -22,6 +22,7 @@ from activity_sync_tools.sandbox.salesforce.api_common import (
     DATA_PREFIX,
     DEFAULT_API_VERSION,
     DEFAULT_ORG_ID,
+    INTEGRATION_PERMISSION_SET,
     INTEGRATION_USERNAME,
     USER_ENVIRON_KEY,
     VERSION_PATTERN,
@@ -44,6 +45,7 @@ from activity_sync_tools.sandbox.salesforce.outbound import OutboundMessenger
 from activity_sync_tools.sandbox.salesforce.records_api import RecordsApi
 from activity_sync_tools.sandbox.salesforce.schema import Schema
 from activity_sync_tools.sandbox.salesforce.store import MultipleMatches, Store, StoredRecord
+from activity_sync_tools.sandbox.salesforce.tooling_api import ToolingApi
 from activity_sync_tools.sandbox.salesforce.values import Value, to_json
 
 
@@ -104,6 +106,7 @@ class SalesforceSandbox(SandboxApp):
         self._build_state()
         self.oauth = OAuthApi(self)
         self.records = RecordsApi(self)
+        self.tooling = ToolingApi(self)
         self.collections = CollectionsApi(self)
         self.composite = CompositeApi(self)
         self.admin = AdminApi(self)
@@ -131,6 +134,24 @@ class SalesforceSandbox(SandboxApp):
             }
         )
         self.seed_keys["integration"] = self.run_as_user_id
+        with self.store.transaction():
+            # The project's permission set (salesforce/force-app/.../permissionsets), assigned.
+            permission_set = self.store.create(
+                "PermissionSet",
+                {
+                    "Name": INTEGRATION_PERMISSION_SET,
+                    "Label": "HubSpot Activity Sync Integration",
+                    "PermissionsApiEnabled": True,
+                },
+                self.run_as_user_id,
+                seeding=True,
+            )
+            self.store.create(
+                "PermissionSetAssignment",
+                {"AssigneeId": self.run_as_user_id, "PermissionSetId": permission_set.id},
+                self.run_as_user_id,
+                seeding=True,
+            )
         self.outbound.clear()
         self.outbound.update_settings(dict(self._outbound_options))
         if self._initial_outbound_url:
@@ -408,6 +429,7 @@ class SalesforceSandbox(SandboxApp):
             ["GET", "PATCH", "DELETE"],
         )
         self.api(V + "/query", self.records.query, ["GET"])
+        self.api(V + "/tooling/query", self.tooling.query, ["GET"])
         self.api(V + "/query/<locator>", self.records.query_more, ["GET"])
         self.api(V + "/queryAll", self.records.query_all, ["GET"])
         self.api(V + "/queryAll/<locator>", self.records.query_more, ["GET"])

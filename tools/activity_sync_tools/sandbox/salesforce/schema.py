@@ -536,7 +536,33 @@ def default_objects() -> dict[str, ObjectDef]:
     ]:
         event.add(definition)
 
-    return {obj.name: obj for obj in (user, account, contact, lead, opportunity, task, event)}
+    # Who may do what: a permission set, and its assignment to a user (the integration user holds
+    # the project's HubSpot_Activity_Sync_Integration, which grants the API).
+    permission_set = ObjectDef("PermissionSet", "Permission Set", "Permission Sets", "0PS")
+    for definition in [
+        *_system_fields(owner=False),
+        FieldDef("Name", "string", label="Name", length=80, nillable=False, unique=True),
+        FieldDef("Label", "string", label="Label", length=80, nillable=False),
+        _checkbox("IsOwnedByProfile", "Is Owned By Profile"),
+        _checkbox("PermissionsApiEnabled", "API Enabled"),
+    ]:
+        permission_set.add(definition)
+    assignment = ObjectDef(
+        "PermissionSetAssignment", "Permission Set Assignment", "Permission Set Assignments", "0Pa"
+    )
+    for definition in [
+        *_system_fields(owner=False),
+        _reference("AssigneeId", "Assignee ID", ("User",), "Assignee", nillable=False),
+        _reference(
+            "PermissionSetId", "Permission Set ID", ("PermissionSet",), "PermissionSet", nillable=False
+        ),
+    ]:
+        assignment.add(definition)
+
+    return {
+        obj.name: obj
+        for obj in (user, account, contact, lead, opportunity, task, event, permission_set, assignment)
+    }
 
 
 class Schema:

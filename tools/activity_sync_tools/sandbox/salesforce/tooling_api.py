@@ -1,0 +1,193 @@
+"""The Tooling API subset an operator's checks read: the org's Outbound Messages and the flows that
+send them (``GET /services/data/vXX.X/tooling/query?q=...``).
+
+Each Outbound Message the sandbox is configured with (``/_sandbox/outbound-messages``, one per
+object) stands for what the project's metadata deploys: a ``WorkflowOutboundMessage`` named
+``HubSpot_Activity_Sync_<Object>`` and the active record-triggered flow
+``HubSpot_Activity_Sync_<Object>_Changed`` whose action calls it. Shapes as Salesforce documents them:
+``WorkflowOutboundMessage`` (its endpoint only in ``Metadata.endpointUrl``, and ``Metadata``/
+``FullName`` only on a query that returns at most one record),
+https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_workflowoutboundmessage.htm;
+``FlowDefinitionView`` (``IsActive``, ``ActiveVersionId``, ``TriggerObjectOrEventId``); ``Flow``
+(``Status``, ``Metadata.actionCalls`` with ``actionType: outboundMessage`` and ``actionName:
+<Object>.<message>``), https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_flow.htm.
+
+Queries: ``SELECT f1, f2 FROM Object [WHERE a = 'x' AND b = true AND c IN ('x', 'y')]``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from activity_sync_tools.sandbox.core import json_response
+from activity_sync_tools.sandbox.salesforce.api_common import ApiContext
+from activity_sync_tools.sandbox.salesforce.errors import invalid_field, malformed_query
+from activity_sync_tools.sandbox.salesforce.org import Org
+
+_QUERY = re.compile(
+    r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)(?:\s+WHERE\s+(?P<where>.+?))?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_CONDITION = re.compile(
+    r"^\s*(?P<field>\w+)\s*(?:=\s*(?P<value>'[^']*'|true|false|null)|\s+IN\s*\((?P<values>[^)]*)\))\s*$",
+    re.IGNORECASE,
+)
+_ONE_RECORD_FIELDS = {"Metadata", "FullName"}
+
+
+def _value(raw: str) -> Any:
+    raw = raw.strip()
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    if raw.lower() == "null":
+        return None
+    return raw.strip("'")
+
+
+class ToolingApi:
+    def __init__(self, org: Org) -> None:
+        self.org = org
+
+    def query(self, ctx: ApiContext) -> Response:
+        text = ctx.request.args.get("q") or ""
+        match = _QUERY.match(text)
+        if not match:
+            raise malformed_query(f"unexpected query: {text}")
+        sobject = match.group("object")
+        tables = self._tables()
+        if sobject not in tables:
+            raise invalid_field(f"sObject type '{sobject}' is not supported.")
+        rows = [row for row in tables[sobject] if self._where(row, match.group("where"))]
+        fields = [field.strip() for field in match.group("fields").split(",")]
+        known = set(self._fields(sobject))
+        unknown = [field for field in fields if field not in known]
+        if unknown:
+            raise invalid_field(f"No such column '{unknown[0]}' on entity '{sobject}'.", unknown)
+        if _ONE_RECORD_FIELDS & set(fields) and len(rows) > 1:
+            raise malformed_query(
+                f"When retrieving results with Metadata or FullName fields, the query qualificatio"
+                f"ns must specify no more than one row for retrieval. Result size: {len(rows)}"
+            )
+        base = f"/services/data/{ctx.version}/tooling/sobjects/{sobject}"
+        records = [
+            {"attributes": {"type": sobject, "url": f"{base}/{row['Id']}"}, **{f: row.get(f) for f in fields}}
+            for row in rows
+        ]
+        return json_response(
+            {
+                "size": len(records),
+                "totalSize": len(records),
+                "done": True,
+                "queryLocator": None,
+                "entityTypeName": sobject,
+                "records": records,
+            }
+        )
+
+    @staticmethod
+    def _where(row: dict[str, Any], where: str | None) -> bool:
+        if not where:
+            return True
+        for condition in re.split(r"\s+AND\s+", where, flags=re.IGNORECASE):
+            match = _CONDITION.match(condition)
+            if not match:
+                raise malformed_query(f"unexpected condition: {condition}")
+            actual = row.get(match.group("field"))
+            if match.group("values") is not None:
+                if actual not in [_value(v) for v in match.group("values").split(",")]:
+                    return False
+            elif actual != _value(match.group("value")):
+                return False
+        return True
+
+    def _fields(self, sobject: str) -> list[str]:
+        return {
+            "WorkflowOutboundMessage": [
+                "Id",
+                "Name",
+                "ApiVersion",
+                "EntityDefinitionId",
+                "IntegrationUserId",
+                "NamespacePrefix",
+                "FullName",
+                "Metadata",
+            ],
+            "FlowDefinitionView": [
+                "Id",
+                "ApiName",
+                "IsActive",
+                "ActiveVersionId",
+                "ProcessType",
+                "TriggerType",
+                "TriggerObjectOrEventId",
+            ],
+            "Flow": ["Id", "DefinitionId", "Status", "ProcessType", "VersionNumber", "Metadata"],
+        }[sobject]
+
+    def _tables(self) -> dict[str, list[dict[str, Any]]]:
+        messages: list[dict[str, Any]] = []
+        definitions: list[dict[str, Any]] = []
+        flows: list[dict[str, Any]] = []
+        for action in self.org.outbound.actions():
+            name = f"HubSpot_Activity_Sync_{action.sobject}"
+            messages.append(
+                {
+                    "Id": action.action_id,
+                    "Name": name,
+                    "ApiVersion": 62.0,
+                    "EntityDefinitionId": action.sobject,
+                    "IntegrationUserId": action.send_as,
+                    "NamespacePrefix": None,
+                    "FullName": f"{action.sobject}.{name}",
+                    "Metadata": {
+                        "apiVersion": 62.0,
+                        "endpointUrl": action.endpoint_url,
+                        "fields": list(action.fields),
+                        "includeSessionId": action.include_session_id,
+                        "integrationUser": action.send_as,
+                        "name": name.replace("_", " "),
+                        "protected": False,
+                        "useDeadLetterQueue": False,
+                    },
+                }
+            )
+            flow_id = "301" + action.action_id[3:]
+            definitions.append(
+                {
+                    "Id": "300" + action.action_id[3:],
+                    "ApiName": f"{name}_Changed",
+                    "IsActive": True,
+                    "ActiveVersionId": flow_id,
+                    "ProcessType": "AutoLaunchedFlow",
+                    "TriggerType": "RecordAfterSave",
+                    "TriggerObjectOrEventId": action.sobject,
+                }
+            )
+            flows.append(
+                {
+                    "Id": flow_id,
+                    "DefinitionId": "300" + action.action_id[3:],
+                    "Status": "Active",
+                    "ProcessType": "AutoLaunchedFlow",
+                    "VersionNumber": 1,
+                    "Metadata": {
+                        "start": {
+                            "object": action.sobject,
+                            "triggerType": "RecordAfterSave",
+                            "recordTriggerType": "CreateAndUpdate",
+                        },
+                        "actionCalls": [
+                            {
+                                "name": f"Send_{name}",
+                                "actionType": "outboundMessage",
+                                "actionName": f"{action.sobject}.{name}",
+                            }
+                        ],
+                        "status": "Active",
+                    },
+                }
+            )
+        return {"WorkflowOutboundMessage": messages, "FlowDefinitionView": definitions, "Flow": flows}
