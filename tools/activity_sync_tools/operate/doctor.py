@@ -418,7 +418,8 @@ class Doctor:
                 f"add {value!r} to Task.Type, or: activity-sync settings set {key} --task-type ... "
                 f"({SETUP_SALESFORCE})",
             )
-        return Check("Salesforce", "Task types", OK, f"{len(chosen)} configured, all in Task.Type")
+        found = f"{len(chosen)} chosen, all in Task.Type" if chosen else "none chosen (Tasks get no Type)"
+        return Check("Salesforce", "Task types", OK, found)
 
     def salesforce_outbound_messages(self) -> Check:
         """Each of Task and Event has an Outbound Message to this stack's route with its token, sent
