@@ -62,7 +62,7 @@ MARKETING_EMAILS = f"/marketing/emails/{API_VERSION}"
 ACCOUNT_DETAILS = "/account-info/2026-03/details"
 # A legacy private app's token described (portal, app, scopes). Not in HubSpot's reference: what it
 # answers for other token kinds is not documented, so its callers take a refusal as "unknown".
-ACCESS_TOKEN_INFO = "/oauth/v2/private-apps/get/access-token-info"  # noqa: S105 - a path, no secret
+ACCESS_TOKEN_INFO = "/oauth/v2/private-apps/get/access-token-info"  # noqa: S105  # nosec B105  # a path
 
 # Associations batch read accepts at most 1,000 ids since 2025-02-10
 # (https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api).
