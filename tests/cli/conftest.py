@@ -21,7 +21,7 @@ import pytest
 
 from activity_sync_tools.cli import main
 from activity_sync_tools.rehearsal import Rehearsal
-from tests.e2e.support import E2E, warm_rehearsal
+from tests.e2e.support import E2E, every_request_allowed, warm_rehearsal
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,17 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     local stacks or in-process moto of their own (pytest's package scope needs an __init__.py)."""
     if nextitem is None or HERE not in Path(nextitem.path).parents:
         _RUNNING.close()
+
+
+@pytest.fixture(autouse=True)
+def every_request_allowed_by_its_functions_role(request: pytest.FixtureRequest) -> Iterator[None]:
+    """As in tests/e2e, for the tests that use the stack (``refusals_expected``: those that take a
+    right away from a role on purpose)."""
+    if "world" not in request.fixturenames or request.node.get_closest_marker("refusals_expected"):
+        yield
+        return
+    with every_request_allowed(request.getfixturevalue("world")):
+        yield
 
 
 @pytest.fixture(scope="module")

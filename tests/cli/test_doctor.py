@@ -56,9 +56,21 @@ def test_doctor_is_green_on_a_correct_rehearsal(cli: Cli) -> None:
     assert found["portal"]["found"] == "portal 62515"
     assert found["HubSpot_Activity_Id__c field"]["state"] == "ok"
     assert found["API versions"]["state"] == "warning"  # the legacy feeds end in September 2027
-    # and no secret value is ever printed
-    answer = cli("doctor")
-    assert "hubspot-sandbox-token" not in answer.out
+
+
+def test_doctor_prints_no_secret_in_its_table_or_its_json(cli: Cli, ops: E2E) -> None:
+    pages = ops.world.stack.boto3_client("ssm").get_paginator("get_parameters_by_path")
+    secrets = [
+        parameter["Value"]
+        for page in pages.paginate(Path="/activity-sync/dev", Recursive=True, WithDecryption=True)
+        for parameter in page["Parameters"]
+        if parameter["Type"] == "SecureString"
+    ]
+    assert len(secrets) >= 5  # the vendors' credentials and the three webhook secrets
+
+    printed = cli("doctor").out + cli("doctor", "--json").out
+
+    assert [secret for secret in secrets if secret in printed] == []
 
 
 def test_doctor_names_a_missing_ssm_parameter_with_its_fix(cli: Cli, ops: E2E) -> None:

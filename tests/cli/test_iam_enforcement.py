@@ -27,6 +27,7 @@ def original_role(world: Rehearsal) -> Iterator[None]:
     world.stack.put_role(role)
 
 
+@pytest.mark.refusals_expected
 def test_a_syncer_whose_role_lacks_one_action_fails_with_access_denied_named_in_its_log_and_errors(
     ops: E2E, cli: Cli, world: Rehearsal, original_role: None
 ) -> None:

@@ -281,7 +281,8 @@ def test_a_posted_activity_skipped_for_good_is_remembered_with_its_message_the_l
             (EVENT, "ev-1", {"id": "ev-1", "attempt": 2}, "outside_window"),
         ]
     )
-    state.remember_skipped([])  # nothing to keep: nothing written
+    state.remember_skipped([])  # nothing to keep: nothing changes
+    assert state.skipped(EVENT, "ev-3") is None
     skip = state.skipped(EVENT, "ev-1")
     assert skip is not None
     assert (skip.sync_type_key, skip.activity_id, dict(skip.message), skip.reason) == (

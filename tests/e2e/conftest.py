@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from activity_sync_tools.rehearsal import Rehearsal
-from tests.e2e.support import E2E, warm_rehearsal
+from tests.e2e.support import E2E, every_request_allowed, warm_rehearsal
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +39,5 @@ def e2e(world: Rehearsal) -> E2E:
 
 @pytest.fixture(autouse=True)
 def every_request_allowed_by_its_functions_role(world: Rehearsal) -> Iterator[None]:
-    """Each function runs under its own role (``activity_sync_tools.local.iam``): no test may leave
-    a request its role refused behind, even one the function survived (a warning, a retry)."""
-    before = len(world.stack.aws_usage()["refused"])
-    yield
-    refused = world.stack.aws_usage()["refused"][before:]
-    assert not refused, "requests the function's own role does not allow: " + "; ".join(
-        f"{r['caller']} {r['service']}:{r['operation']}: {r['message']}" for r in refused
-    )
+    with every_request_allowed(world):
+        yield

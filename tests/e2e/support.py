@@ -523,6 +523,21 @@ class E2E:
         )
 
 
+@contextlib.contextmanager
+def every_request_allowed(world: Rehearsal) -> Iterator[None]:
+    """Fails when a function made a request its own role does not allow while the block ran, even
+    one it survived (a warning, a retry): each function runs under its own role locally."""
+    before = world.stack.aws_usage()["refused_count"]
+    yield
+    usage = world.stack.aws_usage()
+    if usage["refused_count"] > before:
+        shown = usage["refused"][before:] or usage["refused"][-1:]
+        raise AssertionError(
+            f"{usage['refused_count'] - before} requests the function's own role does not allow: "
+            + "; ".join(f"{r['caller']} {r['service']}:{r['operation']}: {r['message']}" for r in shown)
+        )
+
+
 def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table}

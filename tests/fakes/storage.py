@@ -231,10 +231,16 @@ class InMemorySyncState:
             return
         self.skip_writes += 1
         now = self._clock()
+        refused: list[tuple[str, str | None]] = []
         for sync_type, activity_id, message, reason in entries:
+            if activity_id in self.refuse:
+                refused.append((f"skipped#{sync_type.key}", activity_id))
+                continue
             self.skips[(sync_type.key, activity_id)] = SkippedActivity(
                 sync_type.key, activity_id, dict(message), reason, now
             )
+        if refused:
+            raise StorageRefused("sync state", refused, "ValidationException: refused")
 
     def skipped(self, sync_type: SyncType, activity_id: str) -> SkippedActivity | None:
         return self.skips.get((sync_type.key, activity_id))

@@ -217,3 +217,37 @@ def test_a_role_changed_while_running_holds_from_the_next_request(stack: LocalSt
     finally:
         stack.put_role(role)
     assert json.dumps(dynamodb.get_item(TableName=stack.table_names["Mine"], Key={"pk": {"S": "a"}})["Item"])
+
+
+def test_role_names_longer_than_iam_takes_stay_apart() -> None:
+    from activity_sync_tools.local.iam import _role_name
+
+    stack = "a-stack-name-long-enough-to-push-role-names-past-the-limit"
+    first, second = (
+        _role_name(stack, "HubSpotIntegrationEventSyncerRole"),
+        _role_name(stack, "HubSpotIntegrationEventSyncerRole2"),
+    )
+    assert len(first) <= 64
+    assert len(second) <= 64
+    assert first != second
+    assert _role_name("activity-sync", "PollerRole") == "activity-sync-PollerRole"
+
+
+def test_a_role_matches_actions_in_any_case_and_loses_only_what_is_taken_out() -> None:
+    from activity_sync_tools.local.iam import FunctionRole
+
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/T"
+    other = "arn:aws:dynamodb:us-east-1:123456789012:table/U"
+    role = FunctionRole(
+        "F",
+        "r",
+        {
+            "p": {
+                "Statement": [{"Effect": "Allow", "Action": ["DynamoDB:PutItem"], "Resource": [table, other]}]
+            }
+        },
+    )
+    assert role.allows("dynamodb:PutItem", table)
+    narrowed = role.without("DynamoDB:PutItem", table)
+    assert not narrowed.allows("dynamodb:PutItem", table)
+    assert narrowed.allows("dynamodb:PutItem", other)

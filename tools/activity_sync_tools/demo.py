@@ -467,12 +467,12 @@ def run() -> int:
         world.drain()
 
         report(world, demo)
-        refused = world.stack.aws_usage()["refused"]
+        usage = world.stack.aws_usage()
     print(f"\ndemo finished in {time.monotonic() - started:.1f} s")
-    if refused:  # a function's role lacks a right it used: AWS would refuse it too
-        for refusal in refused[:5]:
+    if usage["refused_count"]:  # a function's role lacks a right it used: AWS would refuse it too
+        for refusal in usage["refused"][:5]:
             print(f"refused: {refusal['caller']} {refusal['message']}", file=sys.stderr)
-        print(f"{len(refused)} AWS requests refused by a function's role", file=sys.stderr)
+        print(f"{usage['refused_count']} AWS requests refused by a function's role", file=sys.stderr)
         return 1
     return 0
 
@@ -529,8 +529,7 @@ def report(world: Rehearsal, demo: Demo) -> None:
             print(f"  {object_type:<9} {name:<41} <- {props['activity_sync_salesforce_id']}{extra}")
 
     heading("Each function under its own role (as template.yaml declares it)")
-    refused = world.stack.aws_usage()["refused"]
-    print(f"AWS requests the functions' roles did not allow: {len(refused)}")
+    print(f"AWS requests the functions' roles did not allow: {world.stack.aws_usage()['refused_count']}")
 
     heading("No echoes (R14)")
     service_user = soql_quote(salesforce_app(world).run_as_user_id)

@@ -193,13 +193,9 @@ class Rehearsal:
         """The product's own service objects, pointed at the local stack from this process with
         the same resolved environment the functions get."""
         os.environ["AWS_ENDPOINT_URL"] = stack.aws_endpoint_url
-        # The local operator's key (activity_sync_tools.local.iam): never a developer's own
-        # credentials, which the embedded AWS would refuse and must never see.
-        from activity_sync_tools.local.iam import OPERATOR_CREDENTIALS
+        from activity_sync_tools.local.iam import use_operator_credentials
 
-        os.environ.update(OPERATOR_CREDENTIALS.environment())
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.pop("AWS_PROFILE", None)
+        use_operator_credentials(os.environ)
         os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
         os.environ["REQUESTS_CA_BUNDLE"] = str(salesforce.ca_bundle)
         from activity_sync.config import RuntimeConfig

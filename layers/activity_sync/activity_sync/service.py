@@ -45,12 +45,15 @@ if TYPE_CHECKING:
 
 
 class Service:
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, *, metered: bool = True) -> None:
+        """``metered=False``: vendor calls are not charged to the shared budget (which writes to
+        the sync state table): the operator's read-only checks."""
         from activity_sync.adapters.budget import ApiBudget
         from activity_sync.adapters.http import Deadline
         from activity_sync.usecases.directories import ContactDirectory
 
         self.config = config
+        self.metered = metered
         bind_tables(config)
         self.settings = SettingsRepository()
         self.links = LinkRepository()
@@ -151,7 +154,9 @@ class Service:
         if self._hubspot is None or self._hubspot[0] != key:
             self._hubspot = (
                 key,
-                HubSpotClient(*key, budget=self.budgets[HUBSPOT], deadline=self.deadline),
+                HubSpotClient(
+                    *key, budget=self.budgets[HUBSPOT] if self.metered else None, deadline=self.deadline
+                ),
             )
         return self._hubspot[1]
 
@@ -178,7 +183,10 @@ class Service:
                 private_key_pem=private_key,
             )
             client = SalesforceClient(
-                auth, api_version, budget=self.budgets[SALESFORCE], deadline=self.deadline
+                auth,
+                api_version,
+                budget=self.budgets[SALESFORCE] if self.metered else None,
+                deadline=self.deadline,
             )
             self._salesforce = (key, client)
         return self._salesforce[1]

@@ -32,7 +32,7 @@ def test_outbound_messages_are_listed_and_read_one_at_a_time_with_their_endpoint
     assert listed["done"] is True
     assert listed["entityTypeName"] == "WorkflowOutboundMessage"
     names = {record["EntityDefinitionId"]: record["Name"] for record in listed["records"]}
-    assert names == {"Task": "HubSpot_Activity_Sync_Task", "Event": "HubSpot_Activity_Sync_Event"}
+    assert names == {"Task": "HubSpot Activity Sync Task", "Event": "HubSpot Activity Sync Event"}
     assert listed["records"][0]["attributes"]["type"] == "WorkflowOutboundMessage"
 
     # Metadata only on a query that names at most one record, as Salesforce answers it
@@ -40,18 +40,19 @@ def test_outbound_messages_are_listed_and_read_one_at_a_time_with_their_endpoint
         tooling(sf, "SELECT Id, Metadata FROM WorkflowOutboundMessage")
     assert error_content(refused.value)[0]["errorCode"] == "MALFORMED_QUERY"
     task = next(r for r in listed["records"] if r["EntityDefinitionId"] == "Task")
-    query = f"SELECT Id, Metadata FROM WorkflowOutboundMessage WHERE Id = '{task['Id']}'"  # noqa: S608
+    query = f"SELECT Id, FullName, Metadata FROM WorkflowOutboundMessage WHERE Id = '{task['Id']}'"  # noqa: S608
     (one,) = tooling(sf, query)["records"]
     assert one["Metadata"]["endpointUrl"] == ENDPOINT
+    assert one["FullName"] == "Task.HubSpot_Activity_Sync_Task"
 
 
 def test_the_active_flows_on_task_and_event_call_their_outbound_message(
     sf: SalesforceClient, configured: list[dict[str, Any]]
 ) -> None:
-    flows = tooling(
-        sf,
+    # FlowDefinitionView is a data API object: a plain query, not a Tooling one
+    flows = sf.query(
         "SELECT Id, ApiName, ActiveVersionId, TriggerObjectOrEventId FROM FlowDefinitionView "
-        "WHERE IsActive = true AND TriggerObjectOrEventId IN ('Task', 'Event')",
+        "WHERE IsActive = true AND TriggerObjectOrEventId IN ('Task', 'Event')"
     )["records"]
     assert {f["ApiName"] for f in flows} == {
         "HubSpot_Activity_Sync_Task_Changed",
@@ -75,6 +76,11 @@ def test_an_org_without_outbound_messages_lists_none_and_an_unknown_column_is_re
     sf: SalesforceClient,
 ) -> None:
     assert tooling(sf, "SELECT Id, Name FROM WorkflowOutboundMessage")["records"] == []
-    with pytest.raises(SalesforceMalformedRequest) as refused:
-        tooling(sf, "SELECT Id, EndpointUrl FROM WorkflowOutboundMessage")
-    assert error_content(refused.value)[0]["errorCode"] == "INVALID_FIELD"
+    for query in (
+        "SELECT Id, EndpointUrl FROM WorkflowOutboundMessage",  # the endpoint is only in Metadata
+        "SELECT Id FROM WorkflowOutboundMessage WHERE Endpoint = 'x'",
+        "SELECT Id FROM FlowDefinitionView",  # not a Tooling object
+    ):
+        with pytest.raises(SalesforceMalformedRequest) as refused:
+            tooling(sf, query)
+        assert error_content(refused.value)[0]["errorCode"] == "INVALID_FIELD", query

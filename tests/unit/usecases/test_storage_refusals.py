@@ -122,3 +122,22 @@ def test_r5_posted_activities_skipped_for_their_window_are_remembered_in_one_wri
         assert skip.reason == "outside_window"
         assert skip.message["payload"]["occurred_at"] == "2024-01-01T00:00:00Z"
     assert state.skipped(EVENTS, "new") is None
+
+
+def test_r5_a_skip_dynamodb_refuses_to_remember_fails_nothing() -> None:
+    # Given two posted events long before their window, DynamoDB refusing to remember one of them
+    links, state, salesforce = InMemoryLinks(), InMemorySyncState(refuse={"old-a"}), InMemorySalesforce()
+    old_a, old_b = _event("old-a", SYNCS), _event("old-b", SYNCS)
+    for _, change in (old_a, old_b):
+        assert change.payload is not None
+        change.payload["occurred_at"] = "2024-01-01T00:00:00Z"
+
+    # When the syncer handles them
+    result = _syncer(links, state, salesforce).handle([old_a, old_b])
+
+    # Then both are skipped all the same (the record serves explain, not the sync)
+    assert result.dead == {}
+    assert result.retry == {}
+    assert state.outcome_figures(EVENTS) == {"skipped:outside_window": 2}
+    assert state.skipped(EVENTS, "old-a") is None
+    assert state.skipped(EVENTS, "old-b") is not None

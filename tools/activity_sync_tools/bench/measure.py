@@ -73,7 +73,7 @@ class Counts:
             salesforce=service_routes(salesforce_counters),
             hubspot=service_routes(hubspot_counters),
         )
-        counts.refused = len(aws_usage.get("refused", []))
+        counts.refused = int(aws_usage.get("refused_count", 0))
         for row in aws_usage.get("requests", []):
             counts.aws_requests[(row["service"], row["operation"], row["caller"])] += int(row["count"])
         for row in aws_usage.get("dynamodb_capacity", []):

@@ -123,7 +123,8 @@ class ChaosResult:
     sales_emails: dict[str, int] = field(default_factory=dict)
     dead_letters_for_storage: int = 0
     # Requests the embedded AWS refused as IAM would (each function runs under its own role).
-    refused_aws_requests: list[dict[str, str]] = field(default_factory=list)
+    refused_aws_requests: list[dict[str, str]] = field(default_factory=list)  # the first ones
+    refused_aws_request_count: int = 0
 
     @property
     def total(self) -> TypeOutcome:
@@ -148,10 +149,10 @@ class ChaosResult:
             found.append(f"{self.dead_letters_without_reason} dead letters without a reason")
         if self.dead_letters_for_storage:
             found.append(f"{self.dead_letters_for_storage} dead letters for a write DynamoDB refused")
-        if self.refused_aws_requests:
+        if self.refused_aws_request_count:
             first = self.refused_aws_requests[0]
             found.append(
-                f"{len(self.refused_aws_requests)} AWS requests refused by a function's role, first "
+                f"{self.refused_aws_request_count} AWS requests refused by a function's role, first "
                 f"{first['caller']} {first['service']}:{first['operation']}: {first['message']}"
             )
         if not self.drained:
@@ -796,6 +797,7 @@ def run_chaos(
         outcomes = chaos.accounts()
         calls, budget, faults = chaos.vendor_calls()
         dead_by_reason, without_reason = chaos.dead_letters_by_reason()
+        usage = chaos.world.stack.aws_usage()
         result = ChaosResult(
             plan=plan,
             outcomes=outcomes,
@@ -819,7 +821,8 @@ def run_chaos(
             squeeze=squeeze,
             sales_emails=chaos.sales_email_figures(),
             dead_letters_for_storage=chaos.dead_letters_for_storage(),
-            refused_aws_requests=chaos.world.stack.aws_usage()["refused"],
+            refused_aws_requests=usage["refused"],
+            refused_aws_request_count=usage["refused_count"],
         )
         chaos.faults_off()
         return result

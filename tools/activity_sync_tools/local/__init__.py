@@ -71,8 +71,8 @@ the embedded AWS authorizes every request as IAM would (:mod:`activity_sync_tool
 
 Metering: the embedded AWS counts every request by service, operation and caller (each function's
 requests carry ``app/<LogicalId>`` in their User-Agent), and the DynamoDB read and write request
-units each would consume on demand, and the requests IAM refused (``aws_usage()["refused"]``)
-(:mod:`activity_sync_tools.local.metering`).
+units each would consume on demand, and the requests IAM refused (``aws_usage()["refused_count"]``,
+the first ones in ``["refused"]``) (:mod:`activity_sync_tools.local.metering`).
 
 Local shortcuts, on purpose: a failed message becomes visible again after 1 s
 (``retry_delay_seconds``) rather than the queue's 360 s visibility timeout; batching windows are

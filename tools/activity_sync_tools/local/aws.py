@@ -96,6 +96,7 @@ class EmbeddedAws:
         self._session: boto3.session.Session | None = None
         self._session_lock = threading.Lock()
         self.metered = AwsUsage()
+        self._enforcement_before: float | None = None
 
     def start(self) -> EmbeddedAws:
         global _running
@@ -110,6 +111,7 @@ class EmbeddedAws:
             speed_up_moto()
             dynamodb_as_aws()
             authorize_resources_as_aws()
+            self._enforcement_before = set_enforcement(False)
             self._server = _quiet_moto_server(self.host, self.metered, self.region)
             self._server.start()
             host, port = self._server.get_host_and_port()
@@ -150,7 +152,9 @@ class EmbeddedAws:
                 self.reset()
                 self._server.stop()
         finally:
-            set_enforcement(False)  # moto's settings are process-wide
+            if self._enforcement_before is not None:  # moto's settings are process-wide: as they were
+                set_enforcement(self._enforcement_before)
+                self._enforcement_before = None
             self._server = None
             with _in_process_lock:
                 if _running is self:

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -89,6 +90,14 @@ class Credentials:
 OPERATOR_CREDENTIALS = Credentials(OPERATOR_ACCESS_KEY, OPERATOR_SECRET_KEY)
 
 
+def use_operator_credentials(environ: MutableMapping[str, str]) -> None:
+    """Sign as the local operator from here on: never with a developer's own credentials, which
+    the embedded AWS would refuse and must never see."""
+    environ.update(OPERATOR_CREDENTIALS.environment())
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        environ.pop(name, None)
+
+
 @dataclass
 class FunctionRole:
     """A function's execution role as SAM creates it: its policies by name, resolved."""
@@ -108,9 +117,9 @@ class FunctionRole:
         """Whether the role's policies allow ``action`` on ``resource`` (an explicit Deny wins)."""
         allowed = False
         for statement in self.statements():
-            if not (
-                _matches(statement.get("Action"), action) and _matches(statement.get("Resource"), resource)
-            ):
+            # (IAM matches action names in any case, resources as written)
+            actions = [str(a).lower() for a in _as_list(statement.get("Action"))]
+            if not (_matches(actions, action.lower()) and _matches(statement.get("Resource"), resource)):
                 continue
             if statement.get("Effect") == "Deny":
                 return False
@@ -177,9 +186,17 @@ def function_roles(
         for arn in role.get("ManagedPolicyArns", []):
             name, document = _managed_policy(arn, template, resolver)
             policies[name] = document
-        # IAM role names: at most 64 characters; CloudFormation adds a random suffix we do without.
-        roles[logical_id] = FunctionRole(logical_id, f"{stack_name}-{role_id}"[:64], policies)
+        roles[logical_id] = FunctionRole(logical_id, _role_name(stack_name, role_id), policies)
     return roles
+
+
+def _role_name(stack_name: str, role_id: str) -> str:
+    """``<stack>-<RoleId>``; IAM takes at most 64 characters, so a longer one keeps a digest of the
+    whole (CloudFormation adds a random suffix instead) and two roles never share a name."""
+    name = f"{stack_name}-{role_id}"
+    if len(name) <= 64:
+        return name
+    return f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 @cache
@@ -298,13 +315,19 @@ def put_role_policies(iam: Any, role: FunctionRole) -> None:
         iam.delete_role_policy(RoleName=role.role_name, PolicyName=name)
 
 
-def set_enforcement(enabled: bool) -> None:
-    """Turn moto's IAM enforcement on (every request authenticated and authorized) or off."""
+def set_enforcement(enabled: bool | float) -> float:
+    """Turn moto's IAM enforcement on (every request authenticated and authorized) or off, or back
+    to a count this returned before (moto's settings are process-wide); returns the previous one."""
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
 
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if enabled else float("inf")
+    previous = float(settings.INITIAL_NO_AUTH_ACTION_COUNT)
+    if isinstance(enabled, bool):
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if enabled else float("inf")
+    else:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = enabled
     ActionAuthenticatorMixin.request_count = 0
+    return previous
 
 
 # ------------------------------------------------------------------ resources, as AWS authorizes them

@@ -146,8 +146,10 @@ class AwsUsage:
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     read_units: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     write_units: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    # Requests IAM refused: caller, service, operation and AWS's message (naming action and resource).
+    # Requests IAM refused: how many, and the first REFUSALS_KEPT (caller, service, operation and
+    # AWS's message, which names the action and the resource).
     refused: list[dict[str, str]] = field(default_factory=list)
+    refused_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_request(self, service: str, operation: str, caller: str) -> None:
@@ -186,9 +188,16 @@ class AwsUsage:
                 for (t, o, c) in keys
             ]
             refused = [dict(refusal) for refusal in self.refused]
-        return {"requests": requests, "dynamodb_capacity": capacity, "refused": refused}
+            refused_count = self.refused_count
+        return {
+            "requests": requests,
+            "dynamodb_capacity": capacity,
+            "refused": refused,
+            "refused_count": refused_count,
+        }
 
 
+REFUSALS_KEPT = 100
 _REFUSALS = (b"AccessDenied", b"InvalidClientTokenId", b"SignatureDoesNotMatch")
 _MESSAGE = re.compile(rb'"message":\s*"([^"]*)"|<Message>([^<]*)</Message>')
 

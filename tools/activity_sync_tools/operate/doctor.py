@@ -1,14 +1,17 @@
 """``activity-sync doctor``: every prerequisite of an install, checked live, read-only.
 
 One table - check, state (ok / problem / warning), what was found, the one-line fix with the guide's
-section - over the stack (SSM parameters by name, never their values; tables; queues; the portal
-id), HubSpot (the token and its scopes, the portal, the service's property, owners, API versions)
-and Salesforce (the token and the user it runs as, the API version, the External ID field on Task
-and Event, the Task types, the Outbound Messages and their flows, the daily API limit). It writes
-nothing and exits 1 when any check is a problem. It spends a handful of vendor calls: HubSpot 7
-(token, account, 4 property reads, owners), Salesforce 8 (token, user, versions, 2 describes,
-limits, 2 queries) plus the Tooling API's 2 and one per Outbound Message and per active flow on
-Task and Event (4 with the project's metadata).
+section - over the stack (SSM parameters by name; tables; queues; the portal id; with ``--stack``
+the poller's rule and the alarm topic), HubSpot (the token and its scopes, the portal, the service's
+property, owners, API versions) and Salesforce (the token and the user it runs as, its permission
+set, the API version, the External ID field on Task and Event, the Task types, the Outbound
+Messages and their flows, the daily API limit). It writes nothing - its vendor calls are not even
+charged to the service's shared budget - prints no secret, and exits 1 when any check is a problem.
+
+Its vendor calls: HubSpot 7 (token, account, 4 property reads, owners: one page); Salesforce 13
+with the project's metadata (token, 3 queries, versions, 2 describes, limits, and through the
+Tooling API the messages, each message's definition and each active flow's actions: 1 + 2 + 2),
+one more (``userinfo``) when the token does not name its user.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY as HUBSPOT_PROPERTY
+from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD as EXTERNAL_ID_FIELD
 from activity_sync_tools.operate.output import console, print_json, table
 from activity_sync_tools.operate.target import Stack, add_target
 
@@ -55,7 +60,7 @@ def register(subcommands: Subcommands) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    stack = Stack(arguments)
+    stack = Stack(arguments, metered=False)  # read-only: not even the shared budget is written
     checks = list(Doctor(stack).checks())
     problems = [check for check in checks if check.state == PROBLEM]
     if arguments.json:
@@ -78,45 +83,62 @@ class Doctor:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.service = stack.service
+        self._described: dict[str, dict[str, Any]] = {}
+        # How the fixes name this target, so that they can be pasted as they are.
+        self.target = f"--stack {stack.arguments.stack}" if stack.arguments.stack else "--local"
 
     def checks(self) -> Iterator[Check]:
-        for area, check in self._all():
+        for area, name, check in self._all():
             try:
                 yield check()
             except Exception as error:  # a check that fails to run is a problem it reports
-                yield Check(area, getattr(check, "__name__", "check").strip("_"), PROBLEM, _short(error))
+                yield Check(area, name, PROBLEM, _short(error))
 
-    def _all(self) -> list[tuple[str, Callable[[], Check]]]:
+    def _all(self) -> list[tuple[str, str, Callable[[], Check]]]:
         # A local stack has no EventBridge rule (its runtime runs the schedule) and no SNS topic.
-        deployed: list[tuple[str, Callable[[], Check]]] = (
-            [("AWS", self.poller_schedule), ("AWS", self.alarm_topic)] if self.stack.arguments.stack else []
+        deployed: list[tuple[str, str, Callable[[], Check]]] = (
+            [("AWS", "poller schedule", self.poller_schedule), ("AWS", "alarm topic", self.alarm_topic)]
+            if self.stack.arguments.stack
+            else []
         )
         return [
-            ("AWS", self.ssm_parameters),
-            ("AWS", self.tables),
-            ("AWS", self.queues),
-            ("AWS", self.portal_id_parameter),
+            ("AWS", "SSM parameters", self.ssm_parameters),
+            ("AWS", "tables", self.tables),
+            ("AWS", "queues", self.queues),
+            ("AWS", "HubSpotPortalId", self.portal_id_parameter),
             *deployed,
-            ("HubSpot", self.hubspot_token),
-            ("HubSpot", self.hubspot_portal),
-            ("HubSpot", self.hubspot_property),
-            ("HubSpot", self.hubspot_owners),
-            ("HubSpot", self.hubspot_api_versions),
-            ("Salesforce", self.salesforce_user),
-            ("Salesforce", self.salesforce_permission_set),
-            ("Salesforce", self.salesforce_api_version),
-            ("Salesforce", self.salesforce_external_id),
-            ("Salesforce", self.salesforce_task_types),
-            ("Salesforce", self.salesforce_outbound_messages),
-            ("Salesforce", self.salesforce_daily_limit),
+            ("HubSpot", "token and scopes", self.hubspot_token),
+            ("HubSpot", "portal", self.hubspot_portal),
+            ("HubSpot", f"property {HUBSPOT_PROPERTY}", self.hubspot_property),
+            ("HubSpot", "owners", self.hubspot_owners),
+            ("HubSpot", "API versions", self.hubspot_api_versions),
+            ("Salesforce", "token and user", self.salesforce_user),
+            ("Salesforce", "permission set", self.salesforce_permission_set),
+            ("Salesforce", "API version", self.salesforce_api_version),
+            ("Salesforce", f"{EXTERNAL_ID_FIELD} field", self.salesforce_external_id),
+            ("Salesforce", "Task types", self.salesforce_task_types),
+            ("Salesforce", "Outbound Messages", self.salesforce_outbound_messages),
+            ("Salesforce", "daily API limit", self.salesforce_daily_limit),
         ]
+
+    def _describe(self, sobject: str) -> dict[str, Any]:
+        """The sObject's describe, read once per run (the External ID and Task types share it)."""
+        if sobject not in self._described:
+            self._described[sobject] = dict(
+                self.service.salesforce().read_resource(f"sobjects/{sobject}/describe")
+            )
+        return self._described[sobject]
 
     # -- AWS -------------------------------------------------------------------------------------
     def ssm_parameters(self) -> Check:
         from activity_sync.config import RECEIVER_PARAMETERS, VENDOR_PARAMETERS
 
-        connection = self.service.connection()
-        flow = connection.get("salesforce/auth-flow") or "client_credentials"
+        prefix = self.stack.config.ssm_prefix
+        ssm = _boto3_client("ssm")
+        # (a plain parameter: nothing is decrypted to tell which secret the flow needs; the other
+        # checks decrypt only what they compare - the Outbound Message token - and print no value)
+        flows = ssm.get_parameters(Names=[f"{prefix}/salesforce/auth-flow"])["Parameters"]
+        flow = flows[0]["Value"] if flows else "client_credentials"
         unused = {
             "client_credentials": "salesforce/jwt-private-key",
             "jwt_bearer": "salesforce/client-secret",
@@ -127,8 +149,6 @@ class Doctor:
             for name in dict.fromkeys((*VENDOR_PARAMETERS, *RECEIVER_PARAMETERS))
             if name != unused.get(flow) and not (name == "salesforce/username" and flow != "jwt_bearer")
         ]
-        prefix = self.stack.config.ssm_prefix
-        ssm = _boto3_client("ssm")
         found: set[str] = set()
         for start in range(0, len(wanted), 10):  # GetParameters takes ten names; values stay encrypted
             names = [f"{prefix}/{name}" for name in wanted[start : start + 10]]
@@ -234,12 +254,10 @@ class Doctor:
         return Check("HubSpot", "portal", OK, f"portal {actual}")
 
     def hubspot_property(self) -> Check:
-        from activity_sync.domain import HUBSPOT_SALESFORCE_ID_PROPERTY as NAME
-
         hubspot = self.service.hubspot()
         wrong, present = [], []
         for object_type in PROPERTY_OBJECTS:
-            definition = hubspot.property_definition(object_type, NAME)
+            definition = hubspot.property_definition(object_type, HUBSPOT_PROPERTY)
             if definition is None:
                 continue
             present.append(object_type)
@@ -248,15 +266,16 @@ class Doctor:
         if wrong:
             return Check(
                 "HubSpot",
-                f"property {NAME}",
+                f"property {HUBSPOT_PROPERTY}",
                 PROBLEM,
                 f"on {', '.join(wrong)} without unique values: upserts by it cannot work",
-                f"delete it there; the service creates it right ({SETUP_HUBSPOT} §4)",
+                "delete it there (its values go with it); the service makes it again, unique "
+                f"({SETUP_HUBSPOT} §4)",
             )
         absent = [o for o in PROPERTY_OBJECTS if o not in present]
         return Check(
             "HubSpot",
-            f"property {NAME}",
+            f"property {HUBSPOT_PROPERTY}",
             OK,
             f"unique on {', '.join(present) or 'none yet'}"
             + (f"; made on first write on {', '.join(absent)}" if absent else ""),
@@ -309,7 +328,7 @@ class Doctor:
                 "token and user",
                 WARNING,
                 f"runs as {user_id}; the integration user configured is {configured}",
-                f"activity-sync settings integration-user {user_id} ({SETUP_SALESFORCE})",
+                f"activity-sync settings {self.target} integration-user {user_id} ({SETUP_SALESFORCE})",
             )
         return Check(
             "Salesforce",
@@ -368,8 +387,6 @@ class Doctor:
         return Check("Salesforce", "API version", OK, f"{wanted} (newest served: {versions[-1]})")
 
     def salesforce_external_id(self) -> Check:
-        from activity_sync.domain import SALESFORCE_EXTERNAL_ID_FIELD as FIELD
-
         salesforce = self.service.salesforce()
         wrong = []
         for sobject in ("Task", "Event"):
@@ -377,7 +394,7 @@ class Doctor:
                 f["name"]: f
                 for f in salesforce.read_resource(f"sobjects/{sobject}/describe").get("fields", [])
             }
-            definition = fields.get(FIELD)
+            definition = fields.get(EXTERNAL_ID_FIELD)
             if definition is None:
                 wrong.append(f"{sobject}: missing (or hidden from the integration user)")
             elif not definition.get("externalId"):
@@ -385,13 +402,16 @@ class Doctor:
         if wrong:
             return Check(
                 "Salesforce",
-                f"{FIELD} field",
+                f"{EXTERNAL_ID_FIELD} field",
                 PROBLEM,
                 "; ".join(wrong),
                 f"deploy salesforce/ and assign its permission set ({SETUP_SALESFORCE})",
             )
         return Check(
-            "Salesforce", f"{FIELD} field", OK, "an External ID on Task and Event, visible to the user"
+            "Salesforce",
+            f"{EXTERNAL_ID_FIELD} field",
+            OK,
+            "an External ID on Task and Event, visible to the user",
         )
 
     def salesforce_task_types(self) -> Check:
@@ -405,7 +425,18 @@ class Doctor:
             settings = self.service.settings.type_settings(sync_type)
             if sync_type.direction is Direction.HUBSPOT_TO_SALESFORCE and settings.task_type:
                 chosen[sync_type.key] = (settings.task_type, is_on(settings))
-        values = set(self.service.salesforce().picklist_values("Task", "Type"))
+        type_field = next((f for f in self._describe("Task").get("fields", []) if f["name"] == "Type"), None)
+        if type_field is None:
+            return Check(
+                "Salesforce",
+                "Task types",
+                PROBLEM,
+                "Task.Type is hidden from the integration user",
+                SETUP_SALESFORCE,
+            )
+        values = {
+            str(entry["value"]) for entry in type_field.get("picklistValues") or [] if entry.get("active")
+        }
         missing = {key: (value, on) for key, (value, on) in chosen.items() if value not in values}
         if missing:
             key, (value, _) = next(iter(missing.items()))
@@ -415,57 +446,59 @@ class Doctor:
                 PROBLEM if any(on for _, on in missing.values()) else WARNING,
                 ", ".join(f"{v!r} ({k}{'' if on else ', switched off'})" for k, (v, on) in missing.items())
                 + " not in the Task.Type picklist",
-                f"add {value!r} to Task.Type, or: activity-sync settings set {key} --task-type ... "
-                f"({SETUP_SALESFORCE})",
+                f"add {value!r} to Task.Type, or: activity-sync settings {self.target} set {key} "
+                f"--task-type <a Task.Type value> ({SETUP_SALESFORCE})",
             )
         found = f"{len(chosen)} chosen, all in Task.Type" if chosen else "none chosen (Tasks get no Type)"
         return Check("Salesforce", "Task types", OK, found)
 
     def salesforce_outbound_messages(self) -> Check:
         """Each of Task and Event has an Outbound Message to this stack's route with its token, sent
-        by an active record-triggered flow (Tooling API: the messages, then one read each for
-        their endpoint, the active flows on Task and Event, one read each for their actions)."""
+        by an active record-triggered flow: the messages (Tooling API), one read each for its full
+        name and endpoint, the active flows on Task and Event (``FlowDefinitionView``, a data API
+        query), one read each for the actions of its active version (Tooling API)."""
         from activity_sync.adapters.salesforce_answers import soql_quote
 
         salesforce = self.service.salesforce()
+        base = self.stack.outbound_message_url()
         token = _ssm_value(f"{self.stack.config.ssm_prefix}/webhooks/outbound-message-token")
-        expected = f"{self.stack.outbound_message_url()}/{token}"
         messages = salesforce.tooling_query(
-            "SELECT Id, Name, EntityDefinitionId FROM WorkflowOutboundMessage "
+            "SELECT Id, EntityDefinitionId FROM WorkflowOutboundMessage "
             "WHERE EntityDefinitionId IN ('Task', 'Event')"
         )
-        flows = salesforce.tooling_query(
-            "SELECT Id, ApiName, ActiveVersionId, TriggerObjectOrEventId FROM FlowDefinitionView "
-            "WHERE IsActive = true AND TriggerObjectOrEventId IN ('Task', 'Event')"
-        )
-        sent: set[str] = set()  # <Object>.<message> that an active flow calls
-        for flow in flows:
-            (version,) = salesforce.tooling_query(
-                f"SELECT Id, Metadata FROM Flow WHERE Id = {soql_quote(flow['ActiveVersionId'])}"  # noqa: S608
+        flows = list(
+            salesforce.query(
+                "SELECT ApiName, ActiveVersionId, TriggerObjectOrEventId FROM FlowDefinitionView "
+                "WHERE IsActive = true AND TriggerObjectOrEventId IN ('Task', 'Event')"
             )
-            sent |= {
-                str(call.get("actionName"))
-                for call in (version.get("Metadata") or {}).get("actionCalls") or []
-                if call.get("actionType") == "outboundMessage"
-            }
+        )
+        sent: set[str] = set()  # <Object>.<message>, called by an active flow
+        for flow in flows:
+            for version in salesforce.tooling_query(
+                "SELECT Id, Metadata FROM Flow WHERE Id = " + soql_quote(str(flow["ActiveVersionId"]))  # noqa: S608
+            ):
+                sent |= {
+                    str(call.get("actionName"))
+                    for call in (version.get("Metadata") or {}).get("actionCalls") or []
+                    if call.get("actionType") == "outboundMessage"
+                }
         wrong: list[str] = []
         for sobject in ("Task", "Event"):
-            ours = [m for m in messages if m["EntityDefinitionId"] == sobject]
-            if not ours:
+            endpoints: dict[str, str] = {}  # full name -> endpoint
+            for message in (m for m in messages if m["EntityDefinitionId"] == sobject):
+                for described in salesforce.tooling_query(
+                    "SELECT Id, FullName, Metadata FROM WorkflowOutboundMessage WHERE Id = "  # noqa: S608
+                    + soql_quote(str(message["Id"]))
+                ):
+                    endpoints[str(described["FullName"])] = str(
+                        (described.get("Metadata") or {}).get("endpointUrl")
+                    )
+            if not endpoints:
                 wrong.append(f"{sobject}: no Outbound Message")
                 continue
-            endpoints = {}
-            for message in ours:
-                (described,) = salesforce.tooling_query(
-                    "SELECT Id, Metadata FROM WorkflowOutboundMessage WHERE Id = "  # noqa: S608
-                    + soql_quote(message["Id"])
-                )
-                endpoints[f"{sobject}.{message['Name']}"] = str(
-                    (described.get("Metadata") or {}).get("endpointUrl")
-                )
-            right = [name for name, url in endpoints.items() if url == expected]
+            right = [name for name, url in endpoints.items() if url == f"{base}/{token}"]
             if not right:
-                shown = ", ".join(_masked(url, token) for url in endpoints.values())
+                shown = ", ".join(_shown_endpoint(url, base, token) for url in endpoints.values())
                 wrong.append(f"{sobject}: sent to {shown}, not this stack's route with its token")
             elif not any(name in sent for name in right):
                 wrong.append(f"{sobject}: {right[0]} is called by no active flow")
@@ -479,10 +512,7 @@ class Doctor:
                 f"({SETUP_SALESFORCE})",
             )
         return Check(
-            "Salesforce",
-            "Outbound Messages",
-            OK,
-            f"Task and Event send to {self.stack.outbound_message_url()}/<token>, from active flows",
+            "Salesforce", "Outbound Messages", OK, f"Task and Event send to {base}/<token>, from active flows"
         )
 
     def salesforce_daily_limit(self) -> Check:
@@ -496,8 +526,8 @@ class Doctor:
                 "daily API limit",
                 PROBLEM,
                 found + ": the allocation exceeds the org's limit",
-                f"activity-sync settings budget salesforce_daily_allocation N, N <= {limits['Max']} "
-                f"({README_DEPLOY})",
+                f"activity-sync settings {self.target} budget salesforce_daily_allocation {maximum} "
+                f"(at most the org's {maximum:,}; {README_DEPLOY})",
             )
         return Check("Salesforce", "daily API limit", OK, found)
 
@@ -545,12 +575,13 @@ def _ssm_value(name: str) -> str:
     return value
 
 
-def _masked(url: str, secret: str) -> str:
-    """A URL as it may be printed: the token, where it appears, and any last path segment that
-    looks like one replaced."""
-    shown = url.replace(secret, "<token>") if secret else url
-    head, _, last = shown.rpartition("/")
-    return f"{head}/<not the token>" if last != "<token>" and len(last) >= 16 else shown
+def _shown_endpoint(url: str, base: str, token: str) -> str:
+    """An Outbound Message's endpoint as it may be printed: its token never, only whether it is
+    this stack's (``<token>``), another (``<another token>``) or missing (``<no token>``)."""
+    route, _, last = url.rpartition("/")
+    if url.rstrip("/") == base or url.rstrip("/").endswith("/outbound-messages"):
+        return f"{url.rstrip('/')}/<no token>"
+    return f"{route}/{'<token>' if token and last == token else '<another token>'}"
 
 
 def _boto3_client(service: str) -> Any:

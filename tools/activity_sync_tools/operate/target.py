@@ -86,13 +86,9 @@ def runtime_config(arguments: argparse.Namespace) -> RuntimeConfig:
         # The rehearsal's Salesforce sandbox speaks TLS with a certificate of its own; a local
         # target calls nothing else over TLS.
         os.environ["REQUESTS_CA_BUNDLE"] = endpoints["salesforce_ca_bundle"]
-    # The local operator's key (activity_sync_tools.local.iam): never a developer's own
-    # credentials, which the embedded AWS would refuse and must never see.
-    from activity_sync_tools.local.iam import OPERATOR_CREDENTIALS
+    from activity_sync_tools.local.iam import use_operator_credentials
 
-    os.environ.update(OPERATOR_CREDENTIALS.environment())
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
+    use_operator_credentials(os.environ)
     os.environ["AWS_DEFAULT_REGION"] = endpoints.get("region", "us-east-1")
     tables = endpoints["tables"]
     queues: dict[str, str] = endpoints.get("queues", {})
@@ -175,13 +171,15 @@ def quiet_product_logs() -> None:
 class Stack:
     """The product's service bound to the chosen stack, and what the commands need beside it."""
 
-    def __init__(self, arguments: argparse.Namespace) -> None:
+    def __init__(self, arguments: argparse.Namespace, *, metered: bool = True) -> None:
+        """``metered=False``: the vendor calls are not charged to the service's shared budget (a
+        write), for commands that must only read."""
         from activity_sync.service import Service
 
         quiet_product_logs()
         self.arguments = arguments
         self.config = runtime_config(arguments)
-        self.service: Service = Service(self.config)
+        self.service: Service = Service(self.config, metered=metered)
 
     @cached_property
     def sqs(self) -> Any:
@@ -206,7 +204,8 @@ class Stack:
 
     def outbound_message_url(self) -> str:
         """Where the org's Outbound Messages must go (before the token): the stack's
-        ``SalesforceOutboundMessageUrl`` output, or the local stack's route."""
+        ``SalesforceOutboundMessageUrl`` output, or the local stack's route (``LookupError``: the
+        stack has no such output)."""
         if self.arguments.stack:
             import boto3
 
@@ -216,7 +215,7 @@ class Stack:
             for output in stack.get("Outputs", []):
                 if output["OutputKey"] == "SalesforceOutboundMessageUrl":
                     return str(output["OutputValue"]).rstrip("/")
-            raise SystemExit(f"stack {self.arguments.stack} has no SalesforceOutboundMessageUrl output")
+            raise LookupError(f"stack {self.arguments.stack} has no SalesforceOutboundMessageUrl output")
         endpoints = read_endpoints(self.arguments.local or DEFAULT_ENDPOINTS_FILE)
         return f"{endpoints['api_url']}/webhooks/salesforce/outbound-messages"
 

@@ -17,7 +17,6 @@ delivered again changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -253,12 +252,13 @@ class HubSpotToSalesforce(TypeSyncer):
         if skipped and self.activity_type not in ENGAGEMENTS:
             # A posted activity cannot be read back from HubSpot: keep the decision, with its
             # message, so that `explain` can still tell it (one batch write, for the batch).
-            # (refused for good: what explain would tell, not what syncs; the adapter logs the bug)
-            with contextlib.suppress(StorageRefused):
+            try:
                 self._state.remember_skipped(
                     (self.sync_type, item.activity.id, item.change.to_dict(), str(SkipReason.OUTSIDE_WINDOW))
                     for item in skipped
                 )
+            except Exception:  # what explain would tell, not what syncs: never the batch's failure
+                logger.warning("skipped activities not remembered", exc_info=True)
         self._salesforce_originals.update(copies, result)
         return kept
 

@@ -45,7 +45,7 @@ from activity_sync_tools.sandbox.salesforce.outbound import OutboundMessenger
 from activity_sync_tools.sandbox.salesforce.records_api import RecordsApi
 from activity_sync_tools.sandbox.salesforce.schema import Schema
 from activity_sync_tools.sandbox.salesforce.store import MultipleMatches, Store, StoredRecord
-from activity_sync_tools.sandbox.salesforce.tooling_api import ToolingApi
+from activity_sync_tools.sandbox.salesforce.tooling_api import DATA_OBJECTS, VIEW_QUERY, ToolingApi
 from activity_sync_tools.sandbox.salesforce.values import Value, to_json
 
 
@@ -406,6 +406,13 @@ class SalesforceSandbox(SandboxApp):
 
         self.route(rule, wrapped, methods)
 
+    def _data_query(self, ctx: ApiContext) -> Response:
+        """``/query``: records, or the flow definitions (served from the outbound configuration)."""
+        text = ctx.request.args.get("q") or ""
+        if VIEW_QUERY.search(text):
+            return self.tooling.answer(ctx, text, DATA_OBJECTS)
+        return self.records.query(ctx)
+
     def _type_of(self, record_id: str) -> str:
         obj = self.schema.for_id(record_id)
         return obj.name if obj else "sObject"
@@ -428,7 +435,7 @@ class SalesforceSandbox(SandboxApp):
             self.records.by_external_id,
             ["GET", "PATCH", "DELETE"],
         )
-        self.api(V + "/query", self.records.query, ["GET"])
+        self.api(V + "/query", self._data_query, ["GET"])
         self.api(V + "/tooling/query", self.tooling.query, ["GET"])
         self.api(V + "/query/<locator>", self.records.query_more, ["GET"])
         self.api(V + "/queryAll", self.records.query_all, ["GET"])

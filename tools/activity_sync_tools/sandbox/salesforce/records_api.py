@@ -48,7 +48,9 @@ class RecordsApi:
                     "url": f"/services/data/v{number}.0",
                     "version": f"{number}.0",
                 }
-                for number in range(OLDEST_SERVED_VERSION, NEWEST_SERVED_VERSION + 1)
+                for number in range(
+                    OLDEST_SERVED_VERSION, max(NEWEST_SERVED_VERSION, int(float(self.org.api_version))) + 1
+                )
             ]
         )
 

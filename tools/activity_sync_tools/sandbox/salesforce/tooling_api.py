@@ -12,7 +12,9 @@ https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/t
 (``Status``, ``Metadata.actionCalls`` with ``actionType: outboundMessage`` and ``actionName:
 <Object>.<message>``), https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_flow.htm.
 
-Queries: ``SELECT f1, f2 FROM Object [WHERE a = 'x' AND b = true AND c IN ('x', 'y')]``.
+``FlowDefinitionView`` is a data API object (``/query``), the others Tooling API objects
+(``/tooling/query``). Queries: ``SELECT f1, f2 FROM Object [WHERE a = 'x' AND b = true AND c IN
+('x', 'y')]``; field names in any case, as SOQL takes them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from activity_sync_tools.sandbox.salesforce.api_common import ApiContext
 from activity_sync_tools.sandbox.salesforce.errors import invalid_field, malformed_query
 from activity_sync_tools.sandbox.salesforce.org import Org
 
+VIEW_QUERY = re.compile(r"\bFROM\s+FlowDefinitionView\b", re.IGNORECASE)
 _QUERY = re.compile(
     r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)(?:\s+WHERE\s+(?P<where>.+?))?\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -36,6 +39,8 @@ _CONDITION = re.compile(
     re.IGNORECASE,
 )
 _ONE_RECORD_FIELDS = {"Metadata", "FullName"}
+TOOLING_OBJECTS = ("WorkflowOutboundMessage", "Flow")
+DATA_OBJECTS = ("FlowDefinitionView",)
 
 
 def _value(raw: str) -> Any:
@@ -52,30 +57,43 @@ class ToolingApi:
         self.org = org
 
     def query(self, ctx: ApiContext) -> Response:
-        text = ctx.request.args.get("q") or ""
+        """``/tooling/query``."""
+        return self.answer(ctx, ctx.request.args.get("q") or "", TOOLING_OBJECTS)
+
+    def answer(self, ctx: ApiContext, text: str, served: tuple[str, ...]) -> Response:
+        """A query of the objects ``served`` (those this API answers; the data API's ``/query``
+        hands ``FlowDefinitionView`` here)."""
         match = _QUERY.match(text)
         if not match:
             raise malformed_query(f"unexpected query: {text}")
-        sobject = match.group("object")
-        tables = self._tables()
-        if sobject not in tables:
-            raise invalid_field(f"sObject type '{sobject}' is not supported.")
-        rows = [row for row in tables[sobject] if self._where(row, match.group("where"))]
+        sobject = next((name for name in served if name.lower() == match.group("object").lower()), None)
+        if sobject is None:
+            raise invalid_field(f"sObject type '{match.group('object')}' is not supported.")
+        known = {name.lower(): name for name in self._fields(sobject)}
         fields = [field.strip() for field in match.group("fields").split(",")]
-        known = set(self._fields(sobject))
-        unknown = [field for field in fields if field not in known]
+        unknown = [field for field in fields if field.lower() not in known]
         if unknown:
             raise invalid_field(f"No such column '{unknown[0]}' on entity '{sobject}'.", unknown)
+        fields = [known[field.lower()] for field in fields]
+        conditions = self._conditions(match.group("where"), known, sobject)
+        rows = [
+            row
+            for row in self._tables()[sobject]
+            if all(row.get(field) in values for field, values in conditions)
+        ]
         if _ONE_RECORD_FIELDS & set(fields) and len(rows) > 1:
             raise malformed_query(
                 f"When retrieving results with Metadata or FullName fields, the query qualificatio"
                 f"ns must specify no more than one row for retrieval. Result size: {len(rows)}"
             )
-        base = f"/services/data/{ctx.version}/tooling/sobjects/{sobject}"
+        tooling = "/tooling" if sobject in TOOLING_OBJECTS else ""
+        base = f"/services/data/{ctx.version}{tooling}/sobjects/{sobject}"
         records = [
             {"attributes": {"type": sobject, "url": f"{base}/{row['Id']}"}, **{f: row.get(f) for f in fields}}
             for row in rows
         ]
+        if not tooling:  # the data API's query shape
+            return json_response({"totalSize": len(records), "done": True, "records": records})
         return json_response(
             {
                 "size": len(records),
@@ -88,20 +106,21 @@ class ToolingApi:
         )
 
     @staticmethod
-    def _where(row: dict[str, Any], where: str | None) -> bool:
-        if not where:
-            return True
-        for condition in re.split(r"\s+AND\s+", where, flags=re.IGNORECASE):
+    def _conditions(where: str | None, known: dict[str, str], sobject: str) -> list[tuple[str, list[Any]]]:
+        """The WHERE clause as (field, accepted values), every field checked, rows or none."""
+        conditions: list[tuple[str, list[Any]]] = []
+        for condition in re.split(r"\s+AND\s+", where, flags=re.IGNORECASE) if where else []:
             match = _CONDITION.match(condition)
             if not match:
                 raise malformed_query(f"unexpected condition: {condition}")
-            actual = row.get(match.group("field"))
+            field = known.get(match.group("field").lower())
+            if field is None:
+                raise invalid_field(f"No such column '{match.group('field')}' on entity '{sobject}'.")
             if match.group("values") is not None:
-                if actual not in [_value(v) for v in match.group("values").split(",")]:
-                    return False
-            elif actual != _value(match.group("value")):
-                return False
-        return True
+                conditions.append((field, [_value(v) for v in match.group("values").split(",")]))
+            else:
+                conditions.append((field, [_value(match.group("value"))]))
+        return conditions
 
     def _fields(self, sobject: str) -> list[str]:
         return {
@@ -136,7 +155,7 @@ class ToolingApi:
             messages.append(
                 {
                     "Id": action.action_id,
-                    "Name": name,
+                    "Name": name.replace("_", " "),  # the label; FullName is <Object>.<unique name>
                     "ApiVersion": 62.0,
                     "EntityDefinitionId": action.sobject,
                     "IntegrationUserId": action.send_as,
