@@ -35,6 +35,13 @@ Resources:
             - Effect: Allow
               Action: [ssm:GetParametersByPath, ssm:GetParameters]
               Resource: !Sub arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/svc/mine/*
+            - Effect: Allow  # one item of another table, two of its attributes
+              Action: [dynamodb:UpdateItem]
+              Resource: !GetAtt Theirs.Arn
+              Condition:
+                ForAllValues:StringEquals:
+                  dynamodb:LeadingKeys: [global]
+                  dynamodb:Attributes: [pk, n, updated_at]
       Events:
         Work: {Type: SQS, Properties: {Queue: !GetAtt Inbox.Arn}}
   Mine:
@@ -251,3 +258,29 @@ def test_a_role_matches_actions_in_any_case_and_loses_only_what_is_taken_out() -
     narrowed = role.without("DynamoDB:PutItem", table)
     assert not narrowed.allows("dynamodb:PutItem", table)
     assert narrowed.allows("dynamodb:PutItem", other)
+
+
+def test_a_conditional_allow_holds_only_for_the_item_and_attributes_it_names(stack: LocalStack) -> None:
+    dynamodb = as_worker(stack, "dynamodb")
+    theirs = stack.table_names["Theirs"]
+
+    def update(key: str, attribute: str) -> Any:
+        return dynamodb.update_item(
+            TableName=theirs,
+            Key={"pk": {"S": key}},
+            UpdateExpression="SET #a = :v, #u = :u",
+            ExpressionAttributeNames={"#a": attribute, "#u": "updated_at"},
+            ExpressionAttributeValues={":v": {"N": "1"}, ":u": {"S": "now"}},
+            ReturnValues="ALL_NEW",
+        )
+
+    update("global", "n")  # the item and the attributes the condition names
+
+    other_item = refusal(update, key="someone-else", attribute="n")
+    other_attribute = refusal(update, key="global", attribute="secret")
+
+    for message in (other_item, other_attribute):
+        assert (
+            f"dynamodb:UpdateItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/{theirs}"
+            in message
+        )

@@ -26,7 +26,11 @@ GetParametersByPath
 (https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-retrieval-authorization.html),
 and SQS's batch actions as their single-message actions, which is how SQS authorizes them
 (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api.html).
-What is still not checked here: conditions, resource policies, KMS key policies.
+Conditions, which moto does not check: a DynamoDB request that only conditional statements allow
+is allowed when one of them holds for ``dynamodb:LeadingKeys`` and ``dynamodb:Attributes``
+(``StringEquals`` and its ``ForAllValues``/``ForAnyValue`` forms, single-item requests), and refused
+otherwise - a local check that cannot tell says no. Not checked here: other services' conditions,
+resource policies, KMS key policies.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import copy
 import fnmatch
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -388,6 +393,8 @@ def _authorizer(resources_of: Any) -> Any:
             request = requests[action]
             try:
                 request.check_action_permitted(arn)
+                if resources_of is _dynamodb_resources and not _conditions_hold(self, request, arn):
+                    raise AccessDeniedError(user_arn=request._access_key.arn, action=request._action)
             except AccessDeniedError:
                 raise _access_denied(self, request._access_key.arn, request._action, arn) from None
 
@@ -406,6 +413,81 @@ def _access_denied(handler: Any, principal: str, action: str, resource: str) -> 
     if str(handler.headers.get("Content-Type", "")).startswith("application/x-amz-json"):
         return JsonRESTError("AccessDeniedException", message)
     return AccessDeniedError(user_arn=principal, action=message.split("perform: ", 1)[1])
+
+
+def _conditions_hold(handler: Any, request: Any, arn: str) -> bool:
+    """moto checks no condition. When every statement that allows this DynamoDB request is
+    conditional, one of them must hold for it: ``dynamodb:LeadingKeys`` (the partition key's value)
+    and ``dynamodb:Attributes`` (the key's and the request's attribute names: what AWS evaluates,
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html)
+    with ``StringEquals`` and its ``ForAllValues``/``ForAnyValue`` forms, on single-item requests.
+    Anything else conditional is refused: a local check that cannot tell says no."""
+    from moto.iam.access_control import IAMPolicy
+
+    action = request._action.lower()
+    allowing = []
+    for policy in request._access_key.collect_policies():
+        document = IAMPolicy(policy)._policy_json  # moto's reading of each kind of policy it keeps
+        for statement in _as_list(document.get("Statement")):
+            actions = [str(a).lower() for a in _as_list(statement.get("Action"))]
+            if (
+                statement.get("Effect") == "Allow"
+                and _matches(actions, action)
+                and _matches(statement.get("Resource"), arn)
+            ):
+                allowing.append(statement)
+    if not allowing or any("Condition" not in statement for statement in allowing):
+        return True
+    context = _dynamodb_context(handler, request._action.split(":", 1)[1])
+    return context is not None and any(_holds(statement["Condition"], context) for statement in allowing)
+
+
+def _dynamodb_context(handler: Any, operation: str) -> dict[str, list[str]] | None:
+    """The condition keys of a single-item request; None for any other (not evaluated here)."""
+    if operation not in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+        return None
+    body = _parameters(handler)
+    key: dict[str, Any] = body.get("Item") if operation == "PutItem" else body.get("Key")  # type: ignore[assignment]
+    if not isinstance(key, dict):
+        return None
+    hash_key = handler.dynamodb_backend.get_table(body["TableName"]).hash_key_attr
+    leading = [next(iter(key[hash_key].values()))] if hash_key in key else []
+    names = set(key if operation != "PutItem" else body.get("Item") or {})
+    names |= set((body.get("ExpressionAttributeNames") or {}).values())
+    for expression in ("UpdateExpression", "ConditionExpression", "ProjectionExpression"):
+        names |= {
+            token
+            for token in re.findall(r"(?<![#:\w])[A-Za-z_][\w]*", str(body.get(expression) or ""))
+            if token.upper() not in _EXPRESSION_WORDS
+        }
+    return {"dynamodb:leadingkeys": [str(v) for v in leading], "dynamodb:attributes": sorted(names)}
+
+
+_EXPRESSION_WORDS = {
+    "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN", "SIZE",
+    "IF_NOT_EXISTS", "LIST_APPEND", "ATTRIBUTE_EXISTS", "ATTRIBUTE_NOT_EXISTS", "ATTRIBUTE_TYPE",
+    "BEGINS_WITH", "CONTAINS",
+}  # fmt: skip
+
+
+def _holds(condition: Mapping[str, Any], context: Mapping[str, list[str]]) -> bool:
+    for operator, entries in condition.items():
+        qualifier, _, test = operator.rpartition(":")
+        if test != "StringEquals" or qualifier not in ("", "ForAllValues", "ForAnyValue"):
+            return False  # an operator this check does not know: refused
+        for key, allowed in entries.items():
+            if key.lower() not in context:
+                return False
+            values, permitted = context[key.lower()], {str(v) for v in _as_list(allowed)}
+            if qualifier == "ForAnyValue":
+                if not any(v in permitted for v in values):
+                    return False
+            elif qualifier == "ForAllValues":
+                if not all(v in permitted for v in values):
+                    return False
+            elif len(values) != 1 or values[0] not in permitted:
+                return False
+    return True
 
 
 def _parameters(handler: Any) -> dict[str, Any]:
