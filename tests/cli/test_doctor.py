@@ -84,6 +84,7 @@ def test_doctor_names_a_missing_ssm_parameter_with_its_fix(cli: Cli, ops: E2E) -
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
     check = found["SSM parameters"]
+    assert found["Outbound Messages"]["found"].endswith("webhooks/outbound-message-token is not set")
     assert check["state"] == "problem"
     assert "webhooks/outbound-message-token" in check["found"]
     assert check["fix"].startswith(f"aws ssm put-parameter --type SecureString --name {name}")
@@ -120,6 +121,7 @@ def test_doctor_names_a_task_type_not_in_the_picklist(cli: Cli, ops: E2E) -> Non
 
     assert check["state"] == "problem"
     assert check["found"] == f"'Webinar' ({EVENTS.key}) not in the Task.Type picklist"
+    assert " settings --local " in check["fix"]
     assert "--task-type" in check["fix"]
 
 

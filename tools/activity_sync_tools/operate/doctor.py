@@ -85,7 +85,13 @@ class Doctor:
         self.service = stack.service
         self._described: dict[str, dict[str, Any]] = {}
         # How the fixes name this target, so that they can be pasted as they are.
-        self.target = f"--stack {stack.arguments.stack}" if stack.arguments.stack else "--local"
+        # (``--local`` with its file: the option's value is optional, so an action after it would be
+        # read as the file)
+        self.target = (
+            f"--stack {stack.arguments.stack}"
+            if stack.arguments.stack
+            else f"--local {stack.arguments.local}"
+        )
 
     def checks(self) -> Iterator[Check]:
         for area, name, check in self._all():
@@ -462,6 +468,14 @@ class Doctor:
         salesforce = self.service.salesforce()
         base = self.stack.outbound_message_url()
         token = _ssm_value(f"{self.stack.config.ssm_prefix}/webhooks/outbound-message-token")
+        if token is None:
+            return Check(
+                "Salesforce",
+                "Outbound Messages",
+                PROBLEM,
+                "cannot tell whether they carry its token: webhooks/outbound-message-token is not set",
+                "set it first (SSM parameters, above)",
+            )
         messages = salesforce.tooling_query(
             "SELECT Id, EntityDefinitionId FROM WorkflowOutboundMessage "
             "WHERE EntityDefinitionId IN ('Task', 'Event')"
@@ -570,9 +584,10 @@ def alarm_topic_check(sns: Any, topic_arn: str) -> Check:
     )
 
 
-def _ssm_value(name: str) -> str:
-    value: str = _boto3_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    return value
+def _ssm_value(name: str) -> str | None:
+    """A parameter's value (decrypted, never printed); None when it is not set."""
+    found = _boto3_client("ssm").get_parameters(Names=[name], WithDecryption=True)["Parameters"]
+    return str(found[0]["Value"]) if found else None
 
 
 def _shown_endpoint(url: str, base: str, token: str) -> str:
