@@ -14,7 +14,9 @@ from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInputForCreate,
 from hubspot.crm.objects.exceptions import ApiException
 from hubspot.utils.signature import Signature
 
+from activity_sync_tools.sandbox.core import RunningServer
 from activity_sync_tools.sandbox.hubspot.testing import Admin, ReceivedRequest, WebhookReceiver
+from tests.sandboxes.hubspot.conftest import TOKEN
 
 SECRET = "test-client-secret"
 
@@ -517,3 +519,29 @@ def test_deliver_twice_must_be_a_boolean(admin: Admin) -> None:
     assert response.status_code == 400
     assert "deliver_twice" in response.json()["message"]
     assert admin.get("webhooks")["deliver_twice"] is False
+
+
+def test_another_apps_token_writes_as_that_app(
+    server: RunningServer, admin: Admin, receiver: WebhookReceiver
+) -> None:
+    # Given a second app of the portal (a person's tool, e.g. the canary's), with its own token
+    configure(admin, receiver, ["contact.creation"])
+    admin.post("config", {"app_tokens": {"canary-token": 4200002}})
+    other = HubSpot(access_token="canary-token", host=server.url)
+
+    # When it creates a contact, and the service's own app another
+    other.crm.contacts.basic_api.create(ContactCreate(properties={"email": "by-canary@example.com"}))
+    HubSpot(access_token=TOKEN, host=server.url).crm.contacts.basic_api.create(
+        ContactCreate(properties={"email": "by-service@example.com"})
+    )
+    receiver.wait_for(lambda r: len(r.events()) == 2)
+
+    # Then each creation carries the app that made it, and an unknown token is still refused
+    assert sorted(event["sourceId"] for event in receiver.events()) == ["4200001", "4200002"]
+    assert {event["changeSource"] for event in receiver.events()} == {"INTEGRATION"}
+    assert "canary-token" not in str(admin.get("config"))
+    from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+
+    with pytest.raises(ContactsApiException) as refused:
+        HubSpot(access_token="unknown", host=server.url).crm.contacts.basic_api.get_page()
+    assert refused.value.status == 401

@@ -234,3 +234,26 @@ def test_deactivating_the_session_user_invalidates_the_session(harness: Harness)
     # Then her session stops working
     with pytest.raises(SalesforceExpiredSession):
         sf.Contact.get(harness.keys["ada"])
+
+
+def test_another_external_client_app_gets_tokens_for_its_own_run_as_user(harness: Harness) -> None:
+    # Given a second app of the org (a person's, e.g. the canary's), run as Rita
+    rita = harness.admin.post(
+        "/users",
+        {"Username": "rita@example.com", "Email": "rita@example.com", "LastName": "Rep"},
+        expected=201,
+    )["id"]
+    harness.admin.post("/clients", {"client_id": "canary-app", "client_secret": "s3cret", "run_as": rita})
+
+    # When it asks for a token with client credentials
+    granted = harness.token(client_id="canary-app", client_secret="s3cret")
+    refused = harness.token(client_id="canary-app", client_secret="wrong")
+
+    # Then it acts as Rita (what it writes is hers), and only with its own secret
+    assert granted.status_code == 200, granted.text
+    client = harness.client(granted.json()["access_token"])
+    task = client.Task.create({"Subject": "Written by Rita's app", "Status": "Not Started"})
+    assert client.Task.get(task["id"])["CreatedById"] == rita
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_client"
+    assert harness.access_token()  # the service's own app is unchanged

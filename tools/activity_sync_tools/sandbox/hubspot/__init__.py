@@ -97,7 +97,9 @@ one fault a request; ``{"seed": n}`` makes the draw repeatable. HubSpot's own:
   portal admin's required properties, which writes on date-based paths must fill (400
   ``VALIDATION_ERROR`` naming the property, as from version 2026-09); ``token_scopes`` what the
   token holds, as ``POST /oauth/v2/private-apps/get/access-token-info`` lists them (the eight of
-  ``hubspot-app/`` by default). ``GET /account-info/2026-03/details`` answers the portal.
+  ``hubspot-app/`` by default); ``app_tokens`` (``{token: app id}``) other apps' tokens, whose writes
+  carry their own app id as ``sourceId`` (a second identity: a person's tool, the canary). ``GET
+  /account-info/2026-03/details`` answers the portal.
 
 Seed format
 -----------

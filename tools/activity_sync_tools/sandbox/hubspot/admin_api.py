@@ -304,6 +304,11 @@ class AdminApi:
                     self.sandbox.search_short_page_by = max(0, int(body["search_short_page_by"]))
                 if "validation_rules" in body:
                     self.store.required_by_rules = _validation_rules(body["validation_rules"])
+                if "app_tokens" in body:
+                    tokens = body["app_tokens"]
+                    if not isinstance(tokens, dict) or not all(isinstance(a, int) for a in tokens.values()):
+                        raise validation_error("app_tokens must map tokens to app ids")
+                    self.sandbox.app_tokens = {str(t): int(a) for t, a in tokens.items()}
                 if "token_scopes" in body:
                     scopes = body["token_scopes"]
                     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):

@@ -4,6 +4,7 @@ faults and errors, and the operations shared by several route groups."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -113,10 +114,14 @@ class HubSpotSandbox(SandboxApp):
         super().__init__()
         self.token = token
         self.token_scopes = list(DEFAULT_TOKEN_SCOPES)
+        # Other apps' tokens (``POST /_sandbox/config {"app_tokens": {token: app id}}``): their
+        # writes show up as another INTEGRATION source, as a second app's would.
+        self.app_tokens: dict[str, int] = {}
+        self._request_source = threading.local()
         self.portal_id = portal_id
         self.app_id = app_id
         # A private app's API writes show up as INTEGRATION changes carrying the app id.
-        self.api_source = ChangeSource("INTEGRATION", str(app_id))
+        self.app_source = ChangeSource("INTEGRATION", str(app_id))
         self.correlation_ids = CorrelationIds(portal_id)
         self.owners = OwnerDirectory()
         self.store = CrmStore(portal_id, self.clock.now_ms, self.owners.is_active)
@@ -188,6 +193,7 @@ class HubSpotSandbox(SandboxApp):
             "search_short_page_by": self.search_short_page_by,
             "validation_rules": {kind: list(names) for kind, names in self.store.required_by_rules.items()},
             "token_scopes": list(self.token_scopes),
+            "app_tokens": sorted(self.app_tokens.values()),  # the apps, never their tokens
         }
 
     def account_details(self, request: Request) -> Response:
@@ -271,6 +277,7 @@ class HubSpotSandbox(SandboxApp):
         limits and webhook settings, and no workflow webhook action."""
         self.store.reset()
         self.token_scopes = list(DEFAULT_TOKEN_SCOPES)
+        self.app_tokens = {}
         self.owners.reset()
         self.marketing.reset()
         self.correlation_ids.reset()
@@ -285,10 +292,20 @@ class HubSpotSandbox(SandboxApp):
         self.store.search_index_lag_ms = 0
         self.search_short_page_by = 0
 
+    @property
+    def api_source(self) -> ChangeSource:
+        """How this request's writes show up in the records' history: the app whose token it uses."""
+        source: ChangeSource = getattr(self._request_source, "source", self.app_source)
+        return source
+
     def authenticate(self, request: Request) -> Response | None:
+        self._request_source.source = self.app_source
         if request.path.startswith(PUBLIC_SUBMIT_PREFIX):
             return None  # HubSpot's forms submit endpoint takes no credentials
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer in self.app_tokens:
+            self._request_source.source = ChangeSource("INTEGRATION", str(self.app_tokens[bearer]))
+        elif bearer != self.token:
             return self.error_response(HubSpotError(401, _AUTH_MESSAGE, "INVALID_AUTHENTICATION"), request)
         is_search = request.method == "POST" and request.path.rstrip("/").endswith("/search")
         try:

@@ -37,7 +37,13 @@ class FormRecorder(Protocol):
 
 class Portal(Protocol):
     portal_id: int
-    api_source: ChangeSource  # how the app's own API writes show up in the records' history
+    app_tokens: dict[str, int]  # other apps' tokens -> their app ids
+
+    @property
+    def api_source(self) -> ChangeSource:
+        """How the request's API writes show up in the records' history (the app of its token)."""
+        ...
+
     lock: threading.RLock
     clock: SandboxClock
     store: CrmStore

@@ -71,6 +71,9 @@ Admin routes (JSON; besides the core's ``/_sandbox/clock``, ``faults``, ``reques
   ``POST /_sandbox/sessions/expire`` — ``{}`` expires all, ``{"token"}`` one
 * ``POST /_sandbox/jwt-key`` — ``{"public_key_pem"}`` (used when ``jwt_public_key_pem`` is None)
 * ``GET|POST /_sandbox/run-as`` — ``{"user": "@key"|id|username}``
+* ``GET|POST /_sandbox/clients`` — ``{"client_id", "client_secret", "run_as": "@key"|id|username}``:
+  another External Client App with client credentials, run as that user (a second identity: a
+  person's tool, the canary); its tokens act as that user.
 * ``GET|POST /_sandbox/limits`` — ``{"remaining": n, "max": n}``
 * ``GET|POST /_sandbox/sobjects/{type}``, ``GET|PATCH|DELETE /_sandbox/sobjects/{type}/{id}`` —
   read every row (deleted too) or write *as another user*: ``{"as_user": "@key", "fields": {…}}``

@@ -141,6 +141,24 @@ class AdminApi:
                 return self._admin_error(str(exc))
         return json_response({"run_as": self.org.run_as_user_id})
 
+    def admin_clients(self, request: Request) -> Response:
+        """Another External Client App with client credentials, run as a user of the org (``POST
+        {"client_id", "client_secret", "run_as": "@ana"}``): a second identity, e.g. a person's."""
+        if request.method == "POST":
+            body = self._admin_body(request)
+            client_id, secret = str(body.get("client_id") or ""), str(body.get("client_secret") or "")
+            if not client_id or not secret or client_id == self.org.client_id:
+                return self._admin_error("client_id (not the service's) and client_secret are required")
+            try:
+                user_id = self.org.resolve_user(str(body.get("run_as", "")))
+            except ValueError as exc:
+                return self._admin_error(str(exc))
+            with self.org.lock:
+                self.org.other_clients[client_id] = (secret, user_id)
+        return json_response(
+            {"clients": [{"client_id": c, "run_as": user} for c, (_, user) in self.org.other_clients.items()]}
+        )
+
     def admin_limits(self, request: Request) -> Response:
         if request.method == "POST":
             body = self._admin_body(request)

@@ -78,6 +78,8 @@ class SalesforceSandbox(SandboxApp):
         self.org_id = parsed_org
         self.client_id = client_id
         self.client_secret = client_secret
+        # Other External Client Apps of the org (client credentials): id -> (secret, run-as user id).
+        self.other_clients: dict[str, tuple[str, str]] = {}
         self.jwt_public_key_pem = jwt_public_key_pem
         self._initial_jwt_key = jwt_public_key_pem
         self.session_lifetime_seconds = session_lifetime_seconds
@@ -134,6 +136,7 @@ class SalesforceSandbox(SandboxApp):
             }
         )
         self.seed_keys["integration"] = self.run_as_user_id
+        self.other_clients = {}
         with self.store.transaction():
             # The project's permission set (salesforce/force-app/.../permissionsets), assigned.
             permission_set = self.store.create(
@@ -455,6 +458,7 @@ class SalesforceSandbox(SandboxApp):
         self.admin_route("/sessions/expire", self.admin.admin_expire_sessions, ["POST"])
         self.admin_route("/jwt-key", self.admin.admin_jwt_key, ["POST"])
         self.admin_route("/run-as", self.admin.admin_run_as, ["GET", "POST"])
+        self.admin_route("/clients", self.admin.admin_clients, ["GET", "POST"])
         self.admin_route("/limits", self.admin.admin_limits, ["GET", "POST"])
         self.admin_route("/sobjects/<sobject>", self.admin.admin_sobjects, ["GET", "POST"])
         self.admin_route(

@@ -27,12 +27,14 @@ class OAuthApi:
         if grant_type == "client_credentials":
             basic = oauth.client_from_basic_auth(request.headers.get("Authorization"))
             client_id, client_secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
-            if client_id != self.org.client_id:
+            other = self.org.other_clients.get(client_id)
+            if client_id != self.org.client_id and other is None:
                 return oauth_error("invalid_client_id", "client identifier invalid")
-            if client_secret != self.org.client_secret:
+            expected_secret, run_as = other or (self.org.client_secret, self.org.run_as_user_id)
+            if client_secret != expected_secret:
                 return oauth_error("invalid_client", "invalid client credentials")
             with self.org.lock:
-                user = self.org.store.records.get(self.org.run_as_user_id)
+                user = self.org.store.records.get(run_as)
             if user is None or user.values.get("IsActive") is False:
                 return oauth_error("invalid_grant", "no client credentials user enabled")
             return self._token_answer(base, user.id)

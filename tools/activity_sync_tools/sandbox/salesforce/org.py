@@ -23,6 +23,7 @@ class Org(Protocol):
     org_id: str
     client_id: str
     client_secret: str
+    other_clients: dict[str, tuple[str, str]]  # other External Client Apps: id -> (secret, run-as user)
     jwt_public_key_pem: bytes | None
     instance_url: str | None
     api_version: str
