@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "activity_sync_tools.operate.redrive",
     "activity_sync_tools.operate.status",
     "activity_sync_tools.operate.doctor",
+    "activity_sync_tools.operate.canary",
     "activity_sync_tools.operate.explain",
     "activity_sync_tools.operate.preview",
     "activity_sync_tools.rehearsal_cli",

@@ -45,6 +45,10 @@ SALESFORCE_CLIENT_ID = "salesforce-sandbox-client-id"
 SALESFORCE_CLIENT_SECRET = "salesforce-sandbox-client-secret"  # noqa: S105 - the sandbox's documented credential
 ACTIVITY_ROUTE_TOKEN = "rehearsal-activity-route-token"  # noqa: S105 - local only
 OUTBOUND_MESSAGE_TOKEN = "rehearsal-outbound-message-token"  # noqa: S105 - local only
+CANARY_HUBSPOT_TOKEN = "rehearsal-canary-hubspot-token"  # noqa: S105 - local only
+CANARY_HUBSPOT_APP_ID = 4_200_099
+CANARY_SALESFORCE_CLIENT_ID = "rehearsal-canary-client"
+CANARY_SALESFORCE_CLIENT_SECRET = "rehearsal-canary-client-secret"  # noqa: S105 - local only
 PORTAL_ID = 62515
 # What the app subscribes to: the subscriptions of the project the operator uploads (hubspot-app/),
 # as the sandbox sets them up from its webhooks component.
@@ -153,8 +157,29 @@ class Rehearsal:
                 "webhooks/activity-route-token": ACTIVITY_ROUTE_TOKEN,
                 "webhooks/outbound-message-token": OUTBOUND_MESSAGE_TOKEN,
                 "salesforce/client-secret": SALESFORCE_CLIENT_SECRET,
+                # The canary's own identities (activity-sync canary): another HubSpot app's token
+                # and a second External Client App run as a person.
+                "canary/hubspot-token": CANARY_HUBSPOT_TOKEN,
+                "canary/salesforce-client-id": CANARY_SALESFORCE_CLIENT_ID,
+                "canary/salesforce-client-secret": CANARY_SALESFORCE_CLIENT_SECRET,
             }.items():
                 stack.put_secure_parameter(f"{PREFIX}/{name}", value)
+            requests.post(
+                f"{hubspot.url}/_sandbox/config",
+                json={"app_tokens": {CANARY_HUBSPOT_TOKEN: CANARY_HUBSPOT_APP_ID}},
+                timeout=10,
+            ).raise_for_status()
+            canary_person = salesforce_sandbox.create_user(
+                {
+                    "Username": "canary.person@sandbox.example.com",
+                    "Email": "canary.person@sandbox.example.com",
+                    "LastName": "Canary",
+                }
+            )
+            salesforce_sandbox.other_clients[CANARY_SALESFORCE_CLIENT_ID] = (
+                CANARY_SALESFORCE_CLIENT_SECRET,
+                canary_person,
+            )
             requests.post(
                 f"{hubspot.url}/_sandbox/webhooks",
                 json={
