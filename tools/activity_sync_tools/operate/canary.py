@@ -99,22 +99,24 @@ class Canary:
         self.timeout = timeout
         self.run_id = uuid.uuid4().hex[:8]
         self.marker = f"[activity-sync canary {self.run_id}]"
-        prefix = stack.config.ssm_prefix
-        values = _parameters(
-            [
-                f"{prefix}/canary/{name}"
-                for name in ("hubspot-token", "salesforce-client-id", "salesforce-client-secret")
-            ]
+        from activity_sync.config import load_connection_settings
+
+        identities = (
+            "canary/hubspot-token",
+            "canary/salesforce-client-id",
+            "canary/salesforce-client-secret",
         )
+        values = load_connection_settings(stack.config, identities, force_fetch=True)
+        missing = [f"{stack.config.ssm_prefix}/{name}" for name in identities if not values.get(name)]
+        if missing:
+            raise LookupError(f"the canary needs its own identities; not set: {', '.join(missing)}")
         connection = self.service.connection()
-        self.hubspot = HubSpotClient(
-            connection.hubspot_api_base_url, values[f"{prefix}/canary/hubspot-token"]
-        )
+        self.hubspot = HubSpotClient(connection.hubspot_api_base_url, values.require("canary/hubspot-token"))
         self.salesforce_auth = SalesforceAuth(
             connection.require("salesforce/token-url"),
-            values[f"{prefix}/canary/salesforce-client-id"],
+            values.require("canary/salesforce-client-id"),
             flow="client_credentials",
-            client_secret=values[f"{prefix}/canary/salesforce-client-secret"],
+            client_secret=values.require("canary/salesforce-client-secret"),
         )
         self.api_version = connection.get("salesforce/api-version") or "62.0"
         # What this run made, by kind; "pending": the Salesforce identities of notes whose Task never
@@ -345,17 +347,6 @@ class Canary:
         stale += [*links.links("tasks", made.get("tasks", [])).values()]
         if stale:
             links.unlink(stale)
-
-
-def _parameters(names: list[str]) -> dict[str, str]:
-    import boto3
-
-    found = boto3.client("ssm").get_parameters(Names=names, WithDecryption=True)["Parameters"]
-    values = {p["Name"]: str(p["Value"]) for p in found}
-    missing = [name for name in names if name not in values]
-    if missing:
-        raise LookupError(f"the canary needs its own identities; not set: {', '.join(missing)}")
-    return values
 
 
 def _now() -> str:

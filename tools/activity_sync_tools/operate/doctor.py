@@ -467,7 +467,11 @@ class Doctor:
 
         salesforce = self.service.salesforce()
         base = self.stack.outbound_message_url()
-        token = _ssm_value(f"{self.stack.config.ssm_prefix}/webhooks/outbound-message-token")
+        from activity_sync.config import load_connection_settings
+
+        token = load_connection_settings(
+            self.stack.config, ("webhooks/outbound-message-token",), force_fetch=True
+        ).get("webhooks/outbound-message-token")
         if token is None:
             return Check(
                 "Salesforce",
@@ -582,12 +586,6 @@ def alarm_topic_check(sns: Any, topic_arn: str) -> Check:
         OK,
         ", ".join(sorted({f"{s['Protocol']}" for s in confirmed})) + f" subscription(s): {len(confirmed)}",
     )
-
-
-def _ssm_value(name: str) -> str | None:
-    """A parameter's value (decrypted, never printed); None when it is not set."""
-    found = _boto3_client("ssm").get_parameters(Names=[name], WithDecryption=True)["Parameters"]
-    return str(found[0]["Value"]) if found else None
 
 
 def _shown_endpoint(url: str, base: str, token: str) -> str:
